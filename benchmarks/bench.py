@@ -1,0 +1,135 @@
+"""``make bench``: training throughput of the engine against a bare loop and the class's loop.
+
+All three train the same network (same initial weights, SGD lr 0.001 momentum 0.9, batch 512)
+on the same 10,000-image Fashion-MNIST subset, in one process, interleaved round by round so
+that the machine's noise hits them alike. Reported: median samples/s over the rounds and the
+ratios engine/bare and engine/seed.
+
+- engine: ``workbench.core.engine.Trainer`` over tensors preloaded once;
+- bare: the shortest correct PyTorch loop over the same preloaded tensors;
+- seed: the class notebook's loop, a DataLoader over torchvision's FashionMNIST with
+  ToTensor + Normalize, batch 512, 2 workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torchvision
+from torch.nn import functional
+from torch.utils.data import DataLoader, Subset
+
+from workbench.core import datasets
+from workbench.core.architecture import build
+from workbench.core.config import TrainConfig
+from workbench.core.engine import Trainer, prepare_data
+from workbench.core.presets import load_preset
+
+TARGET_VS_BARE = 0.95
+TARGET_VS_SEED = 15.0
+
+
+def seed_config(train_size: int) -> TrainConfig:
+    return TrainConfig(dataset="fashion-mnist", train_size=train_size, val_size=1000, epochs=2, batch_size=512,
+                       optimizer="sgd", lr=1e-3, momentum=0.9, device="cpu", seed=0)
+
+
+def engine_samples_per_second(preset: str, config: TrainConfig, data) -> float:
+    """Samples/s of the engine's second epoch (the first pays for warm-up)."""
+    result = Trainer(load_preset(preset), config, data, progress=False).run()
+    return result.history[-1].samples_per_second
+
+
+def fresh_model_and_optimizer(preset: str, config: TrainConfig):
+    torch.manual_seed(config.seed)
+    model = build(load_preset(preset))
+    return model, torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+
+
+def bare_samples_per_second(preset: str, config: TrainConfig, data) -> float:
+    """The same two epochs written as plainly as PyTorch allows; the second is timed."""
+    model, optimizer = fresh_model_and_optimizer(preset, config)
+    inputs, targets = data.train_x, data.train_y
+    generator = torch.Generator().manual_seed(config.seed)
+    for _ in range(config.epochs):
+        started = time.perf_counter()
+        order = torch.randperm(len(targets), generator=generator)
+        for start in range(0, len(targets), config.batch_size):
+            index = order[start:start + config.batch_size]
+            loss = functional.cross_entropy(model(inputs[index]), targets[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        elapsed = time.perf_counter() - started
+    return len(targets) / elapsed
+
+
+def torchvision_root(system_folder: Path, scratch: Path) -> Path:
+    """torchvision reads FashionMNIST/raw/*-ubyte (uncompressed): unpack Debian's .gz files there."""
+    raw = scratch / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for packed in system_folder.glob("*-ubyte.gz"):
+        with gzip.open(packed) as source, open(raw / packed.name[:-3], "wb") as target:
+            shutil.copyfileobj(source, target)
+    return scratch
+
+
+def seed_samples_per_second(preset: str, config: TrainConfig, root: Path, indices: list[int]) -> float:
+    """One epoch of the notebook's loop, DataLoader start-up included as the student lives it."""
+    transform = torchvision.transforms.Compose([torchvision.transforms.ToTensor(),
+                                                torchvision.transforms.Normalize((0.5,), (0.5,))])
+    train_set = torchvision.datasets.FashionMNIST(str(root), train=True, download=False, transform=transform)
+    loader = DataLoader(Subset(train_set, indices), batch_size=config.batch_size, shuffle=True, num_workers=2)
+    model, optimizer = fresh_model_and_optimizer(preset, config)
+    criterion = torch.nn.CrossEntropyLoss()
+    started = time.perf_counter()
+    for images, labels in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(images), labels)
+        loss.backward()
+        optimizer.step()
+    return len(indices) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--train-size", type=int, default=10_000)
+    parser.add_argument("--presets", nargs="+", default=["seed-simplenet", "cnn-small"])
+    args = parser.parse_args()
+
+    location = datasets.locate("fashion-mnist")
+    if location is None:
+        raise SystemExit("make bench needs Fashion-MNIST: sudo apt install dataset-fashion-mnist")
+    config = seed_config(args.train_size)
+    data = prepare_data(config, progress=False)
+    generator = torch.Generator().manual_seed(config.seed)
+    indices = torch.randperm(datasets.get_info("fashion-mnist").train_count, generator=generator)
+    indices = indices[:args.train_size].tolist()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.train_size:,} Fashion-MNIST "
+          f"images, batch {config.batch_size}, median of {args.rounds} rounds (samples/s)")
+    print(f"{'network':<16}{'engine':>10}{'bare':>10}{'seed':>10}{'engine/bare':>13}{'engine/seed':>13}")
+    with tempfile.TemporaryDirectory() as scratch:
+        root = torchvision_root(location.path, Path(scratch))
+        for preset in args.presets:
+            rates = {"engine": [], "bare": [], "seed": []}
+            for _ in range(args.rounds):
+                rates["engine"].append(engine_samples_per_second(preset, config, data))
+                rates["bare"].append(bare_samples_per_second(preset, config, data))
+                rates["seed"].append(seed_samples_per_second(preset, config, root, indices))
+            engine, bare, seed = (statistics.median(rates[name]) for name in ("engine", "bare", "seed"))
+            verdict = ("meets" if engine / bare >= TARGET_VS_BARE and engine / seed >= TARGET_VS_SEED
+                       else "misses")
+            print(f"{preset:<16}{engine:>10,.0f}{bare:>10,.0f}{seed:>10,.0f}{engine / bare:>12.2f}x"
+                  f"{engine / seed:>12.1f}x  {verdict} targets ≥{TARGET_VS_BARE}x bare, ≥{TARGET_VS_SEED:g}x seed")
+
+
+if __name__ == "__main__":
+    main()

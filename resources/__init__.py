@@ -1,0 +1,1 @@
+"""Bundled resources (presets, icons, desktop files), installed as ``workbench.resources_data``."""

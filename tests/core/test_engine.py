@@ -1,0 +1,227 @@
+"""The training engine on the embedded digits dataset: learning, repeatability, control, failures."""
+
+import json
+import math
+import subprocess
+import sys
+import threading
+
+import pytest
+import safetensors.torch
+import torch
+
+from workbench.core.architecture import build
+from workbench.core.config import TrainConfig
+from workbench.core.devices import available_devices, resolve_device
+from workbench.core.engine import Callback, Trainer, prepare_data
+from workbench.core.errors import ConfigError, RunError
+from workbench.core.presets import load_preset
+from workbench.core.runs import RunRecorder, new_run_dir
+
+TIMING = ("epoch_seconds", "samples_per_second")
+
+
+def digits_config(**overrides):
+    values = dict(dataset="digits", train_size=1000, val_size=200, epochs=3, batch_size=64, optimizer="adam",
+                  lr=3e-3, device="cpu")
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def train(preset="seed-relu-mlp", callbacks=(), **overrides):
+    config = digits_config(**overrides)
+    trainer = Trainer(load_preset(preset), config, callbacks=list(callbacks), progress=False)
+    return trainer, trainer.run()
+
+
+def without_timing(history):
+    return [{k: v for k, v in m.to_dict().items() if k not in TIMING} for m in history]
+
+
+def test_a_relu_mlp_learns_digits():
+    _, result = train(epochs=5)
+    assert result.status == "finished"
+    assert len(result.history) == 5
+    assert result.history[-1].train_loss < result.history[0].train_loss
+    assert result.history[-1].val_accuracy >= 0.9
+    assert result.test_accuracy >= 0.88
+
+
+def test_presets_made_for_28x28_adapt_to_8x8_digits():
+    trainer, result = train("cnn-small", epochs=1)
+    assert trainer.architecture.input_shape == (1, 8, 8)
+    assert result.status == "finished" and 0 <= result.test_accuracy <= 1
+
+
+def test_the_same_seed_repeats_exactly_on_the_cpu():
+    first_trainer, first = train(epochs=2, seed=7)
+    second_trainer, second = train(epochs=2, seed=7)
+    assert without_timing(first.history) == without_timing(second.history)
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a, b)
+    _, other = train(epochs=2, seed=8)
+    assert without_timing(other.history) != without_timing(first.history)
+
+
+def test_subsets_are_drawn_with_the_seed():
+    config = digits_config(seed=3)
+    a, b = prepare_data(config, progress=False), prepare_data(config, progress=False)
+    assert torch.equal(a.train_y, b.train_y) and len(a.train_y) == 1000 and len(a.val_y) == 200
+    c = prepare_data(digits_config(seed=4), progress=False)
+    assert not torch.equal(a.train_x, c.train_x)
+
+
+class StopAt(Callback):
+    def __init__(self, batch):
+        self.batch, self.batches_seen = batch, 0
+
+    def on_batch_end(self, trainer, state):
+        self.batches_seen += 1
+        if state.batch == self.batch:
+            trainer.stop()
+
+
+def test_stop_takes_effect_at_the_next_batch_and_still_reports_the_end():
+    stopper = StopAt(3)
+    _, result = train(callbacks=[stopper], epochs=2)
+    assert stopper.batches_seen == 3
+    assert result.status == "stopped" and result.history == []
+    assert not math.isnan(result.test_accuracy)
+
+
+def test_pause_holds_the_run_until_resumed_from_another_thread():
+    paused_at = threading.Event()
+    counts = []
+
+    class PauseAtTwo(Callback):
+        def on_batch_end(self, trainer, state):
+            counts.append(state.batch)
+            if state.epoch == 1 and state.batch == 2:
+                trainer.pause()
+                paused_at.set()
+
+    trainer = Trainer(load_preset("seed-relu-mlp"), digits_config(epochs=1), callbacks=[PauseAtTwo()],
+                      progress=False)
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.setdefault("result", trainer.run()))
+    worker.start()
+    assert paused_at.wait(30)
+    worker.join(0.3)
+    assert worker.is_alive() and trainer.paused and counts == [1, 2]
+    trainer.resume()
+    worker.join(60)
+    assert not worker.is_alive()
+    assert outcome["result"].status == "finished" and counts[-1] == math.ceil(1000 / 64)
+
+
+def test_a_diverging_loss_stops_with_advice_and_keeps_the_last_good_weights():
+    class Keep(Callback):
+        weights = None
+
+        def on_epoch_end(self, trainer, state, metrics):
+            Keep.weights = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+    trainer, result = train(callbacks=[Keep()], optimizer="sgd", lr=50.0, momentum=0.9, epochs=5, loss="mse")
+    assert result.status == "diverged"
+    assert "learning rate 50 is probably too high; try 5" in result.message
+    for tensor in result.model.state_dict().values():
+        assert torch.isfinite(tensor).all()
+    if Keep.weights is not None:
+        for name, tensor in result.model.state_dict().items():
+            assert torch.equal(tensor, Keep.weights[name])
+
+
+@pytest.mark.parametrize("schedule, check", [
+    ("step", lambda lrs: lrs == pytest.approx([0.01, 0.005, 0.0025])),
+    ("cosine", lambda lrs: lrs[0] > lrs[1] > lrs[2] and lrs[2] < 1e-3),
+    ("one-cycle", lambda lrs: max(lrs) > lrs[-1]),
+    ("none", lambda lrs: lrs == [0.01] * 3),
+])
+def test_learning_rate_schedules(schedule, check):
+    _, result = train(optimizer="sgd", lr=0.01, schedule=schedule, step_size=1, gamma=0.5)
+    assert check([m.lr for m in result.history])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "rmsprop"])
+def test_every_optimizer_trains(optimizer):
+    _, result = train(optimizer=optimizer, lr=1e-3, nesterov=optimizer == "sgd", weight_decay=1e-4, epochs=2)
+    assert result.status == "finished" and result.history[-1].train_loss < result.history[0].train_loss
+
+
+def test_early_stopping_ends_a_run_that_no_longer_improves():
+    _, result = train(optimizer="sgd", lr=1e-30, momentum=0.0, epochs=6, early_stopping=2)
+    assert result.status == "early-stopped" and len(result.history) == 3
+
+
+def test_a_run_folder_holds_everything_of_the_run(tmp_path):
+    config = digits_config(epochs=2)
+    arch = load_preset("cnn-small")
+    folder = new_run_dir(tmp_path / "run", arch, config)
+    trainer = Trainer(arch, config, callbacks=[RunRecorder(folder, arch, config)], progress=False)
+    result = trainer.run()
+    run = json.loads((folder / "run.json").read_text())
+    assert run["status"] == "finished" and run["dataset"] == "digits" and run["seed"] == 0
+    assert run["config"]["optimizer"] == "adam" and run["architecture"]["name"] == "cnn-small"
+    assert run["metrics"]["test_accuracy"] == pytest.approx(result.test_accuracy)
+    assert {"torch", "torchvision", "python", "workbench"} <= set(run["versions"])
+    lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2]
+    assert set(lines[0]) == {"epoch", "train_loss", "val_loss", "val_accuracy", "lr", "epoch_seconds",
+                             "samples_per_second"}
+    model = build(trainer.architecture)
+    model.load_state_dict(safetensors.torch.load_file(folder / "model.safetensors"))
+    model.eval()
+    result.model.eval()
+    batch = trainer.data.test_x[:16]
+    assert torch.equal(model(batch), result.model(batch))
+    assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*"))
+    with pytest.raises(RunError, match="already holds a run"):
+        new_run_dir(folder, arch, config)
+
+
+def test_an_unwritable_run_folder_is_refused_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(RunError, match="Cannot write the run folder"):
+        new_run_dir(blocker / "run", load_preset("seed-linear"), digits_config())
+
+
+def test_missing_devices_are_named_with_the_ones_there_are():
+    assert available_devices()[0] == ("cpu", "CPU")
+    assert resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no device 'cuda'.*cpu \\(CPU\\)"):
+            resolve_device("cuda")
+    with pytest.raises(ConfigError, match="no device 'tpu'"):
+        resolve_device("tpu")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"optimizer": "adma"}, "Did you mean 'adam'"),
+    ({"lr": 0}, "lr must be a number above 0"),
+    ({"lr": float("nan")}, "lr must be"),
+    ({"epochs": 0}, "epochs must be a whole number of at least 1"),
+    ({"batch_size": 2.5}, "batch_size"),
+    ({"momentum": 1.0}, "momentum"),
+    ({"nesterov": True, "optimizer": "adam"}, "Nesterov"),
+    ({"early_stopping": 2, "val_size": 0}, "Early stopping"),
+])
+def test_bad_settings_raise_a_config_error(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        digits_config(**overrides).check()
+
+
+def test_config_round_trips_through_a_dict():
+    config = digits_config(schedule="cosine")
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ConfigError, match="did you mean 'epochs'"):
+        TrainConfig.from_dict({"epoch": 3})
+
+
+def test_the_core_never_imports_qt():
+    code = ("import importlib, pkgutil, sys, workbench.core; "
+            "[importlib.import_module(m.name) for m in pkgutil.iter_modules(workbench.core.__path__, 'workbench.core.')]; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stdout + completed.stderr

@@ -1,0 +1,7 @@
+"""``python -m workbench`` runs the command line (and lets ``torchrun -m workbench`` launch it)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

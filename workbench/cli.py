@@ -1,0 +1,181 @@
+"""The ``workbench`` command: ``datasets``, ``presets`` and ``train`` (the desktop app comes later).
+
+Every error a user can cause ends with a one-paragraph message on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import __version__
+from .core import datasets
+from .core.architecture import Architecture
+from .core.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+from .core.devices import available_devices
+from .core.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState, prepare_data
+from .core.errors import WorkbenchError
+from .core.presets import describe_preset, load_preset, preset_names
+from .core.runs import RunRecorder, new_run_dir
+
+USAGE_ERROR = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``workbench`` console script; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.parse_args(["train", "--help"])
+    try:
+        return args.handler(args)
+    except WorkbenchError as error:
+        print(f"workbench: {error}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(prog="workbench", description="Build, train and export small image classifiers.")
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    parser.set_defaults(command=None)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    listing = commands.add_parser("datasets", help="list the datasets and where each one is found")
+    listing.add_argument("--data-dir", help="also look in this folder first")
+    listing.set_defaults(command="datasets", handler=_datasets)
+
+    presets = commands.add_parser("presets", help="list the bundled networks with their parameter counts")
+    presets.set_defaults(command="presets", handler=_presets)
+
+    train = commands.add_parser(
+        "train", help="train a network headless and write a run folder",
+        description="Train a network headless. Shows a progress bar, one line per epoch, then the test "
+                    "accuracy and the run folder.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--preset", help=f"a bundled network: {', '.join(preset_names())} "
+                                         f"(default seed-simplenet)")
+    source.add_argument("--arch", type=Path, metavar="FILE", help="an architecture JSON file")
+    train.add_argument("--dataset", default=defaults.dataset, help=", ".join(datasets.dataset_names()))
+    train.add_argument("--data-dir", help="folder holding the dataset files (else $WORKBENCH_DATA_DIR, the "
+                                          "user data folder, the system folder, a download)")
+    train.add_argument("--train-size", type=int, default=defaults.train_size)
+    train.add_argument("--val-size", type=int, default=defaults.val_size)
+    train.add_argument("--epochs", type=int, default=defaults.epochs)
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer)
+    train.add_argument("--lr", type=float, default=defaults.lr, help="learning rate")
+    train.add_argument("--momentum", type=float, default=defaults.momentum, help="for sgd and rmsprop")
+    train.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
+    train.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    train.add_argument("--loss", choices=LOSSES, default=defaults.loss,
+                       help="mse = mean squared error against one-hot labels, as early in the class")
+    train.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule, help="learning-rate schedule")
+    train.add_argument("--step-size", type=int, default=defaults.step_size, help="epochs between steps (step)")
+    train.add_argument("--gamma", type=float, default=defaults.gamma, help="factor at each step (step)")
+    train.add_argument("--early-stopping", type=int, default=defaults.early_stopping, metavar="PATIENCE",
+                       help="stop after this many epochs without a better validation loss (0 = off)")
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--device", default=defaults.device,
+                       help="auto, cpu, cuda, cuda:N or mps; here: "
+                            + ", ".join(device_id for device_id, _ in available_devices()))
+    train.add_argument("--out", type=Path, help="run folder to write (default: a new folder in the user data "
+                                                "folder, or $WORKBENCH_RUNS_DIR)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(command="train", handler=_train)
+    return parser
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    for name in datasets.dataset_names():
+        print(datasets.describe(name, args.data_dir))
+    return 0
+
+
+def _presets(args: argparse.Namespace) -> int:
+    for name in preset_names():
+        print(describe_preset(name))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    architecture = Architecture.load(args.arch) if args.arch else load_preset(args.preset or "seed-simplenet")
+    config = TrainConfig(
+        dataset=args.dataset, data_dir=args.data_dir, train_size=args.train_size, val_size=args.val_size,
+        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+        momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay, loss=args.loss,
+        schedule=args.schedule, step_size=args.step_size, gamma=args.gamma, early_stopping=args.early_stopping,
+        seed=args.seed, device=args.device)
+    config.check()
+    datasets.get_info(config.dataset)
+    folder = new_run_dir(args.out, architecture, config)
+    data = prepare_data(config, progress=not args.quiet)
+    reporter = ConsoleReporter(quiet=args.quiet)
+    trainer = Trainer(architecture, config, data, callbacks=[RunRecorder(folder, architecture, config), reporter])
+    reporter.announce(trainer, folder)
+    previous = signal.signal(signal.SIGINT, lambda *_: trainer.stop())
+    try:
+        result = trainer.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    reporter.conclude(result, folder)
+    return 0 if result.status != "diverged" else 1
+
+
+class ConsoleReporter(Callback):
+    """A progress bar over the batches of each epoch and one line per finished epoch."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.bar: tqdm | None = None
+
+    def announce(self, trainer: Trainer, folder: Path) -> None:
+        info, config = trainer.data.info, trainer.config
+        print(f"{trainer.architecture.name} on {info.title} ({len(trainer.data.train_y):,} train / "
+              f"{len(trainer.data.val_y):,} validation / {len(trainer.data.test_y):,} test), "
+              f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, {config.epochs} epochs, "
+              f"device {trainer.device}. Run folder: {folder}", flush=True)
+
+    def on_batch_end(self, trainer: Trainer, state: TrainState) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            self.bar = tqdm(total=state.batches_per_epoch, desc=f"epoch {state.epoch}/{state.epochs}",
+                            unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True)
+        self.bar.update(state.batch - self.bar.n)
+        self.bar.set_postfix_str(f"loss {state.batch_loss:.4f}", refresh=False)
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
+        self._close_bar()
+        print(f"epoch {metrics.epoch:>3}/{state.epochs}  train loss {metrics.train_loss:.4f}  "
+              f"val loss {metrics.val_loss:.4f}  val acc {_percent(metrics.val_accuracy)}  "
+              f"{metrics.samples_per_second:,.0f} samples/s", flush=True)
+
+    def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
+        self._close_bar()
+
+    def conclude(self, result: TrainResult, folder: Path) -> None:
+        stream = sys.stderr if result.status == "diverged" else sys.stdout
+        if result.status != "finished":
+            print(result.message, file=stream)
+        print(f"test accuracy {_percent(result.test_accuracy)}  (test loss {result.test_loss:.4f})")
+        print(f"run folder: {folder}")
+
+    def _close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _percent(value: float) -> str:
+    return "  n/a " if math.isnan(value) else f"{value:6.2%}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The workbench core: layers, architectures, datasets, training and runs. Never imports Qt."""

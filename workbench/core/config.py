@@ -1,0 +1,107 @@
+"""Training settings: one dataclass, checked once where the user typed them."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+LOSSES = ("cross-entropy", "mse")
+SCHEDULES = ("none", "step", "cosine", "one-cycle")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs besides the architecture. Defaults follow the class's recipe.
+
+    ``loss="mse"`` is the class's early loss: the mean squared error between the network's
+    outputs and the one-hot labels. ``early_stopping`` is a patience in epochs (0 = off).
+    ``step_size`` and ``gamma`` shape the ``step`` schedule: the learning rate is multiplied by
+    ``gamma`` every ``step_size`` epochs.
+    """
+
+    dataset: str = "fashion-mnist"
+    data_dir: str | None = None
+    train_size: int = 10_000
+    val_size: int = 1_000
+    epochs: int = 10
+    batch_size: int = 512
+    optimizer: str = "sgd"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    loss: str = "cross-entropy"
+    schedule: str = "none"
+    step_size: int = 5
+    gamma: float = 0.1
+    early_stopping: int = 0
+    seed: int = 0
+    device: str = "auto"
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for the first setting that is out of range."""
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("loss", self.loss, LOSSES)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _whole("train_size", self.train_size, 1)
+        _whole("val_size", self.val_size, 0)
+        _whole("epochs", self.epochs, 1, 100_000)
+        _whole("batch_size", self.batch_size, 1, 1_000_000)
+        _whole("step_size", self.step_size, 1)
+        _whole("early_stopping", self.early_stopping, 0)
+        _whole("seed", self.seed, 0, 2**63 - 1)
+        _number("lr", self.lr, 0.0, 100.0, open_low=True)
+        _number("momentum", self.momentum, 0.0, 1.0, open_high=True)
+        _number("weight_decay", self.weight_decay, 0.0, 10.0)
+        _number("gamma", self.gamma, 0.0, 1.0, open_low=True)
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise ConfigError("Nesterov momentum needs the sgd optimizer with a momentum above 0.")
+        if self.early_stopping and self.val_size == 0:
+            raise ConfigError("Early stopping watches the validation loss: set a validation size above 0.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Settings from a dict (e.g. a run.json); unknown keys are an error, missing ones take defaults."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in values:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ConfigError(f"Unknown training setting '{key}'{hint}.")
+        config = cls(**values)
+        config.check()
+        return config
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"Unknown {name} '{value}'.{hint} Choose one of: {', '.join(choices)}.")
+
+
+def _whole(name: str, value: Any, low: int, high: int | None = None) -> None:
+    fits = isinstance(value, int) and not isinstance(value, bool) and value >= low
+    if not fits or (high is not None and value > high):
+        upper = f" and at most {high:,}" if high is not None else ""
+        raise ConfigError(f"{name} must be a whole number of at least {low}{upper}, not {value!r}.")
+
+
+def _number(name: str, value: Any, low: float, high: float, open_low: bool = False,
+            open_high: bool = False) -> None:
+    fits = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if fits:
+        fits = (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
+    if not fits:
+        lower = "above" if open_low else "at least"
+        upper = "below" if open_high else "at most"
+        raise ConfigError(f"{name} must be a number {lower} {low:g} and {upper} {high:g}, not {value!r}.")

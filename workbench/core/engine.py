@@ -1,0 +1,323 @@
+"""The training engine: trains an architecture on preloaded tensors and reports through callbacks.
+
+A :class:`Trainer` owns one run. It loads nothing per sample: the dataset sits in tensors on the
+training device and each batch is an index into them. Listeners subclass :class:`Callback`
+(batch end, epoch end, train end); :meth:`Trainer.pause`, :meth:`Trainer.resume` and
+:meth:`Trainer.stop` may be called from any thread and act at the next batch boundary.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from . import datasets
+from .architecture import Architecture, build
+from .config import TrainConfig
+from .devices import resolve_device
+from .errors import ConfigError
+
+EVAL_BATCH = 4096
+
+
+@dataclass
+class SplitData:
+    """The tensors of one run: train/validation subsets and the test split, on one device."""
+
+    info: datasets.DatasetInfo
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+    def to(self, device: torch.device) -> SplitData:
+        move = {name: getattr(self, name).to(device) for name in
+                ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
+        return SplitData(self.info, **move)
+
+
+def prepare_data(config: TrainConfig, progress: bool = True) -> SplitData:
+    """Load the configured dataset (once per process) and draw the run's subsets with its seed."""
+    dataset = datasets.load(config.dataset, config.data_dir, progress=progress)
+    train_x, train_y, val_x, val_y = datasets.split(dataset, config.train_size, config.val_size, config.seed)
+    return SplitData(dataset.info, train_x, train_y, val_x, val_y, dataset.test_x, dataset.test_y)
+
+
+def fit_to_dataset(architecture: Architecture, info: datasets.DatasetInfo) -> Architecture:
+    """A copy of the architecture that takes the dataset's images.
+
+    The input shape follows the dataset (a preset made for 28×28 also trains on 8×8 digits if its
+    layers allow); the number of classes must already agree, since the last layer depends on it.
+    """
+    if architecture.num_classes != len(info.class_names):
+        raise ConfigError(
+            f"The architecture '{architecture.name}' classifies {architecture.num_classes} classes but "
+            f"{info.title} has {len(info.class_names)}: set num_classes and the last layer's size to "
+            f"{len(info.class_names)}.")
+    fitted = architecture.copy()
+    fitted.input_shape = tuple(info.input_shape)
+    return fitted
+
+
+@dataclass
+class EpochMetrics:
+    """One line of metrics.jsonl. Validation figures are NaN when the validation set is empty."""
+
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    lr: float
+    epoch_seconds: float
+    samples_per_second: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainState:
+    """Where a run is; the same object is passed to every callback and updated in place."""
+
+    epochs: int
+    batches_per_epoch: int
+    epoch: int = 0
+    batch: int = 0
+    batch_loss: float = math.nan
+    samples_seen: int = 0
+    train_seconds: float = 0.0
+    history: list[EpochMetrics] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    """How a run ended. ``status`` is finished, stopped, early-stopped or diverged."""
+
+    status: str
+    message: str
+    history: list[EpochMetrics]
+    test_loss: float
+    test_accuracy: float
+    duration_seconds: float
+    model: nn.Module
+
+    @property
+    def best_val_accuracy(self) -> float:
+        accuracies = [m.val_accuracy for m in self.history if not math.isnan(m.val_accuracy)]
+        return max(accuracies, default=math.nan)
+
+
+class Callback:
+    """Base class of everything that listens to a run; override the events you need.
+
+    Callbacks run on the training thread, between batches: keep them quick.
+    """
+
+    def on_train_start(self, trainer: Trainer, state: TrainState) -> None:
+        """Before the first batch; the model is built and on its device."""
+
+    def on_batch_end(self, trainer: Trainer, state: TrainState) -> None:
+        """After each optimiser step; ``state.batch_loss`` holds that batch's loss."""
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
+        """After each full epoch and its validation."""
+
+    def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
+        """Once, however the run ended (finished, stopped, early-stopped, diverged)."""
+
+
+class Trainer:
+    """One training run of ``architecture`` under ``config``.
+
+    ``data`` may be given to share loaded tensors between runs; otherwise the configured dataset
+    is loaded. The model is built, seeded and moved to the device at construction, so a bad
+    architecture or device is reported before anything starts.
+    """
+
+    def __init__(self, architecture: Architecture, config: TrainConfig, data: SplitData | None = None,
+                 callbacks: list[Callback] | tuple[Callback, ...] = (), progress: bool = True):
+        config.check()
+        self.config = config
+        self.device = resolve_device(config.device)
+        data = data if data is not None else prepare_data(config, progress=progress)
+        self.architecture = fit_to_dataset(architecture, data.info)
+        self.data = data.to(self.device)
+        torch.manual_seed(config.seed)
+        self.model = build(self.architecture).to(self.device)
+        self.callbacks = list(callbacks)
+        self._running = threading.Event()
+        self._running.set()
+        self._stop_requested = threading.Event()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def pause(self) -> None:
+        """Hold the run at the next batch boundary until :meth:`resume` or :meth:`stop`."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        """End the run after the current batch; the run still evaluates and reports its end."""
+        self._stop_requested.set()
+        self._running.set()
+
+    def run(self) -> TrainResult:
+        """Train for the configured epochs (or until stopped) and evaluate on the test split."""
+        config, data, model = self.config, self.data, self.model
+        started = time.perf_counter()
+        count = len(data.train_y)
+        batches = math.ceil(count / config.batch_size)
+        state = TrainState(epochs=config.epochs, batches_per_epoch=batches)
+        optimizer = make_optimizer(model, config)
+        scheduler, per_batch = make_scheduler(optimizer, config, batches)
+        loss_fn = make_loss(config.loss, len(data.info.class_names))
+        shuffle = torch.Generator().manual_seed(config.seed)
+        last_good = _snapshot(model)
+        best_val_loss, epochs_without_gain = math.inf, 0
+        status, message = "finished", f"Trained {config.epochs} epochs."
+        for callback in self.callbacks:
+            callback.on_train_start(self, state)
+
+        for epoch in range(1, config.epochs + 1):
+            state.epoch, state.batch = epoch, 0
+            epoch_started = time.perf_counter()
+            paused_seconds = 0.0
+            order = torch.randperm(count, generator=shuffle).to(self.device)
+            loss_sum, seen = 0.0, 0
+            model.train()
+            for batch in range(batches):
+                if not self._running.is_set():
+                    wait_started = time.perf_counter()
+                    self._running.wait()
+                    paused_seconds += time.perf_counter() - wait_started
+                if self._stop_requested.is_set():
+                    break
+                index = order[batch * config.batch_size:(batch + 1) * config.batch_size]
+                inputs, targets = data.train_x[index], data.train_y[index]
+                loss = loss_fn(model(inputs), targets)
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    model.load_state_dict(last_good)
+                    status = "diverged"
+                    message = _divergence_message(loss_value, epoch, batch + 1, config.lr)
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if per_batch:
+                    scheduler.step()
+                loss_sum += loss_value * len(index)
+                seen += len(index)
+                state.batch, state.batch_loss = batch + 1, loss_value
+                state.samples_seen += len(index)
+                for callback in self.callbacks:
+                    callback.on_batch_end(self, state)
+            train_seconds = time.perf_counter() - epoch_started - paused_seconds
+            state.train_seconds += train_seconds
+            if status == "diverged":
+                break
+            if self._stop_requested.is_set():
+                status, message = "stopped", f"Stopped by the user during epoch {epoch}."
+                break
+            lr = optimizer.param_groups[0]["lr"]
+            if scheduler is not None and not per_batch:
+                scheduler.step()
+            val_loss, val_accuracy = evaluate(model, data.val_x, data.val_y, loss_fn)
+            metrics = EpochMetrics(epoch, loss_sum / seen, val_loss, val_accuracy, lr,
+                                   time.perf_counter() - epoch_started - paused_seconds, seen / train_seconds)
+            state.history.append(metrics)
+            last_good = _snapshot(model)
+            for callback in self.callbacks:
+                callback.on_epoch_end(self, state, metrics)
+            if config.early_stopping:
+                if val_loss < best_val_loss:
+                    best_val_loss, epochs_without_gain = val_loss, 0
+                else:
+                    epochs_without_gain += 1
+                if epochs_without_gain >= config.early_stopping and epoch < config.epochs:
+                    status = "early-stopped"
+                    message = (f"Stopped early after epoch {epoch}: the validation loss has not improved for "
+                               f"{config.early_stopping} epochs.")
+                    break
+
+        test_loss, test_accuracy = evaluate(model, data.test_x, data.test_y, loss_fn)
+        result = TrainResult(status, message, list(state.history), test_loss, test_accuracy,
+                             time.perf_counter() - started, model)
+        for callback in self.callbacks:
+            callback.on_train_end(self, state, result)
+        return result
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The configured optimizer over the model's parameters."""
+    params, lr, decay = model.parameters(), config.lr, config.weight_decay
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=config.nesterov,
+                               weight_decay=decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=decay)
+    return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=decay)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, batches_per_epoch: int):
+    """``(scheduler or None, steps_per_batch)``: cosine and one-cycle move every batch, step every epoch."""
+    total = config.epochs * batches_per_epoch
+    if config.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma), False
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total), True
+    if config.schedule == "one-cycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total), True
+    return None, False
+
+
+def make_loss(name: str, num_classes: int):
+    """Cross-entropy on the scores, or the class's MSE between the outputs and one-hot labels."""
+    if name == "mse":
+        def mse_on_one_hot(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            return functional.mse_loss(outputs, functional.one_hot(targets, num_classes).to(outputs.dtype))
+        return mse_on_one_hot
+    return functional.cross_entropy
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn) -> tuple[float, float]:
+    """``(mean loss, accuracy)`` over a whole split in eval mode; NaNs for an empty split."""
+    if len(targets) == 0:
+        return math.nan, math.nan
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=inputs.device)
+    correct = torch.zeros((), device=inputs.device, dtype=torch.long)
+    for start in range(0, len(targets), EVAL_BATCH):
+        outputs = model(inputs[start:start + EVAL_BATCH])
+        batch_targets = targets[start:start + EVAL_BATCH]
+        loss_sum += loss_fn(outputs, batch_targets) * len(batch_targets)
+        correct += (outputs.argmax(dim=1) == batch_targets).sum()
+    model.train(was_training)
+    return loss_sum.item() / len(targets), correct.item() / len(targets)
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+def _divergence_message(loss: float, epoch: int, batch: int, lr: float) -> str:
+    kind = "NaN" if math.isnan(loss) else "infinite"
+    return (f"The loss became {kind} at epoch {epoch}, batch {batch}: the learning rate {lr:g} is probably too "
+            f"high; try {lr / 10:g}. The weights from the last good epoch were kept.")
+

@@ -1,0 +1,25 @@
+"""Errors a user can cause, each carrying a message written for that user.
+
+Every error the core raises on purpose derives from :class:`WorkbenchError`; the command line
+prints its message and exits with status 2, the app shows it where the user is looking.
+"""
+
+
+class WorkbenchError(Exception):
+    """Base of every error caused by user input (a file, a setting, a missing dataset)."""
+
+
+class ArchitectureError(WorkbenchError):
+    """An architecture document is malformed, or its layers do not fit together."""
+
+
+class DatasetError(WorkbenchError):
+    """A dataset is unknown, cannot be found, or its files are damaged."""
+
+
+class ConfigError(WorkbenchError):
+    """A training setting is unknown or out of range."""
+
+
+class RunError(WorkbenchError):
+    """A run folder cannot be written or read."""

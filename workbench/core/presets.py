@@ -1,0 +1,36 @@
+"""The bundled architectures (``resources/presets/*.json``)."""
+
+from __future__ import annotations
+
+import difflib
+
+from ..resources import resource_dir
+from .architecture import Architecture, validate
+from .errors import ArchitectureError
+
+
+def preset_names() -> list[str]:
+    """Names of the bundled presets, simplest first (the seed networks, then the stronger ones)."""
+    names = sorted(path.stem for path in resource_dir("presets").glob("*.json"))
+    return sorted(names, key=lambda name: (not name.startswith("seed-"), _ORDER.get(name, 99), name))
+
+
+_ORDER = {"seed-linear": 0, "seed-simplenet": 1, "seed-sigmoidnet": 2, "seed-relu-mlp": 3, "mlp": 4,
+          "cnn-small": 5, "cnn-strong": 6}
+
+
+def load_preset(name: str) -> Architecture:
+    """The preset called ``name``; :class:`ArchitectureError` naming the known ones otherwise."""
+    names = preset_names()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ArchitectureError(f"Unknown preset '{name}'.{hint} The presets are: {', '.join(names)}.")
+    return Architecture.load(resource_dir("presets") / f"{name}.json")
+
+
+def describe_preset(name: str) -> str:
+    """One line for ``workbench presets``: name, parameter count, layers and description."""
+    architecture = load_preset(name)
+    report = validate(architecture)
+    return f"{name:<16} {report.total_parameters:>10,} params  {architecture.summary()}"
