@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Subset
 from workbench.core import datasets
 from workbench.core.architecture import build
 from workbench.core.config import TrainConfig
+from workbench.core.devices import resolve_device
 from workbench.core.engine import Trainer, prepare_data
 from workbench.core.presets import load_preset
 
@@ -36,9 +37,9 @@ TARGET_VS_BARE = 0.95
 TARGET_VS_SEED = 15.0
 
 
-def seed_config(train_size: int) -> TrainConfig:
+def seed_config(train_size: int, device: str) -> TrainConfig:
     return TrainConfig(dataset="fashion-mnist", train_size=train_size, val_size=1000, epochs=2, batch_size=512,
-                       optimizer="sgd", lr=1e-3, momentum=0.9, device="cpu", seed=0)
+                       optimizer="sgd", lr=1e-3, momentum=0.9, device=device, seed=0)
 
 
 def engine_samples_per_second(preset: str, config: TrainConfig, data) -> float:
@@ -49,24 +50,26 @@ def engine_samples_per_second(preset: str, config: TrainConfig, data) -> float:
 
 def fresh_model_and_optimizer(preset: str, config: TrainConfig):
     torch.manual_seed(config.seed)
-    model = build(load_preset(preset))
+    model = build(load_preset(preset)).to(resolve_device(config.device))
     return model, torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
 
 
 def bare_samples_per_second(preset: str, config: TrainConfig, data) -> float:
     """The same two epochs written as plainly as PyTorch allows; the second is timed."""
     model, optimizer = fresh_model_and_optimizer(preset, config)
-    inputs, targets = data.train_x, data.train_y
+    device = resolve_device(config.device)
+    inputs, targets = data.train_x.to(device), data.train_y.to(device)
     generator = torch.Generator().manual_seed(config.seed)
     for _ in range(config.epochs):
         started = time.perf_counter()
-        order = torch.randperm(len(targets), generator=generator)
+        order = torch.randperm(len(targets), generator=generator).to(device)
         for start in range(0, len(targets), config.batch_size):
             index = order[start:start + config.batch_size]
             loss = functional.cross_entropy(model(inputs[index]), targets[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+        _synchronize(device)
         elapsed = time.perf_counter() - started
     return len(targets) / elapsed
 
@@ -89,13 +92,21 @@ def seed_samples_per_second(preset: str, config: TrainConfig, root: Path, indice
     loader = DataLoader(Subset(train_set, indices), batch_size=config.batch_size, shuffle=True, num_workers=2)
     model, optimizer = fresh_model_and_optimizer(preset, config)
     criterion = torch.nn.CrossEntropyLoss()
+    device = resolve_device(config.device)
     started = time.perf_counter()
     for images, labels in loader:
+        images, labels = images.to(device), labels.to(device)
         optimizer.zero_grad()
         loss = criterion(model(images), labels)
         loss.backward()
         optimizer.step()
+    _synchronize(device)
     return len(indices) / (time.perf_counter() - started)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def main() -> None:
@@ -103,17 +114,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--train-size", type=int, default=10_000)
     parser.add_argument("--presets", nargs="+", default=["seed-simplenet", "cnn-small"])
+    parser.add_argument("--device", default="cpu", help="cpu (the targets' device), cuda, ...")
     args = parser.parse_args()
 
     location = datasets.locate("fashion-mnist")
     if location is None:
         raise SystemExit("make bench needs Fashion-MNIST: sudo apt install dataset-fashion-mnist")
-    config = seed_config(args.train_size)
+    config = seed_config(args.train_size, args.device)
     data = prepare_data(config, progress=False)
     generator = torch.Generator().manual_seed(config.seed)
     indices = torch.randperm(datasets.get_info("fashion-mnist").train_count, generator=generator)
     indices = indices[:args.train_size].tolist()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.train_size:,} Fashion-MNIST "
+    print(f"torch {torch.__version__}, device {resolve_device(args.device)}, {torch.get_num_threads()} CPU threads, "
+          f"{args.train_size:,} Fashion-MNIST "
           f"images, batch {config.batch_size}, median of {args.rounds} rounds (samples/s)")
     print(f"{'network':<16}{'engine':>10}{'bare':>10}{'seed':>10}{'engine/bare':>13}{'engine/seed':>13}")
     with tempfile.TemporaryDirectory() as scratch:

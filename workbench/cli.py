@@ -16,9 +16,9 @@ from tqdm import tqdm
 from . import __version__
 from .core import datasets
 from .core.architecture import Architecture
-from .core.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+from .core.config import DEFAULT_TRAIN_SIZE, DEFAULT_VAL_SIZE, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 from .core.devices import available_devices
-from .core.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState, prepare_data
+from .core.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
 from .core.errors import WorkbenchError
 from .core.presets import describe_preset, load_preset, preset_names
 from .core.runs import RunRecorder, new_run_dir
@@ -65,8 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", default=defaults.dataset, help=", ".join(datasets.dataset_names()))
     train.add_argument("--data-dir", help="folder holding the dataset files (else $WORKBENCH_DATA_DIR, the "
                                           "user data folder, the system folder, a download)")
-    train.add_argument("--train-size", type=int, default=defaults.train_size)
-    train.add_argument("--val-size", type=int, default=defaults.val_size)
+    train.add_argument("--train-size", type=int, help=f"training images drawn from the training split "
+                                                     f"(default {DEFAULT_TRAIN_SIZE:,}, or what a small dataset has)")
+    train.add_argument("--val-size", type=int, help=f"validation images drawn from the training split "
+                                                   f"(default {DEFAULT_VAL_SIZE:,}, or a tenth of a small dataset)")
     train.add_argument("--epochs", type=int, default=defaults.epochs)
     train.add_argument("--batch-size", type=int, default=defaults.batch_size)
     train.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer)
@@ -112,12 +114,10 @@ def _train(args: argparse.Namespace) -> int:
         momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay, loss=args.loss,
         schedule=args.schedule, step_size=args.step_size, gamma=args.gamma, early_stopping=args.early_stopping,
         seed=args.seed, device=args.device)
-    config.check()
-    datasets.get_info(config.dataset)
-    folder = new_run_dir(args.out, architecture, config)
-    data = prepare_data(config, progress=not args.quiet)
     reporter = ConsoleReporter(quiet=args.quiet)
-    trainer = Trainer(architecture, config, data, callbacks=[RunRecorder(folder, architecture, config), reporter])
+    trainer = Trainer(architecture, config, callbacks=[reporter], progress=not args.quiet)
+    folder = new_run_dir(args.out, architecture, config)
+    trainer.callbacks.insert(0, RunRecorder(folder))
     reporter.announce(trainer, folder)
     previous = signal.signal(signal.SIGINT, lambda *_: trainer.stop())
     try:

@@ -9,7 +9,12 @@ from pathlib import Path
 def resource_dir(*parts: str) -> Path:
     """The folder ``resources/<parts>`` shipped with the package.
 
-    The wheel and editable installs map the repository's ``resources/`` folder onto the
-    ``workbench.resources_data`` package (see pyproject.toml), so one look-up serves both.
+    Installs (wheel or editable) map the repository's ``resources/`` folder onto the package
+    ``workbench.resources_data`` (see pyproject.toml); a checkout used without installing it
+    (``PYTHONPATH=.``) finds the folder beside the package.
     """
-    return Path(str(resources.files("workbench.resources_data").joinpath(*parts)))
+    try:
+        root = Path(str(resources.files("workbench.resources_data")))
+    except ModuleNotFoundError:
+        root = Path(__file__).resolve().parent.parent / "resources"
+    return root.joinpath(*parts)

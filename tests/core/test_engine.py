@@ -157,7 +157,7 @@ def test_a_run_folder_holds_everything_of_the_run(tmp_path):
     config = digits_config(epochs=2)
     arch = load_preset("cnn-small")
     folder = new_run_dir(tmp_path / "run", arch, config)
-    trainer = Trainer(arch, config, callbacks=[RunRecorder(folder, arch, config)], progress=False)
+    trainer = Trainer(arch, config, callbacks=[RunRecorder(folder)], progress=False)
     result = trainer.run()
     run = json.loads((folder / "run.json").read_text())
     assert run["status"] == "finished" and run["dataset"] == "digits" and run["seed"] == 0
@@ -225,3 +225,12 @@ def test_the_core_never_imports_qt():
             "print(bad); sys.exit(1 if bad else 0)")
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_cuda_learns_like_on_the_cpu():
+    assert resolve_device("auto").type == "cuda"
+    trainer, result = train(epochs=5, device="auto")
+    assert trainer.data.train_x.is_cuda and next(trainer.model.parameters()).is_cuda
+    assert result.status == "finished" and result.history[-1].val_accuracy >= 0.9

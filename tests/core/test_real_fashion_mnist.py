@@ -19,7 +19,7 @@ def seed_split_config(**overrides):
 
 def train_into(folder, preset, config):
     arch = load_preset(preset)
-    trainer = Trainer(arch, config, callbacks=[RunRecorder(new_run_dir(folder, arch, config), arch, config)],
+    trainer = Trainer(arch, config, callbacks=[RunRecorder(new_run_dir(folder, arch, config))],
                       progress=False)
     return trainer.run()
 

@@ -96,6 +96,9 @@ class Architecture:
             raise ArchitectureError(
                 f"{source} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}). "
                 f"Is the file complete?") from None
+        except (ValueError, RecursionError):
+            raise ArchitectureError(f"{source} is not an architecture: it holds numbers or nesting far too large "
+                                    f"to read.") from None
         return cls.from_dict(document)
 
     @classmethod
@@ -343,7 +346,9 @@ def _value_fits(spec: Param, value: Any) -> bool:
         return False
     if spec.kind is int and not isinstance(value, int):
         return False
-    return math.isfinite(value) and spec.minimum <= value <= spec.maximum
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return spec.minimum <= value <= spec.maximum
 
 
 def _unknown_param_problem(layer_type: LayerType, name: str, value: Any) -> str | None:

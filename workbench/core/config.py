@@ -13,6 +13,8 @@ from .errors import ConfigError
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LOSSES = ("cross-entropy", "mse")
 SCHEDULES = ("none", "step", "cosine", "one-cycle")
+DEFAULT_TRAIN_SIZE = 10_000
+DEFAULT_VAL_SIZE = 1_000
 
 
 @dataclass
@@ -22,13 +24,14 @@ class TrainConfig:
     ``loss="mse"`` is the class's early loss: the mean squared error between the network's
     outputs and the one-hot labels. ``early_stopping`` is a patience in epochs (0 = off).
     ``step_size`` and ``gamma`` shape the ``step`` schedule: the learning rate is multiplied by
-    ``gamma`` every ``step_size`` epochs.
+    ``gamma`` every ``step_size`` epochs. ``train_size`` and ``val_size`` left at None take the
+    class's 10,000 / 1,000, or less where the dataset is smaller (see :meth:`sizes_for`).
     """
 
     dataset: str = "fashion-mnist"
     data_dir: str | None = None
-    train_size: int = 10_000
-    val_size: int = 1_000
+    train_size: int | None = None
+    val_size: int | None = None
     epochs: int = 10
     batch_size: int = 512
     optimizer: str = "sgd"
@@ -49,8 +52,10 @@ class TrainConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("loss", self.loss, LOSSES)
         _choice("schedule", self.schedule, SCHEDULES)
-        _whole("train_size", self.train_size, 1)
-        _whole("val_size", self.val_size, 0)
+        if self.train_size is not None:
+            _whole("train_size", self.train_size, 1)
+        if self.val_size is not None:
+            _whole("val_size", self.val_size, 0)
         _whole("epochs", self.epochs, 1, 100_000)
         _whole("batch_size", self.batch_size, 1, 1_000_000)
         _whole("step_size", self.step_size, 1)
@@ -64,6 +69,17 @@ class TrainConfig:
             raise ConfigError("Nesterov momentum needs the sgd optimizer with a momentum above 0.")
         if self.early_stopping and self.val_size == 0:
             raise ConfigError("Early stopping watches the validation loss: set a validation size above 0.")
+
+    def sizes_for(self, available: int) -> tuple[int, int]:
+        """``(train, validation)`` sizes to draw from a training split of ``available`` images.
+
+        Sizes the user set are kept (the split refuses them if they are too large); unset ones
+        default to the class's 10,000 / 1,000, shrunk for small datasets to a tenth for
+        validation and the rest for training.
+        """
+        val = self.val_size if self.val_size is not None else min(DEFAULT_VAL_SIZE, available // 10)
+        train = self.train_size if self.train_size is not None else min(DEFAULT_TRAIN_SIZE, available - val)
+        return train, val
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

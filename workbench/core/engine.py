@@ -8,6 +8,7 @@ training device and each batch is an index into them. Listeners subclass :class:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -47,7 +48,8 @@ class SplitData:
 def prepare_data(config: TrainConfig, progress: bool = True) -> SplitData:
     """Load the configured dataset (once per process) and draw the run's subsets with its seed."""
     dataset = datasets.load(config.dataset, config.data_dir, progress=progress)
-    train_x, train_y, val_x, val_y = datasets.split(dataset, config.train_size, config.val_size, config.seed)
+    train_size, val_size = config.sizes_for(len(dataset.train_y))
+    train_x, train_y, val_x, val_y = datasets.split(dataset, train_size, val_size, config.seed)
     return SplitData(dataset.info, train_x, train_y, val_x, val_y, dataset.test_x, dataset.test_y)
 
 
@@ -145,9 +147,9 @@ class Trainer:
     def __init__(self, architecture: Architecture, config: TrainConfig, data: SplitData | None = None,
                  callbacks: list[Callback] | tuple[Callback, ...] = (), progress: bool = True):
         config.check()
-        self.config = config
         self.device = resolve_device(config.device)
         data = data if data is not None else prepare_data(config, progress=progress)
+        self.config = dataclasses.replace(config, train_size=len(data.train_y), val_size=len(data.val_y))
         self.architecture = fit_to_dataset(architecture, data.info)
         self.data = data.to(self.device)
         torch.manual_seed(config.seed)

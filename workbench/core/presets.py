@@ -9,14 +9,14 @@ from .architecture import Architecture, validate
 from .errors import ArchitectureError
 
 
-def preset_names() -> list[str]:
-    """Names of the bundled presets, simplest first (the seed networks, then the stronger ones)."""
-    names = sorted(path.stem for path in resource_dir("presets").glob("*.json"))
-    return sorted(names, key=lambda name: (not name.startswith("seed-"), _ORDER.get(name, 99), name))
-
-
 _ORDER = {"seed-linear": 0, "seed-simplenet": 1, "seed-sigmoidnet": 2, "seed-relu-mlp": 3, "mlp": 4,
           "cnn-small": 5, "cnn-strong": 6}
+
+
+def preset_names() -> list[str]:
+    """Names of the bundled presets, simplest first: the class's networks, then the stronger ones."""
+    names = (path.stem for path in resource_dir("presets").glob("*.json"))
+    return sorted(names, key=lambda name: (_ORDER.get(name, len(_ORDER)), name))
 
 
 def load_preset(name: str) -> Architecture:

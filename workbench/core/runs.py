@@ -10,9 +10,11 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import tempfile
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,6 @@ import numpy
 import platformdirs
 import safetensors.torch
 import torch
-import torchvision
 
 from .. import __version__
 from .architecture import Architecture
@@ -53,7 +54,7 @@ def new_run_dir(out: str | os.PathLike | None, architecture: Architecture, confi
             raise RunError(f"{folder} already holds a run; choose another --out or delete that folder.")
     else:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = default_runs_dir() / f"{stamp}-{architecture.name}-{config.dataset}".replace(os.sep, "_")
+        base = default_runs_dir() / _safe_name(f"{stamp}-{architecture.name}-{config.dataset}")
         folder, suffix = base, 1
         while folder.exists():
             suffix += 1
@@ -62,26 +63,33 @@ def new_run_dir(out: str | os.PathLike | None, architecture: Architecture, confi
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
-    except OSError as error:
-        raise RunError(f"Cannot write the run folder {folder}: {error.strerror or error}. "
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise RunError(f"Cannot write the run folder {folder}: {reason}. "
                        f"Choose a folder you can write to with --out.") from None
     return folder
+
+
+def _safe_name(name: str) -> str:
+    """A folder name any file system takes: letters, digits, dot, dash and underscore."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120]
 
 
 def library_versions() -> dict[str, str]:
     """The versions that decide whether a run can be repeated."""
     return {"workbench": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": numpy.__version__,
+            "torchvision": metadata.version("torchvision"), "numpy": numpy.__version__,
             "platform": f"{sys.platform}-{platform.machine()}"}
 
 
 class RunRecorder(Callback):
-    """Writes a run's folder as it trains: the start, every epoch, and the end."""
+    """Writes a run's folder as it trains: the start, every epoch, and the end.
 
-    def __init__(self, folder: Path, architecture: Architecture, config: TrainConfig):
+    ``run.json`` records the trainer's own copy of the settings, with the subset sizes it drew.
+    """
+
+    def __init__(self, folder: Path):
         self.folder = folder
-        self.architecture = architecture
-        self.config = config
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.lines: list[str] = []
 
@@ -102,9 +110,9 @@ class RunRecorder(Callback):
     def _write_run(self, trainer: Trainer, status: str, result: TrainResult | None) -> None:
         document: dict[str, Any] = {
             "format": "workbench-run", "version": 1, "name": self.folder.name, "status": status,
-            "started": self.started, "config": self.config.to_dict(),
+            "started": self.started, "config": trainer.config.to_dict(),
             "architecture": trainer.architecture.to_dict(), "dataset": trainer.data.info.name,
-            "seed": self.config.seed, "device": str(trainer.device), "versions": library_versions(),
+            "seed": trainer.config.seed, "device": str(trainer.device), "versions": library_versions(),
         }
         if result is not None:
             document["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
