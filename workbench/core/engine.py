@@ -71,7 +71,12 @@ def fit_to_dataset(architecture: Architecture, info: datasets.DatasetInfo) -> Ar
 
 @dataclass
 class EpochMetrics:
-    """One line of metrics.jsonl. Validation figures are NaN when the validation set is empty."""
+    """One line of metrics.jsonl.
+
+    ``lr`` is the learning rate at the start of the epoch; ``epoch_seconds`` includes validation,
+    ``samples_per_second`` counts training alone. Validation figures are NaN when the
+    validation set is empty.
+    """
 
     epoch: int
     train_loss: float
@@ -179,11 +184,9 @@ class Trainer:
         """Train for the configured epochs (or until stopped) and evaluate on the test split."""
         config, data, model = self.config, self.data, self.model
         started = time.perf_counter()
-        count = len(data.train_y)
-        batches = math.ceil(count / config.batch_size)
-        state = TrainState(epochs=config.epochs, batches_per_epoch=batches)
+        state = TrainState(epochs=config.epochs, batches_per_epoch=math.ceil(len(data.train_y) / config.batch_size))
         optimizer = make_optimizer(model, config)
-        scheduler, per_batch = make_scheduler(optimizer, config, batches)
+        scheduler, per_batch = make_scheduler(optimizer, config, state.batches_per_epoch)
         loss_fn = make_loss(config.loss, len(data.info.class_names))
         shuffle = torch.Generator().manual_seed(config.seed)
         last_good = _snapshot(model)
@@ -195,59 +198,29 @@ class Trainer:
         for epoch in range(1, config.epochs + 1):
             state.epoch, state.batch = epoch, 0
             epoch_started = time.perf_counter()
-            paused_seconds = 0.0
-            order = torch.randperm(count, generator=shuffle).to(self.device)
-            loss_sum, seen = 0.0, 0
-            model.train()
-            for batch in range(batches):
-                if not self._running.is_set():
-                    wait_started = time.perf_counter()
-                    self._running.wait()
-                    paused_seconds += time.perf_counter() - wait_started
-                if self._stop_requested.is_set():
-                    break
-                index = order[batch * config.batch_size:(batch + 1) * config.batch_size]
-                inputs, targets = data.train_x[index], data.train_y[index]
-                loss = loss_fn(model(inputs), targets)
-                loss_value = loss.item()
-                if not math.isfinite(loss_value):
-                    model.load_state_dict(last_good)
-                    status = "diverged"
-                    message = _divergence_message(loss_value, epoch, batch + 1, config.lr)
-                    break
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if per_batch:
-                    scheduler.step()
-                loss_sum += loss_value * len(index)
-                seen += len(index)
-                state.batch, state.batch_loss = batch + 1, loss_value
-                state.samples_seen += len(index)
-                for callback in self.callbacks:
-                    callback.on_batch_end(self, state)
-            train_seconds = time.perf_counter() - epoch_started - paused_seconds
-            state.train_seconds += train_seconds
-            if status == "diverged":
+            lr = optimizer.param_groups[0]["lr"]
+            epoch_run = self._train_epoch(state, optimizer, scheduler if per_batch else None, loss_fn, shuffle)
+            state.train_seconds += epoch_run.seconds
+            if epoch_run.diverged:
+                model.load_state_dict(last_good)
+                status, message = "diverged", _divergence_message(epoch_run.diverged, epoch, state.batch + 1, config.lr)
                 break
-            if self._stop_requested.is_set():
+            if epoch_run.interrupted:
                 status, message = "stopped", f"Stopped by the user during epoch {epoch}."
                 break
-            lr = optimizer.param_groups[0]["lr"]
             if scheduler is not None and not per_batch:
                 scheduler.step()
             val_loss, val_accuracy = evaluate(model, data.val_x, data.val_y, loss_fn)
-            metrics = EpochMetrics(epoch, loss_sum / seen, val_loss, val_accuracy, lr,
-                                   time.perf_counter() - epoch_started - paused_seconds, seen / train_seconds)
+            elapsed = time.perf_counter() - epoch_started - epoch_run.paused_seconds
+            metrics = EpochMetrics(epoch, epoch_run.loss_sum / epoch_run.seen, val_loss, val_accuracy, lr, elapsed,
+                                   epoch_run.seen / epoch_run.seconds)
             state.history.append(metrics)
             last_good = _snapshot(model)
             for callback in self.callbacks:
                 callback.on_epoch_end(self, state, metrics)
             if config.early_stopping:
-                if val_loss < best_val_loss:
-                    best_val_loss, epochs_without_gain = val_loss, 0
-                else:
-                    epochs_without_gain += 1
+                best_val_loss, epochs_without_gain = ((val_loss, 0) if val_loss < best_val_loss
+                                                      else (best_val_loss, epochs_without_gain + 1))
                 if epochs_without_gain >= config.early_stopping and epoch < config.epochs:
                     status = "early-stopped"
                     message = (f"Stopped early after epoch {epoch}: the validation loss has not improved for "
@@ -260,6 +233,54 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_train_end(self, state, result)
         return result
+
+    def _train_epoch(self, state: TrainState, optimizer, batch_scheduler, loss_fn,
+                     shuffle: torch.Generator) -> _EpochRun:
+        """One pass over the shuffled training subset, batch by batch, honouring pause and stop."""
+        data, model, batch_size = self.data, self.model, self.config.batch_size
+        epoch_run = _EpochRun()
+        started = time.perf_counter()
+        order = torch.randperm(len(data.train_y), generator=shuffle).to(self.device)
+        model.train()
+        for batch in range(state.batches_per_epoch):
+            if not self._running.is_set():
+                wait_started = time.perf_counter()
+                self._running.wait()
+                epoch_run.paused_seconds += time.perf_counter() - wait_started
+            if self._stop_requested.is_set():
+                epoch_run.interrupted = True
+                break
+            index = order[batch * batch_size:(batch + 1) * batch_size]
+            loss = loss_fn(model(data.train_x[index]), data.train_y[index])
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                epoch_run.diverged = loss_value
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if batch_scheduler is not None:
+                batch_scheduler.step()
+            epoch_run.loss_sum += loss_value * len(index)
+            epoch_run.seen += len(index)
+            state.batch, state.batch_loss = batch + 1, loss_value
+            state.samples_seen += len(index)
+            for callback in self.callbacks:
+                callback.on_batch_end(self, state)
+        epoch_run.seconds = time.perf_counter() - started - epoch_run.paused_seconds
+        return epoch_run
+
+
+@dataclass
+class _EpochRun:
+    """What one pass over the training data did; ``diverged`` holds the non-finite loss, if any."""
+
+    loss_sum: float = 0.0
+    seen: int = 0
+    seconds: float = 0.0
+    paused_seconds: float = 0.0
+    interrupted: bool = False
+    diverged: float | None = None
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
