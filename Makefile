@@ -21,6 +21,7 @@ test: venv
 
 bench: venv
 	$(BIN)/python -m benchmarks.bench
+	$(BIN)/python -m benchmarks.gui_bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,4 +1,4 @@
-"""The ``workbench`` command: ``datasets``, ``presets`` and ``train`` (the desktop app comes later).
+"""The ``workbench`` command: the desktop app (``gui``, the default), ``datasets``, ``presets``, ``train``.
 
 Every error a user can cause ends with a one-paragraph message on stderr and exit status 2.
 """
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.parse_args(["train", "--help"])
+        args = parser.parse_args(["gui"])
     try:
         return args.handler(args)
     except WorkbenchError as error:
@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     parser.set_defaults(command=None)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    gui = commands.add_parser("gui", help="open the desktop app (the default command)",
+                              description="Open the workbench window. The options script it for demonstrations "
+                                          "and tests: gui --preset P --dataset D --epochs N --start "
+                                          "--screenshot FILE --quit-when-done")
+    _add_gui_arguments(gui)
+    gui.set_defaults(command="gui", handler=_gui)
 
     listing = commands.add_parser("datasets", help="list the datasets and where each one is found")
     listing.add_argument("--data-dir", help="also look in this folder first")
@@ -92,6 +99,29 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(command="train", handler=_train)
     return parser
+
+
+def _add_gui_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--preset", help="open this bundled network (default seed-simplenet)")
+    source.add_argument("--arch", type=Path, metavar="FILE", help="open this architecture file")
+    parser.add_argument("--dataset", help="dataset to select (default fashion-mnist, else digits)")
+    for option in ("--epochs", "--train-size", "--val-size", "--batch-size", "--seed"):
+        parser.add_argument(option, type=int)
+    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS)
+    parser.add_argument("--device", help="auto, cpu, cuda:N or mps")
+    parser.add_argument("--out", type=Path, help="run folder for a --start run")
+    parser.add_argument("--start", action="store_true", help="start training at once")
+    parser.add_argument("--screenshot", type=Path, metavar="PNG",
+                        help="save a picture of the whole window (after the run, with --start)")
+    parser.add_argument("--quit-when-done", action="store_true",
+                        help="exit after the run (or the screenshot); problems go to stderr, not dialogs")
+
+
+def _gui(args: argparse.Namespace) -> int:
+    from .ui.app import run_app  # Qt is loaded only when the window is wanted
+    return run_app(args)
 
 
 def _datasets(args: argparse.Namespace) -> int:

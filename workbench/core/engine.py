@@ -335,6 +335,17 @@ def evaluate(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss
     return loss_sum.item() / len(targets), correct.item() / len(targets)
 
 
+@torch.no_grad()
+def predict(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """Class probabilities ``(N, classes)`` for a batch of inputs, computed in eval mode."""
+    was_training = model.training
+    model.eval()
+    probabilities = torch.cat([torch.softmax(model(inputs[start:start + EVAL_BATCH]), dim=1)
+                               for start in range(0, len(inputs), EVAL_BATCH)])
+    model.train(was_training)
+    return probabilities
+
+
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 

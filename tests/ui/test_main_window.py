@@ -1,0 +1,191 @@
+"""The whole window: starting, training on a worker thread, stopping, closing, the gallery."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+from PySide6.QtGui import QImage
+
+from workbench.core.architecture import build
+from workbench.core.engine import predict
+from workbench.ui.main_window import MainWindow
+from workbench.ui.worker import running_threads
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    win = MainWindow(interactive=False, runs_out=tmp_path / "run")
+    qtbot.addWidget(win)
+    win.load_dataset("digits")
+    win.panel.train_size.setValue(1000)
+    win.panel.val_size.setValue(200)
+    win.panel.batch_size.setValue(64)
+    win.panel.optimizer.setCurrentIndex(win.panel.optimizer.findData("adam"))
+    win.show()
+    yield win
+    win.close()
+
+
+def test_the_window_opens_with_the_seed_network_and_fashion_mnist_or_a_notice(qtbot, tmp_path):
+    win = MainWindow(interactive=False, runs_out=tmp_path / "run")
+    qtbot.addWidget(win)
+    assert win.builder.architecture().name == "seed-simplenet"
+    assert win.dataset is not None
+    if win.dataset.info.name == "digits":
+        assert win.notice.isVisibleTo(win) and "Fashion-MNIST" in win.notice.text()
+    else:
+        assert win.dataset.info.name == "fashion-mnist" and not win.notice.isVisibleTo(win)
+    assert win.panel.start_button.isEnabled()
+    win.close()
+
+
+def test_start_is_disabled_while_the_network_does_not_fit(window):
+    architecture = window.builder.architecture()
+    del architecture.layers[0]  # no Flatten: Linear gets an image
+    window.builder.set_architecture(architecture)
+    assert not window.panel.start_button.isEnabled()
+    assert "add a Flatten" in window.panel.start_hint.text()
+    window.builder.undo_stack.undo()
+    assert window.panel.start_button.isEnabled()
+
+
+def test_a_short_run_on_digits_finishes_and_the_plots_hold_what_was_reported(qtbot, window, tmp_path):
+    window.panel.epochs.setValue(3)
+    reported = {"batches": 0, "epochs": 0}
+    window.start_training()
+    worker = window.session.worker
+    worker.batchProgress.connect(lambda packet: reported.__setitem__("batches", reported["batches"] + len(packet.steps)))
+    worker.epochEnded.connect(lambda *_: reported.__setitem__("epochs", reported["epochs"] + 1))
+    assert not window.panel.settings_box.isEnabled(), "settings are locked while training"
+    with qtbot.waitSignal(window.runFinished, timeout=60_000) as finished:
+        pass
+    assert finished.args == ["finished"]
+    window.plots.flush()
+    counts = window.plots.point_counts()
+    assert reported["epochs"] == 3 and reported["batches"] == 3 * 16
+    assert counts["batch_loss"] == reported["batches"] == counts["batch_loss_smooth"]
+    assert counts["train_loss"] == counts["val_loss"] == counts["val_accuracy"] == 3
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    _, accuracy = window.plots.series("val_accuracy")
+    assert list(accuracy) == pytest.approx([100 * json.loads(line)["val_accuracy"] for line in lines])
+    assert window.panel.settings_box.isEnabled() and window.panel.start_button.isEnabled()
+    assert not running_threads()
+
+
+def test_gallery_captions_match_the_trained_models_predictions(qtbot, window, tmp_path):
+    window.panel.epochs.setValue(2)
+    with qtbot.waitSignal(window.runFinished, timeout=60_000):
+        window.start_training()
+    run = tmp_path / "run"
+    model = build(window.run_architecture)
+    model.load_state_dict(safetensors.torch.load_file(run / "model.safetensors"))
+    images, labels = window.val_images
+    shown = slice(window.gallery_start, window.gallery_start + window.gallery.capacity)
+    predicted = predict(model, images[shown]).argmax(dim=1).tolist()
+    names = window.dataset.info.class_names
+    expected = [f"true: {names[t]}\npredicted: {names[p]}" for t, p in zip(labels[shown].tolist(), predicted)]
+    assert window.gallery.captions() == expected
+    assert window.gallery.caption_colours() == ["right" if t == p else "wrong"
+                                                for t, p in zip(labels[shown].tolist(), predicted)]
+
+
+def test_before_start_the_gallery_shows_the_untrained_networks_guesses(window):
+    images, labels = window.val_images
+    torch.manual_seed(window.panel.seed.value())
+    untrained = build(window.builder.architecture())
+    names = window.dataset.info.class_names
+    capacity = window.gallery.capacity
+    guesses = predict(untrained, images[:capacity]).argmax(dim=1).tolist()
+    assert window.gallery.captions() == [f"true: {names[t]}\npredicted: {names[p]}"
+                                         for t, p in zip(labels[:capacity].tolist(), guesses)]
+    window.gallery.nextBatchRequested.emit()
+    assert window.gallery_start == capacity
+    assert window.gallery.captions()[0].startswith(f"true: {names[labels[capacity]]}")
+
+
+def test_stop_ends_the_run_within_a_second(qtbot, window, tmp_path):
+    window.panel.epochs.setValue(500)
+    window.start_training()
+    with qtbot.waitSignal(window.session.worker.batchProgress, timeout=20_000):
+        pass
+    started = time.perf_counter()
+    with qtbot.waitSignal(window.runFinished, timeout=5_000) as finished:
+        window.panel.stop_button.click()
+    assert time.perf_counter() - started < 1.0
+    assert finished.args == ["stopped"]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "stopped"
+
+
+def test_pause_holds_the_run_and_resume_continues(qtbot, window):
+    window.panel.epochs.setValue(500)
+    window.start_training()
+    worker = window.session.worker
+    with qtbot.waitSignal(worker.batchProgress, timeout=20_000):
+        pass
+    window.panel.pause_button.click()
+    assert window.panel.pause_button.text() == "Resume"
+    qtbot.waitUntil(lambda: worker._trainer is not None and worker._trainer.paused)
+    seen = []
+    worker.batchProgress.connect(seen.append)
+    qtbot.wait(400)
+    seen.clear()
+    qtbot.wait(300)
+    assert seen == [], "no batches while paused"
+    window.panel.pause_button.click()
+    with qtbot.waitSignal(worker.batchProgress, timeout=5_000):
+        pass
+    with qtbot.waitSignal(window.runFinished, timeout=5_000):
+        window.stop_training()
+
+
+def test_batch_signals_are_throttled(qtbot, window):
+    window.panel.batch_size.setValue(8)
+    window.panel.epochs.setValue(500)
+    packets = []
+    window.start_training()
+    window.session.worker.batchProgress.connect(lambda packet: packets.append(time.perf_counter()))
+    qtbot.wait(2_000)
+    with qtbot.waitSignal(window.runFinished, timeout=5_000):
+        window.stop_training()
+    span = packets[-1] - packets[0]
+    assert len(packets) >= 5
+    assert (len(packets) - 1) / span <= 25, "at most ~20 batch packets a second"
+
+
+def test_closing_during_training_stops_the_run_and_joins_the_thread(qtbot, tmp_path):
+    win = MainWindow(interactive=False, runs_out=tmp_path / "run")
+    qtbot.addWidget(win)
+    win.load_dataset("digits")
+    win.panel.train_size.setValue(1000)
+    win.panel.epochs.setValue(500)
+    win.show()
+    win.start_training()
+    with qtbot.waitSignal(win.session.worker.batchProgress, timeout=20_000):
+        pass
+    assert running_threads()
+    win.close()
+    assert not running_threads()
+    assert not win.isVisible()
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "stopped"
+
+
+def test_scripted_mode_trains_and_saves_a_screenshot(tmp_path):
+    png = tmp_path / "window.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", WORKBENCH_RUNS_DIR=str(tmp_path / "runs"))
+    completed = subprocess.run(
+        [str(Path(sys.executable).with_name("workbench")), "gui", "--preset", "seed-relu-mlp", "--dataset", "digits",
+         "--epochs", "3", "--optimizer", "adam", "--start", "--screenshot", str(png), "--quit-when-done"],
+        capture_output=True, text=True, env=env, timeout=180)
+    assert completed.returncode == 0, completed.stderr
+    image = QImage(str(png))
+    assert image.width() >= 1000 and image.height() >= 600
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
+    assert len(colours) >= 20, "a real window, not a blank picture"
+    [run] = (tmp_path / "runs").iterdir()
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"

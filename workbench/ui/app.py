@@ -1,0 +1,89 @@
+"""Starting the desktop app, and its scripted mode for demonstrations and tests."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from .. import __version__
+from ..core.architecture import Architecture
+from ..core.errors import WorkbenchError
+from ..resources import resource_dir
+from .main_window import MainWindow
+
+SETTLE_MS = 400
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Open the window; with ``--start`` train, with ``--screenshot`` save a PNG, with ``--quit-when-done`` exit.
+
+    Returns the exit status: 0, or 2 when the scripted run could not start or failed.
+    """
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("workbench")
+    app.setApplicationVersion(__version__)
+    icon = resource_dir("icons", "workbench.svg")
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    scripted = args.quit_when_done
+    window = MainWindow(interactive=not scripted, runs_out=args.out)
+    try:
+        _apply_arguments(window, args)
+    except WorkbenchError as error:
+        print(f"workbench: {error}", file=sys.stderr)
+        return 2
+    window.show()
+    outcome = {"status": 0}
+
+    def finish(status: str | None = None) -> None:
+        if status == "failed":
+            outcome["status"] = 2
+        if args.screenshot:
+            window.plots.flush()
+            app.processEvents()
+            if not window.grab().save(str(args.screenshot)):
+                print(f"workbench: cannot write the screenshot {args.screenshot}", file=sys.stderr)
+                outcome["status"] = 2
+        if scripted:
+            window.close()
+            app.exit(outcome["status"])
+
+    if args.start:
+        window.runFinished.connect(lambda status: QTimer.singleShot(SETTLE_MS, lambda: finish(status)))
+        QTimer.singleShot(0, window.start_training)
+    elif args.screenshot or scripted:
+        QTimer.singleShot(SETTLE_MS, finish)
+    app.exec()
+    return outcome["status"]
+
+
+def _apply_arguments(window: MainWindow, args: argparse.Namespace) -> None:
+    if args.arch:
+        window.builder.set_architecture(Architecture.load(args.arch))
+    elif args.preset:
+        window.load_preset(args.preset)
+    window.builder.undo_stack.setClean()
+    panel = window.panel
+    if args.dataset:
+        if panel.dataset.findData(args.dataset) < 0:
+            from ..core.datasets import get_info
+            get_info(args.dataset)
+        window.load_dataset(args.dataset)
+    for option, spin in (("epochs", panel.epochs), ("train_size", panel.train_size), ("val_size", panel.val_size),
+                         ("batch_size", panel.batch_size), ("seed", panel.seed)):
+        value = getattr(args, option)
+        if value is not None:
+            spin.setValue(value)
+    if args.lr is not None:
+        panel.lr.setValue(args.lr)
+    for option, combo in (("optimizer", panel.optimizer), ("device", panel.device)):
+        value = getattr(args, option)
+        if value is not None:
+            index = combo.findData(value)
+            if index < 0:
+                raise WorkbenchError(f"Unknown {option} '{value}'.")
+            combo.setCurrentIndex(index)

@@ -1,0 +1,219 @@
+"""Live training plots: loss per batch (raw and smoothed), loss per epoch, validation accuracy per epoch.
+
+Data goes into growable float64 buffers; a timer pushes whatever changed to the curves at most ten times a
+second, so a worker sending many small packets costs one redraw per tick, however long the run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+from workbench.core.engine import EpochMetrics
+
+REFRESH_MS = 100
+SMOOTHING = 0.05
+TRAIN_COLOUR = "#1f5fa8"
+RAW_COLOUR = "#b9cbe3"
+VAL_COLOUR = "#e07000"
+TEXT_COLOUR = "#202020"
+GRID_ALPHA = 0.15
+ACCURACY_TITLE = "Validation accuracy per epoch"
+SERIES_NAMES = ("batch_loss", "batch_loss_smooth", "train_loss", "val_loss", "val_accuracy")
+
+
+class _Series:
+    """One curve's points in preallocated float64 buffers that double when full."""
+
+    def __init__(self, curve: pg.PlotDataItem, capacity: int = 1024):
+        self.curve = curve
+        self.count = 0
+        self.dirty = False
+        self._x = np.empty(capacity)
+        self._y = np.empty(capacity)
+
+    def append(self, x: np.ndarray, y: np.ndarray) -> None:
+        end = self.count + len(x)
+        if end > len(self._x):
+            capacity = max(end, 2 * len(self._x))
+            self._x = np.resize(self._x, capacity)
+            self._y = np.resize(self._y, capacity)
+        self._x[self.count:end] = x
+        self._y[self.count:end] = y
+        self.count = end
+        self.dirty = True
+
+    def reset(self) -> None:
+        self.count = 0
+        self.dirty = False
+        self.curve.clear()
+
+    def push(self) -> None:
+        """Hand the points to the curve; the curve keeps views, which later appends (past ``count``) never touch."""
+        if self.dirty:
+            self.curve.setData(self._x[:self.count], self._y[:self.count])
+            self.dirty = False
+
+
+class _WholeNumberAxis(pg.AxisItem):
+    """An axis for epochs: ticks only at whole numbers."""
+
+    def tickValues(self, minVal, maxVal, size):
+        levels = [(spacing, values) for spacing, values in super().tickValues(minVal, maxVal, size) if spacing >= 1]
+        if levels:
+            return levels
+        low, high = sorted((minVal, maxVal))
+        return [(1.0, list(range(math.ceil(low), math.floor(high) + 1)))]
+
+
+def _set_title(widget: pg.PlotWidget, title: str) -> None:
+    widget.getPlotItem().setTitle(title, color=TEXT_COLOUR, size="11pt")
+
+
+def _plot(title: str, y_label: str, x_label: str, legend_offset: tuple[int, int], legend_columns: int = 1,
+          whole_x: bool = False) -> pg.PlotWidget:
+    """A white plot with dark labels; ``legend_offset`` puts the legend where this plot's curves seldom go."""
+    axis_items = {"bottom": _WholeNumberAxis("bottom")} if whole_x else None
+    widget = pg.PlotWidget(axisItems=axis_items)
+    widget.setBackground("w")
+    plot = widget.getPlotItem()
+    _set_title(widget, title)
+    for side, label in (("left", y_label), ("bottom", x_label)):
+        axis = plot.getAxis(side)
+        axis.setPen(TEXT_COLOUR)
+        axis.setTextPen(TEXT_COLOUR)
+        axis.enableAutoSIPrefix(False)
+        plot.setLabel(side, label, color=TEXT_COLOUR)
+    plot.showGrid(x=True, y=True, alpha=GRID_ALPHA)
+    plot.addLegend(offset=legend_offset, colCount=legend_columns, labelTextColor=TEXT_COLOUR, labelTextSize="8pt",
+                   brush=(255, 255, 255, 210), pen=(180, 180, 180))
+    plot.setMenuEnabled(False)
+    return widget
+
+
+class LivePlots(QWidget):
+    """The three live plots of a run: loss per batch on top, loss and accuracy per epoch side by side below.
+
+    ``add_batch_losses`` and ``add_epoch`` only store the points; they reach the curves on the next refresh
+    tick (every 100 ms) or at :meth:`flush`. Non-finite values are skipped, so a run without a validation set
+    simply has no validation points.
+    """
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.batch_plot = _plot("Training loss per batch", "loss", "batch", (-10, 5), legend_columns=2)
+        self.epoch_loss_plot = _plot("Loss per epoch", "loss", "epoch", (-10, 5), whole_x=True)
+        self.accuracy_plot = _plot(ACCURACY_TITLE, "accuracy (%)", "epoch", (-10, -5), whole_x=True)
+
+        batch_item = self.batch_plot.getPlotItem()
+        batch_item.setClipToView(True)
+        batch_item.setDownsampling(auto=True, mode="peak")
+        # Peak downsampling at one min/max pair per pixel column draws exactly what five per pixel would, at a
+        # fifth of the cost; the raw pen is opaque because translucent strokes over a dense path are slow. The
+        # smoothed line averages instead: peaks would turn it into a saw wave, slow to antialias.
+        self._series = {
+            "batch_loss": _Series(self.batch_plot.plot(pen=pg.mkPen(RAW_COLOUR, width=1), autoDownsampleFactor=1.0,
+                                                       name="each batch")),
+            "batch_loss_smooth": _Series(self.batch_plot.plot(
+                pen=pg.mkPen(TRAIN_COLOUR, width=2), antialias=True, autoDownsampleFactor=1.0,
+                name=f"smoothed (EMA, α = {SMOOTHING:g})")),
+            "train_loss": _Series(self._epoch_curve(self.epoch_loss_plot, TRAIN_COLOUR, "o", "training")),
+            "val_loss": _Series(self._epoch_curve(self.epoch_loss_plot, VAL_COLOUR, "s", "validation")),
+            "val_accuracy": _Series(self._epoch_curve(self.accuracy_plot, VAL_COLOUR, "s", "validation")),
+        }
+        self._series["batch_loss_smooth"].curve.setDownsampling(method="mean")
+        for series in self._series.values():
+            series.curve.setSkipFiniteCheck(True)
+        self.accuracy_plot.setYRange(0, 100)
+        self._smoothed: float | None = None
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.flush)
+
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.batch_plot, 0, 0, 1, 2)
+        layout.addWidget(self.epoch_loss_plot, 1, 0)
+        layout.addWidget(self.accuracy_plot, 1, 1)
+        layout.setRowStretch(0, 3)
+        layout.setRowStretch(1, 2)
+
+    @staticmethod
+    def _epoch_curve(widget: pg.PlotWidget, colour: str, symbol: str, name: str) -> pg.PlotDataItem:
+        curve = widget.plot(pen=pg.mkPen(colour, width=2), symbol=symbol, symbolSize=7, symbolPen=colour,
+                            symbolBrush=colour, antialias=True, name=name)
+        # The legend draws the symbol from the scatter item, which takes the curve's colours only with data.
+        curve.scatter.setPen(colour)
+        curve.scatter.setBrush(colour)
+        return curve
+
+    def clear(self) -> None:
+        """Forget every point, for a new run, and let the axes fit the new data again."""
+        self._timer.stop()
+        for series in self._series.values():
+            series.reset()
+        self._smoothed = None
+        for widget in (self.batch_plot, self.epoch_loss_plot):
+            widget.enableAutoRange()
+        self.accuracy_plot.enableAutoRange(x=True)
+        self.accuracy_plot.setYRange(0, 100)
+        _set_title(self.accuracy_plot, ACCURACY_TITLE)
+
+    def add_batch_losses(self, steps: Sequence[int], losses: Sequence[float]) -> None:
+        """Append losses of batches numbered ``steps`` over the whole run; the smoothed curve follows them."""
+        x = np.asarray(steps, dtype=np.float64)
+        y = np.asarray(losses, dtype=np.float64)
+        if x.shape != y.shape:
+            raise ValueError(f"{len(x)} batch numbers but {len(y)} losses.")
+        finite = np.isfinite(y)
+        x, y = x[finite], y[finite]
+        if not len(y):
+            return
+        smoothed = np.empty_like(y)
+        value = y[0] if self._smoothed is None else self._smoothed
+        for index, loss in enumerate(y.tolist()):
+            value += SMOOTHING * (loss - value)
+            smoothed[index] = value
+        self._smoothed = value
+        self._series["batch_loss"].append(x, y)
+        self._series["batch_loss_smooth"].append(x, smoothed)
+        self._schedule()
+
+    def add_epoch(self, metrics: EpochMetrics) -> None:
+        """Append one epoch's training and validation loss and validation accuracy (as percent)."""
+        for name, value in (("train_loss", metrics.train_loss), ("val_loss", metrics.val_loss),
+                            ("val_accuracy", metrics.val_accuracy * 100.0)):
+            if math.isfinite(value):
+                self._series[name].append(np.array([metrics.epoch], dtype=np.float64), np.array([value]))
+        if not math.isfinite(metrics.val_accuracy) and not self._series["val_accuracy"].count:
+            _set_title(self.accuracy_plot, "No validation set")
+        self._schedule()
+
+    def flush(self) -> None:
+        """Push every series that changed to its curve now."""
+        self._timer.stop()
+        for series in self._series.values():
+            series.push()
+
+    def point_counts(self) -> dict[str, int]:
+        """How many points each curve holds, read from the curves."""
+        return {name: len(self.series(name)[0]) for name in SERIES_NAMES}
+
+    def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The ``(x, y)`` the curve called ``name`` (one of :data:`SERIES_NAMES`) holds, before any downsampling."""
+        x, y = self._series[name].curve.getOriginalDataset()
+        if x is None:
+            return np.empty(0), np.empty(0)
+        return x, y
+
+    def _schedule(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()

@@ -1,0 +1,223 @@
+"""The bridge between the engine and the GUI: runs work on a QThread, re-emits it as Qt signals.
+
+Only the GUI thread touches widgets. The training worker turns the engine's callbacks (called on
+the worker thread) into signals, throttled so the GUI receives at most ``rate_hz`` batch packets a
+second however fast the batches are. Pause and stop go straight to the engine's own thread-safe
+handles, so they act at the next batch boundary even while the worker's event loop is busy.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from ..core.architecture import Architecture
+from ..core.config import TrainConfig
+from ..core.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
+from ..core.errors import WorkbenchError
+from ..core.runs import RunRecorder, new_run_dir
+
+_threads: weakref.WeakSet[QThread] = weakref.WeakSet()
+
+
+def running_threads() -> list[QThread]:
+    """Threads started by this module that are still running (tests check none leak)."""
+    return [thread for thread in list(_threads) if thread.isRunning()]
+
+
+@dataclass
+class BatchPacket:
+    """The batches since the last packet: global steps and losses, and where the run is."""
+
+    steps: list[int]
+    losses: list[float]
+    epoch: int
+    epochs: int
+    batch: int
+    batches_per_epoch: int
+    samples_per_second: float
+    seconds_left: float
+
+
+@dataclass
+class RunStart:
+    """What the GUI shows when a run has loaded its data and built its model."""
+
+    folder: Path
+    architecture: Architecture
+    config: TrainConfig
+    device: str
+
+
+@dataclass
+class RunEnd:
+    """How a run ended, with its final weights on the CPU."""
+
+    status: str
+    message: str
+    test_accuracy: float
+    folder: Path
+    weights: dict[str, torch.Tensor] = field(repr=False)
+
+
+class TrainingWorker(QObject):
+    """Trains one snapshot of an architecture and config on the thread it is moved to."""
+
+    started = Signal(object)          # RunStart
+    batchProgress = Signal(object)    # BatchPacket
+    epochEnded = Signal(object, object)  # EpochMetrics, weights (CPU state dict)
+    finished = Signal(object)         # RunEnd
+    failed = Signal(str)              # a message for the user
+    done = Signal()                   # always last: the thread may quit
+
+    def __init__(self, architecture: Architecture, config: TrainConfig, out: Path | None = None,
+                 rate_hz: float = 20.0):
+        super().__init__()
+        self.architecture = architecture.copy()
+        self.config = TrainConfig.from_dict(config.to_dict())
+        self.out = out
+        self.interval = 1.0 / rate_hz
+        self._trainer: Trainer | None = None
+        self._stop_before_start = False
+        self._pause_before_start = False
+
+    def pause(self) -> None:
+        self._pause_before_start = True
+        if self._trainer is not None:
+            self._trainer.pause()
+
+    def resume(self) -> None:
+        self._pause_before_start = False
+        if self._trainer is not None:
+            self._trainer.resume()
+
+    def stop(self) -> None:
+        """Ask the run to end after its current batch (or not to start, if it is still loading)."""
+        self._stop_before_start = True
+        if self._trainer is not None:
+            self._trainer.stop()
+
+    @Slot()
+    def run(self) -> None:
+        """Load, build, train; every outcome ends with ``finished`` or ``failed``, then ``done``."""
+        try:
+            trainer = Trainer(self.architecture, self.config, progress=False)
+            folder = new_run_dir(self.out, trainer.architecture, trainer.config)
+            trainer.callbacks = [RunRecorder(folder), _SignalRelay(self, self.interval)]
+            self._trainer = trainer
+            if self._stop_before_start:
+                trainer.stop()
+            if self._pause_before_start:
+                trainer.pause()
+            self.started.emit(RunStart(folder, trainer.architecture, trainer.config, str(trainer.device)))
+            result = trainer.run()
+            self.finished.emit(RunEnd(result.status, result.message, result.test_accuracy, folder,
+                                      _cpu_weights(result.model)))
+        except WorkbenchError as error:
+            self.failed.emit(str(error))
+        except torch.cuda.OutOfMemoryError:
+            self.failed.emit("The GPU ran out of memory: try a smaller batch size or a smaller network.")
+        except Exception as error:  # the app must survive anything a run throws, and say what it was
+            self.failed.emit(f"The run failed unexpectedly: {error}\n\n{traceback.format_exc(limit=4)}")
+        finally:
+            self.done.emit()
+
+
+class _SignalRelay(Callback):
+    """Engine callbacks (on the worker thread) -> throttled Qt signals."""
+
+    def __init__(self, worker: TrainingWorker, interval: float):
+        self.worker = worker
+        self.interval = interval
+        self.steps: list[int] = []
+        self.losses: list[float] = []
+        self.last_emit = time.perf_counter()
+        self.last_samples = 0
+        self.rate = 0.0
+
+    def on_batch_end(self, trainer: Trainer, state: TrainState) -> None:
+        self.steps.append((state.epoch - 1) * state.batches_per_epoch + state.batch)
+        self.losses.append(state.batch_loss)
+        now = time.perf_counter()
+        if now - self.last_emit >= self.interval:
+            self._emit(state, now)
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
+        self._emit(state, time.perf_counter())
+        self.worker.epochEnded.emit(metrics, _cpu_weights(trainer.model))
+
+    def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
+        if self.steps:
+            self._emit(state, time.perf_counter())
+
+    def _emit(self, state: TrainState, now: float) -> None:
+        elapsed = now - self.last_emit
+        if elapsed > 0 and state.samples_seen > self.last_samples:
+            self.rate = (state.samples_seen - self.last_samples) / elapsed
+        total_batches = state.epochs * state.batches_per_epoch
+        done_batches = (state.epoch - 1) * state.batches_per_epoch + state.batch
+        per_batch = state.samples_seen / max(done_batches, 1)
+        seconds_left = (total_batches - done_batches) * per_batch / self.rate if self.rate else float("nan")
+        self.worker.batchProgress.emit(BatchPacket(self.steps, self.losses, state.epoch, state.epochs, state.batch,
+                                                   state.batches_per_epoch, self.rate, seconds_left))
+        self.steps, self.losses = [], []
+        self.last_emit, self.last_samples = now, state.samples_seen
+
+
+def _cpu_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
+
+
+class FunctionWorker(QObject):
+    """Runs one function on a thread: ``succeeded(result)`` or ``failed(message)``, then ``done``."""
+
+    succeeded = Signal(object)
+    failed = Signal(str)
+    done = Signal()
+
+    def __init__(self, function: Callable[[], Any]):
+        super().__init__()
+        self.function = function
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            self.succeeded.emit(self.function())
+        except WorkbenchError as error:
+            self.failed.emit(str(error))
+        except Exception as error:  # report, never crash the app from a background thread
+            self.failed.emit(f"{type(error).__name__}: {error}")
+        finally:
+            self.done.emit()
+
+
+class ThreadHandle:
+    """A worker QObject running on its own QThread, quit and joined when the worker is done."""
+
+    def __init__(self, worker: QObject, parent: QObject | None = None):
+        self.worker = worker
+        self.thread = QThread(parent)
+        worker.moveToThread(self.thread)
+        self.thread.started.connect(worker.run)
+        # Direct: the thread must quit even while the GUI thread is blocked in join().
+        worker.done.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
+        _threads.add(self.thread)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def is_running(self) -> bool:
+        return self.thread.isRunning()
+
+    def join(self, timeout_ms: int = 30_000) -> bool:
+        """Wait for the worker to finish and the thread to end; True if it did within the timeout."""
+        self.thread.quit()
+        return self.thread.wait(timeout_ms)
