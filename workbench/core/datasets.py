@@ -385,6 +385,14 @@ def split(dataset: LoadedDataset, train_size: int, val_size: int,
     The same seed draws the same subsets. ``val_size`` may be 0. A :class:`DatasetError` if the sizes
     are out of range or add up to more images than the training split holds.
     """
+    train_indices, val_indices = split_indices(dataset, train_size, val_size, seed)
+    return (dataset.train_x[train_indices], dataset.train_y[train_indices],
+            dataset.train_x[val_indices], dataset.train_y[val_indices])
+
+
+def split_indices(dataset: LoadedDataset, train_size: int, val_size: int,
+                  seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The indices into the training split that :func:`split` draws, without copying any image."""
     available = len(dataset.train_y)
     if train_size < 1:
         raise DatasetError(f"You asked for {train_size:,} training images; at least 1 is needed.")
@@ -394,9 +402,7 @@ def split(dataset: LoadedDataset, train_size: int, val_size: int,
         raise DatasetError(f"You asked for {train_size:,} training + {val_size:,} validation images but "
                            f"{dataset.info.title} has {available:,} in its training split; ask for fewer.")
     order = torch.randperm(available, generator=torch.Generator().manual_seed(seed))
-    train_indices, val_indices = order[:train_size], order[train_size:train_size + val_size]
-    return (dataset.train_x[train_indices], dataset.train_y[train_indices],
-            dataset.train_x[val_indices], dataset.train_y[val_indices])
+    return order[:train_size], order[train_size:train_size + val_size]
 
 
 def describe(name: str, data_dir: str | os.PathLike | None = None) -> str:

@@ -43,6 +43,9 @@ class MainWindow(QMainWindow):
 
     def __init__(self, interactive: bool = True, runs_out: Path | None = None):
         super().__init__()
+        # Training runs on a worker thread; a shorter GIL switch interval keeps painting from
+        # stalling it (and it from stalling the event loop) for the default 5 ms at a time.
+        sys.setswitchinterval(0.0005)
         self.interactive = interactive
         self.runs_out = runs_out
         self.dataset: datasets.LoadedDataset | None = None
@@ -78,6 +81,10 @@ class MainWindow(QMainWindow):
         self.panel.pauseToggled.connect(self._pause_toggled)
         self.panel.stopRequested.connect(self.stop_training)
         self.panel.datasetChanged.connect(self.load_dataset)
+        # Short epochs would redraw the gallery many times a second: at most once a second, then the latest.
+        self.gallery_stale = False
+        self.gallery_timer = QTimer(self, singleShot=True, interval=1000)
+        self.gallery_timer.timeout.connect(self._gallery_timer_expired)
         self.subset_timer = QTimer(self, singleShot=True, interval=300)
         self.subset_timer.timeout.connect(self._draw_validation_subset)
         for spin in (self.panel.seed, self.panel.train_size, self.panel.val_size):
@@ -330,6 +337,11 @@ class MainWindow(QMainWindow):
         self._update_gallery("Untrained network's guesses" if self.preview_model is not None
                              else "Validation images (the network does not fit yet)")
 
+    def _gallery_timer_expired(self) -> None:
+        if self.gallery_stale:
+            self.gallery_stale = False
+            self._update_gallery(None)
+
     def _next_gallery_batch(self) -> None:
         if self.val_images is None:
             return
@@ -421,6 +433,9 @@ class MainWindow(QMainWindow):
 
     def _run_started(self, start: RunStart) -> None:
         self.run_architecture = start.architecture
+        self.preview_model = _meta_model(start.architecture)
+        config = start.config
+        self.plots.expect(config.epochs * math.ceil(config.train_size / config.batch_size), config.epochs)
         self.val_images = _validation_subset(self.dataset, start.config)
         self.gallery_start = 0
         self.last_status = f"Training {start.architecture.name} on {start.device} — run folder {start.folder}"
@@ -434,13 +449,22 @@ class MainWindow(QMainWindow):
 
     def _epoch_ended(self, metrics: EpochMetrics, weights: dict) -> None:
         self.plots.add_epoch(metrics)
-        self.preview_model = _model_with_weights(self.run_architecture, weights)
+        self.preview_model.load_state_dict(weights, assign=True)
         accuracy = "" if math.isnan(metrics.val_accuracy) else f" — validation accuracy {metrics.val_accuracy:.1%}"
-        self._update_gallery(f"After epoch {metrics.epoch}{accuracy}")
+        self.gallery_header = f"After epoch {metrics.epoch}{accuracy}"
+        if not self.gallery_timer.isActive():
+            self._update_gallery(None)
+            self.gallery_timer.start()
+        else:
+            self.gallery_stale = True
 
     def _run_finished(self, end: RunEnd) -> None:
         self.plots.flush()
-        self.preview_model = _model_with_weights(self.run_architecture, end.weights)
+        self.gallery_timer.stop()
+        self.gallery_stale = False
+        if self.preview_model is None:  # the run ended before it started (stopped while loading)
+            self.preview_model = _meta_model(self.run_architecture)
+        self.preview_model.load_state_dict(end.weights, assign=True)
         self._update_gallery(f"Trained network ({end.status})")
         headline = {"finished": "Finished", "stopped": "Stopped", "early-stopped": "Stopped early",
                     "diverged": "Diverged"}.get(end.status, end.status)
@@ -506,17 +530,18 @@ class MainWindow(QMainWindow):
 def _validation_subset(dataset: datasets.LoadedDataset, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """The validation images of a run under ``config``; the test images while the sizes do not fit."""
     try:
-        _, _, val_x, val_y = datasets.split(dataset, *config.sizes_for(len(dataset.train_y)), config.seed)
+        _, val = datasets.split_indices(dataset, *config.sizes_for(len(dataset.train_y)), config.seed)
     except WorkbenchError:
         return dataset.test_x, dataset.test_y
-    return (val_x, val_y) if len(val_y) else (dataset.test_x, dataset.test_y)
+    return (dataset.train_x[val], dataset.train_y[val]) if len(val) else (dataset.test_x, dataset.test_y)
 
 
-def _model_with_weights(architecture: Architecture, weights: dict[str, torch.Tensor]) -> torch.nn.Module:
-    """A CPU model holding ``weights``; built on the meta device so no random numbers are drawn
-    (the training thread's random stream must not be disturbed)."""
+def _meta_model(architecture: Architecture) -> torch.nn.Module:
+    """A model without weights, to receive a run's with ``load_state_dict(assign=True)``.
+
+    Built on the meta device, so it draws no random numbers: the training thread's random stream
+    must not be disturbed.
+    """
     with torch.device("meta"):
-        model = build(architecture)
-    model.load_state_dict(weights, assign=True)
-    return model.eval()
+        return build(architecture).eval()
 

@@ -1,7 +1,9 @@
 """Live training plots: loss per batch (raw and smoothed), loss per epoch, validation accuracy per epoch.
 
-Data goes into growable float64 buffers; a timer pushes whatever changed to the curves at most ten times a
-second, so a worker sending many small packets costs one redraw per tick, however long the run.
+Data goes into growable float64 buffers; a timer pushes whatever changed to the curves at most five times a
+second, so a worker sending many small packets costs one redraw per tick, however long the run. The axes
+move as little as possible (losses from 0 to a top that only grows, the run's length known in advance):
+redrawing axes and grid is most of what a refresh costs, and the GUI thread shares the CPU with training.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 
 from workbench.core.engine import EpochMetrics
 
-REFRESH_MS = 100
+REFRESH_MS = 200
 SMOOTHING = 0.05
 TRAIN_COLOUR = "#1f5fa8"
 RAW_COLOUR = "#b9cbe3"
@@ -47,6 +49,10 @@ class _Series:
         self._y[self.count:end] = y
         self.count = end
         self.dirty = True
+
+    def top(self) -> float:
+        """The largest value held (0 when empty)."""
+        return float(self._y[:self.count].max()) if self.count else 0.0
 
     def reset(self) -> None:
         self.count = 0
@@ -100,7 +106,7 @@ class LivePlots(QWidget):
     """The three live plots of a run: loss per batch on top, loss and accuracy per epoch side by side below.
 
     ``add_batch_losses`` and ``add_epoch`` only store the points; they reach the curves on the next refresh
-    tick (every 100 ms) or at :meth:`flush`. Non-finite values are skipped, so a run without a validation set
+    tick (every 200 ms) or at :meth:`flush`. Non-finite values are skipped, so a run without a validation set
     simply has no validation points.
     """
 
@@ -120,7 +126,7 @@ class LivePlots(QWidget):
             "batch_loss": _Series(self.batch_plot.plot(pen=pg.mkPen(RAW_COLOUR, width=1), autoDownsampleFactor=1.0,
                                                        name="each batch")),
             "batch_loss_smooth": _Series(self.batch_plot.plot(
-                pen=pg.mkPen(TRAIN_COLOUR, width=2), antialias=True, autoDownsampleFactor=1.0,
+                pen=pg.mkPen(TRAIN_COLOUR, width=2), autoDownsampleFactor=1.0,
                 name=f"smoothed (EMA, α = {SMOOTHING:g})")),
             "train_loss": _Series(self._epoch_curve(self.epoch_loss_plot, TRAIN_COLOUR, "o", "training")),
             "val_loss": _Series(self._epoch_curve(self.epoch_loss_plot, VAL_COLOUR, "s", "validation")),
@@ -131,6 +137,8 @@ class LivePlots(QWidget):
             series.curve.setSkipFiniteCheck(True)
         self.accuracy_plot.setYRange(0, 100)
         self._smoothed: float | None = None
+        self._loss_axes = ((self.batch_plot, ("batch_loss",)), (self.epoch_loss_plot, ("train_loss", "val_loss")))
+        self._loss_tops = {id(widget): 0.0 for widget, _ in self._loss_axes}
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -161,11 +169,22 @@ class LivePlots(QWidget):
         for series in self._series.values():
             series.reset()
         self._smoothed = None
-        for widget in (self.batch_plot, self.epoch_loss_plot):
+        for widget, _ in self._loss_axes:
             widget.enableAutoRange()
+            self._loss_tops[id(widget)] = 0.0
         self.accuracy_plot.enableAutoRange(x=True)
         self.accuracy_plot.setYRange(0, 100)
         _set_title(self.accuracy_plot, ACCURACY_TITLE)
+
+    def expect(self, batches: int, epochs: int) -> None:
+        """Fix the x axes to a run of ``epochs`` epochs, ``batches`` batches in all.
+
+        Axes that do not move are not redrawn at every refresh, which keeps the GUI thread light
+        while a run trains.
+        """
+        self.batch_plot.setXRange(0, max(batches, 1), padding=0.01)
+        for widget in (self.epoch_loss_plot, self.accuracy_plot):
+            widget.setXRange(1, max(epochs, 2), padding=0.05)
 
     def add_batch_losses(self, steps: Sequence[int], losses: Sequence[float]) -> None:
         """Append losses of batches numbered ``steps`` over the whole run; the smoothed curve follows them."""
@@ -202,6 +221,11 @@ class LivePlots(QWidget):
         self._timer.stop()
         for series in self._series.values():
             series.push()
+        for widget, names in self._loss_axes:
+            top = max(self._series[name].top() for name in names)
+            if top > self._loss_tops[id(widget)]:
+                self._loss_tops[id(widget)] = top * 1.1
+                widget.setYRange(0, top * 1.1, padding=0)
 
     def point_counts(self) -> dict[str, int]:
         """How many points each curve holds, read from the curves."""

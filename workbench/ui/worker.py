@@ -79,7 +79,7 @@ class TrainingWorker(QObject):
     done = Signal()                   # always last: the thread may quit
 
     def __init__(self, architecture: Architecture, config: TrainConfig, out: Path | None = None,
-                 rate_hz: float = 20.0):
+                 rate_hz: float = 10.0):
         super().__init__()
         self.architecture = architecture.copy()
         self.config = TrainConfig.from_dict(config.to_dict())
