@@ -189,3 +189,63 @@ def test_scripted_mode_trains_and_saves_a_screenshot(tmp_path):
     assert len(colours) >= 20, "a real window, not a blank picture"
     [run] = (tmp_path / "runs").iterdir()
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
+
+
+def test_without_fashion_mnist_the_window_falls_back_to_digits_with_a_notice(qtbot, tmp_path, monkeypatch):
+    from workbench.core import datasets
+
+    def no_network(*args, **kwargs):
+        raise OSError("no network here")
+
+    monkeypatch.setattr(datasets, "SYSTEM_ROOT", tmp_path / "system")
+    monkeypatch.setattr(datasets, "user_root", lambda: tmp_path / "user")
+    monkeypatch.setattr(datasets, "_download", no_network)
+    win = MainWindow(interactive=False, runs_out=tmp_path / "run")
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: win.dataset is not None and win.loader is None, timeout=20_000)
+    assert win.dataset.info.name == "digits"
+    assert win.notice.isVisibleTo(win)
+    assert "Fashion-MNIST is not available" in win.notice.text() and "apt install" in win.notice.text()
+    assert win.panel.dataset.currentData() == "digits" and win.panel.start_button.isEnabled()
+    win.close()
+
+
+def test_save_and_open_an_architecture_and_refuse_a_broken_file(window, tmp_path):
+    window.load_preset("cnn-small")
+    path = tmp_path / "net.json"
+    assert window.save_architecture_file(path)
+    assert window.windowTitle().startswith("net.json — ")
+    window.load_preset("seed-linear")
+    assert window.open_architecture_file(path)
+    assert [layer.type for layer in window.builder.architecture().layers][0] == "Conv2d"
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "workbench-architecture", "layers": [')
+    assert not window.open_architecture_file(broken)
+    assert "not valid JSON" in window.statusBar().currentMessage()
+    assert window.builder.architecture().layers[0].type == "Conv2d"
+
+
+def test_the_network_is_locked_while_training(qtbot, window):
+    window.panel.epochs.setValue(500)
+    window.start_training()
+    with qtbot.waitSignal(window.session.worker.batchProgress, timeout=20_000):
+        pass
+    before = window.builder.architecture()
+    window.load_preset("cnn-small")
+    assert window.builder.architecture() == before
+    assert not window.start_action.isEnabled() and not window.editing_actions[0].isEnabled()
+    with qtbot.waitSignal(window.runFinished, timeout=5_000):
+        window.stop_training()
+    assert window.start_action.isEnabled()
+
+
+def test_closing_during_training_can_be_cancelled(qtbot, window, monkeypatch):
+    window.panel.epochs.setValue(500)
+    window.start_training()
+    with qtbot.waitSignal(window.session.worker.batchProgress, timeout=20_000):
+        pass
+    monkeypatch.setattr(window, "confirm_stop_on_close", lambda: False)
+    window.close()
+    assert window.isVisible() and window.is_training()
+    with qtbot.waitSignal(window.runFinished, timeout=5_000):
+        window.stop_training()

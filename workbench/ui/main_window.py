@@ -180,11 +180,15 @@ class MainWindow(QMainWindow):
     # ---- architecture files -----------------------------------------------------------------
 
     def load_preset(self, name: str) -> None:
+        if self.session is not None:
+            return
         self.builder.set_architecture(load_preset(name))
         self.file_path = None
         self._update_title()
 
     def new_network(self) -> None:
+        if self.session is not None:
+            return
         classes = self.builder.architecture().num_classes
         self.builder.set_architecture(Architecture("untitled", self.builder.architecture().input_shape, classes,
                                                    [Layer("Flatten"), Layer("Linear", {"out_features": classes})]))
@@ -197,6 +201,8 @@ class MainWindow(QMainWindow):
             self.open_architecture_file(Path(path))
 
     def open_architecture_file(self, path: Path) -> bool:
+        if self.session is not None:
+            return False
         try:
             architecture = Architecture.load(path)
         except WorkbenchError as error:
