@@ -1,4 +1,4 @@
-"""The ``workbench`` command: the desktop app (``gui``, the default), ``datasets``, ``presets``, ``train``.
+"""The ``workbench`` command: the desktop app (``gui``, the default), ``train``, ``runs``, ``datasets``, ``presets``.
 
 Every error a user can cause ends with a one-paragraph message on stderr and exit status 2.
 """
@@ -6,6 +6,7 @@ Every error a user can cause ends with a one-paragraph message on stderr and exi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import signal
 import sys
@@ -21,7 +22,7 @@ from .core.devices import available_devices
 from .core.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
 from .core.errors import WorkbenchError
 from .core.presets import describe_preset, load_preset, preset_names
-from .core.runs import RunRecorder, new_run_dir
+from .core.runs import RunRecorder, default_runs_dir, list_runs, load_checkpoint, new_run_dir
 
 USAGE_ERROR = 2
 
@@ -57,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--data-dir", help="also look in this folder first")
     listing.set_defaults(command="datasets", handler=_datasets)
 
+    runs = commands.add_parser("runs", help="list the runs: settings, accuracy, and whether they can be continued")
+    runs.add_argument("--runs-dir", type=Path, help="where the runs are (default: the user data folder, or "
+                                                     "$WORKBENCH_RUNS_DIR)")
+    runs.set_defaults(command="runs", handler=_runs)
+
     presets = commands.add_parser("presets", help="list the bundled networks with their parameter counts")
     presets.set_defaults(command="presets", handler=_presets)
 
@@ -69,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--preset", help=f"a bundled network: {', '.join(preset_names())} "
                                          f"(default seed-simplenet)")
     source.add_argument("--arch", type=Path, metavar="FILE", help="an architecture JSON file")
+    source.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                        help="continue this run folder for --epochs more epochs, with its own settings")
     train.add_argument("--dataset", default=defaults.dataset, help=", ".join(datasets.dataset_names()))
     train.add_argument("--data-dir", help="folder holding the dataset files (else $WORKBENCH_DATA_DIR, the "
                                           "user data folder, the system folder, a download)")
@@ -136,7 +144,25 @@ def _presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runs(args: argparse.Namespace) -> int:
+    summaries = list_runs(args.runs_dir)
+    if not summaries:
+        print(f"No runs in {args.runs_dir or default_runs_dir()}.")
+        return 0
+    print(f"{'run':<44} {'status':<13} {'dataset':<14} {'optimizer':<9} {'lr':>8} {'epochs':>6} "
+          f"{'best val':>8} {'test':>7}  network")
+    for run in summaries:
+        lr = f"{run.lr:g}" if run.lr is not None else "?"
+        print(f"{run.name[:44]:<44} {run.status:<13} {run.dataset:<14} {run.optimizer:<9} {lr:>8} {run.epochs:>6} "
+              f"{_percent(run.best_val_accuracy):>8} {_percent(run.test_accuracy):>7}  {run.architecture}")
+        if run.problem:
+            print(f"    ! {run.problem}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
+    if args.resume:
+        return _continue(args)
     architecture = Architecture.load(args.arch) if args.arch else load_preset(args.preset or "seed-simplenet")
     config = TrainConfig(
         dataset=args.dataset, data_dir=args.data_dir, train_size=args.train_size, val_size=args.val_size,
@@ -148,6 +174,20 @@ def _train(args: argparse.Namespace) -> int:
     trainer = Trainer(architecture, config, callbacks=[reporter], progress=not args.quiet)
     folder = new_run_dir(args.out, architecture, config)
     trainer.callbacks.insert(0, RunRecorder(folder))
+    return _run_trainer(trainer, reporter, folder)
+
+
+def _continue(args: argparse.Namespace) -> int:
+    architecture, saved, checkpoint = load_checkpoint(args.resume)
+    config = dataclasses.replace(saved, epochs=checkpoint.epoch + args.epochs)
+    reporter = ConsoleReporter(quiet=args.quiet)
+    trainer = Trainer(architecture, config, callbacks=[RunRecorder(args.resume), reporter], progress=not args.quiet,
+                      resume=checkpoint)
+    print(f"Continuing {args.resume} after epoch {checkpoint.epoch}, for {args.epochs} more.")
+    return _run_trainer(trainer, reporter, args.resume)
+
+
+def _run_trainer(trainer: Trainer, reporter: ConsoleReporter, folder: Path) -> int:
     reporter.announce(trainer, folder)
     previous = signal.signal(signal.SIGINT, lambda *_: trainer.stop())
     try:
@@ -203,8 +243,8 @@ class ConsoleReporter(Callback):
             self.bar = None
 
 
-def _percent(value: float) -> str:
-    return "  n/a " if math.isnan(value) else f"{value:6.2%}"
+def _percent(value: float | None) -> str:
+    return "  n/a " if value is None or math.isnan(value) else f"{value:6.2%}"
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import pytest
 WORKBENCH = Path(sys.executable).with_name("workbench")
 TIMEOUT = 180
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
-RUN_FILES = ["architecture.json", "metrics.jsonl", "model.safetensors", "run.json"]
+RUN_FILES = ["architecture.json", "checkpoint", "evaluation.json", "metrics.jsonl", "model.safetensors", "run.json"]
 
 # Variables through which the user's own setup could leak into a test.
 _LEAKY = ("WORKBENCH_RUNS_DIR", "WORKBENCH_DATA_DIR", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",

@@ -158,13 +158,9 @@ def test_batch_signals_are_throttled(qtbot, window):
     assert (len(packets) - 1) / span <= 25, "at most ~20 batch packets a second"
 
 
-def test_closing_during_training_stops_the_run_and_joins_the_thread(qtbot, tmp_path):
-    win = MainWindow(interactive=False, runs_out=tmp_path / "run")
-    qtbot.addWidget(win)
-    win.load_dataset("digits")
-    win.panel.train_size.setValue(1000)
+def test_closing_during_training_stops_the_run_and_joins_the_thread(qtbot, window, tmp_path):
+    win = window
     win.panel.epochs.setValue(500)
-    win.show()
     win.start_training()
     with qtbot.waitSignal(win.session.worker.batchProgress, timeout=20_000):
         pass
@@ -249,3 +245,30 @@ def test_closing_during_training_can_be_cancelled(qtbot, window, monkeypatch):
     assert window.isVisible() and window.is_training()
     with qtbot.waitSignal(window.runFinished, timeout=5_000):
         window.stop_training()
+
+
+def test_the_evaluation_tab_shows_the_test_confusion_matrix_and_a_cell_filters_the_gallery(qtbot, window, tmp_path):
+    from sklearn.metrics import confusion_matrix
+
+    window.panel.epochs.setValue(2)
+    with qtbot.waitSignal(window.runFinished, timeout=60_000):
+        window.start_training()
+    saved = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    model = build(window.run_architecture)
+    model.load_state_dict(safetensors.torch.load_file(tmp_path / "run" / "model.safetensors"))
+    test_x, test_y = window.dataset.test_x, window.dataset.test_y
+    predicted = predict(model, test_x).argmax(dim=1)
+    expected = confusion_matrix(test_y.numpy(), predicted.numpy(), labels=range(10))
+    assert [[int(window.evaluation_view.cell_text(t, p).replace(",", "")) for p in range(10)]
+            for t in range(10)] == expected.tolist()
+    assert saved["accuracy"] == pytest.approx((predicted == test_y).float().mean().item())
+
+    off_diagonal = [(t, p) for t in range(10) for p in range(10) if t != p and expected[t, p] > 0]
+    true_class, predicted_class = off_diagonal[0] if off_diagonal else (0, 0)
+    window.evaluation_view.select_cell(true_class, predicted_class)
+    names = window.dataset.info.class_names
+    count = int(expected[true_class, predicted_class])
+    assert len(window.val_images[1]) == count
+    shown = window.gallery.captions()
+    assert len(shown) == min(count, window.gallery.capacity)
+    assert all(caption == f"true: {names[true_class]}\npredicted: {names[predicted_class]}" for caption in shown)

@@ -122,6 +122,27 @@ class TrainResult:
         return max(accuracies, default=math.nan)
 
 
+@dataclass
+class Checkpoint:
+    """Everything needed to continue a run exactly where one of its epochs ended.
+
+    Plain tensors and numbers only, so it can be stored without pickling code (see runs.py).
+    ``scheduler`` holds the state of an epoch-wise schedule; per-batch schedules (cosine,
+    one-cycle) are laid out afresh over the epochs a continuation adds.
+    """
+
+    epoch: int
+    weights: dict[str, torch.Tensor]
+    optimizer: dict
+    scheduler: dict | None
+    shuffle_rng: torch.Tensor
+    torch_rng: torch.Tensor
+    history: list[EpochMetrics]
+    best_val_loss: float
+    epochs_without_gain: int
+    samples_seen: int
+
+
 class Callback:
     """Base class of everything that listens to a run; override the events you need.
 
@@ -146,11 +167,13 @@ class Trainer:
 
     ``data`` may be given to share loaded tensors between runs; otherwise the configured dataset
     is loaded. The model is built, seeded and moved to the device at construction, so a bad
-    architecture or device is reported before anything starts.
+    architecture or device is reported before anything starts. With ``resume``, the run goes on
+    from that checkpoint's epoch up to ``config.epochs``.
     """
 
     def __init__(self, architecture: Architecture, config: TrainConfig, data: SplitData | None = None,
-                 callbacks: list[Callback] | tuple[Callback, ...] = (), progress: bool = True):
+                 callbacks: list[Callback] | tuple[Callback, ...] = (), progress: bool = True,
+                 resume: Checkpoint | None = None):
         config.check()
         self.device = resolve_device(config.device)
         data = data if data is not None else prepare_data(config, progress=progress)
@@ -159,7 +182,14 @@ class Trainer:
         self.data = data.to(self.device)
         torch.manual_seed(config.seed)
         self.model = build(self.architecture).to(self.device)
+        self.resume_from = resume
+        if resume is not None:
+            self.model.load_state_dict(resume.weights)
         self.callbacks = list(callbacks)
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler = None
+        self.shuffle = torch.Generator().manual_seed(config.seed)
+        self.best_val_loss, self.epochs_without_gain = math.inf, 0
         self._running = threading.Event()
         self._running.set()
         self._stop_requested = threading.Event()
@@ -185,21 +215,26 @@ class Trainer:
         config, data, model = self.config, self.data, self.model
         started = time.perf_counter()
         state = TrainState(epochs=config.epochs, batches_per_epoch=math.ceil(len(data.train_y) / config.batch_size))
-        optimizer = make_optimizer(model, config)
-        scheduler, per_batch = make_scheduler(optimizer, config, state.batches_per_epoch)
+        first_epoch = self._restore(state) if self.resume_from is not None else 1
+        if self.optimizer is None:
+            self.optimizer = make_optimizer(model, config)
+        optimizer = self.optimizer
+        self.scheduler, per_batch = make_scheduler(optimizer, config, state.batches_per_epoch,
+                                                   config.epochs - first_epoch + 1)
+        if self.resume_from is not None and self.resume_from.scheduler is not None and not per_batch:
+            self.scheduler.load_state_dict(self.resume_from.scheduler)
+        scheduler = self.scheduler
         loss_fn = make_loss(config.loss, len(data.info.class_names))
-        shuffle = torch.Generator().manual_seed(config.seed)
         last_good = _snapshot(model)
-        best_val_loss, epochs_without_gain = math.inf, 0
         status, message = "finished", f"Trained {config.epochs} epochs."
         for callback in self.callbacks:
             callback.on_train_start(self, state)
 
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(first_epoch, config.epochs + 1):
             state.epoch, state.batch = epoch, 0
             epoch_started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            epoch_run = self._train_epoch(state, optimizer, scheduler if per_batch else None, loss_fn, shuffle)
+            epoch_run = self._train_epoch(state, optimizer, scheduler if per_batch else None, loss_fn, self.shuffle)
             state.train_seconds += epoch_run.seconds
             if epoch_run.diverged:
                 model.load_state_dict(last_good)
@@ -216,16 +251,17 @@ class Trainer:
                                    epoch_run.seen / epoch_run.seconds)
             state.history.append(metrics)
             last_good = _snapshot(model)
+            if val_loss < self.best_val_loss:
+                self.best_val_loss, self.epochs_without_gain = val_loss, 0
+            else:
+                self.epochs_without_gain += 1
             for callback in self.callbacks:
                 callback.on_epoch_end(self, state, metrics)
-            if config.early_stopping:
-                best_val_loss, epochs_without_gain = ((val_loss, 0) if val_loss < best_val_loss
-                                                      else (best_val_loss, epochs_without_gain + 1))
-                if epochs_without_gain >= config.early_stopping and epoch < config.epochs:
-                    status = "early-stopped"
-                    message = (f"Stopped early after epoch {epoch}: the validation loss has not improved for "
-                               f"{config.early_stopping} epochs.")
-                    break
+            if config.early_stopping and self.epochs_without_gain >= config.early_stopping and epoch < config.epochs:
+                status = "early-stopped"
+                message = (f"Stopped early after epoch {epoch}: the validation loss has not improved for "
+                           f"{config.early_stopping} epochs.")
+                break
 
         test_loss, test_accuracy = evaluate(model, data.test_x, data.test_y, loss_fn)
         result = TrainResult(status, message, list(state.history), test_loss, test_accuracy,
@@ -233,6 +269,29 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_train_end(self, state, result)
         return result
+
+    def checkpoint(self, state: TrainState) -> Checkpoint:
+        """The run as it stands at the end of ``state.epoch`` (call from ``on_epoch_end``)."""
+        epoch_wise = self.scheduler is not None and self.config.schedule == "step"
+        return Checkpoint(
+            epoch=state.epoch, weights=_snapshot(self.model, "cpu"),
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict() if epoch_wise else None,
+            shuffle_rng=self.shuffle.get_state(), torch_rng=torch.get_rng_state(),
+            history=list(state.history), best_val_loss=self.best_val_loss,
+            epochs_without_gain=self.epochs_without_gain, samples_seen=state.samples_seen)
+
+    def _restore(self, state: TrainState) -> int:
+        """Take up the checkpoint's optimizer, random streams and history; the first epoch to train."""
+        resume = self.resume_from
+        self.optimizer = make_optimizer(self.model, self.config)
+        self.optimizer.load_state_dict(resume.optimizer)
+        self.shuffle.set_state(resume.shuffle_rng)
+        torch.set_rng_state(resume.torch_rng)
+        state.history = list(resume.history)
+        state.samples_seen = resume.samples_seen
+        self.best_val_loss, self.epochs_without_gain = resume.best_val_loss, resume.epochs_without_gain
+        return resume.epoch + 1
 
     def _train_epoch(self, state: TrainState, optimizer, batch_scheduler, loss_fn,
                      shuffle: torch.Generator) -> _EpochRun:
@@ -296,9 +355,11 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=decay)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, batches_per_epoch: int):
-    """``(scheduler or None, steps_per_batch)``: cosine and one-cycle move every batch, step every epoch."""
-    total = config.epochs * batches_per_epoch
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, batches_per_epoch: int,
+                   epochs: int | None = None):
+    """``(scheduler or None, steps_per_batch)``: cosine and one-cycle move every batch over ``epochs``
+    (default: the whole run), step every epoch."""
+    total = (config.epochs if epochs is None else epochs) * batches_per_epoch
     if config.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma), False
     if config.schedule == "cosine":
@@ -346,8 +407,8 @@ def predict(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     return probabilities
 
 
-def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+def _snapshot(model: nn.Module, device: str | None = None) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().to(device, copy=True) for name, tensor in model.state_dict().items()}
 
 
 def _divergence_message(loss: float, epoch: int, batch: int, lr: float) -> str:

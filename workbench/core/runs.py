@@ -6,13 +6,16 @@ leaves either the previous version of a file or the new one.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import pickle
 import platform
 import re
 import sys
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -24,16 +27,20 @@ import safetensors.torch
 import torch
 
 from .. import __version__
-from .architecture import Architecture
+from .architecture import Architecture, build
 from .config import TrainConfig
-from .engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
-from .errors import RunError
+from .engine import Callback, Checkpoint, EpochMetrics, Trainer, TrainResult, TrainState
+from .errors import RunError, WorkbenchError
 from .files import atomic_write_bytes, atomic_write_text
+from .metrics import Evaluation, evaluate_model
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
 ARCHITECTURE_FILE = "architecture.json"
 WEIGHTS_FILE = "model.safetensors"
+CHECKPOINT_DIR = "checkpoint"
+LATEST_FILE = "latest.json"
+EVALUATION_FILE = "evaluation.json"
 
 
 def default_runs_dir() -> Path:
@@ -83,7 +90,8 @@ def library_versions() -> dict[str, str]:
 
 
 class RunRecorder(Callback):
-    """Writes a run's folder as it trains: the start, every epoch, and the end.
+    """Writes a run's folder as it trains: the start, every epoch (metrics and a checkpoint), and the
+    end (weights, and the test split's evaluation: per-class scores and confusion matrix).
 
     ``run.json`` records the trainer's own copy of the settings, with the subset sizes it drew.
     """
@@ -91,20 +99,25 @@ class RunRecorder(Callback):
     def __init__(self, folder: Path):
         self.folder = folder
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.lines: list[str] = []
+        self.evaluation: Evaluation | None = None
 
     def on_train_start(self, trainer: Trainer, state: TrainState) -> None:
         atomic_write_text(self.folder / ARCHITECTURE_FILE, trainer.architecture.to_json())
-        atomic_write_text(self.folder / METRICS_FILE, "")
+        if not state.history:
+            atomic_write_text(self.folder / METRICS_FILE, "")
         self._write_run(trainer, "running", None)
 
     def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
-        self.lines.append(json.dumps(_finite(metrics.to_dict())) + "\n")
-        atomic_write_text(self.folder / METRICS_FILE, "".join(self.lines))
+        lines = (json.dumps(_finite(epoch.to_dict())) + "\n" for epoch in state.history)
+        atomic_write_text(self.folder / METRICS_FILE, "".join(lines))
+        write_checkpoint(self.folder, trainer.checkpoint(state))
 
     def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
         weights = {name: tensor.detach().cpu().contiguous() for name, tensor in result.model.state_dict().items()}
         atomic_write_bytes(self.folder / WEIGHTS_FILE, safetensors.torch.save(weights))
+        data = trainer.data
+        self.evaluation = evaluate_model(result.model, data.test_x, data.test_y, data.info.class_names)
+        atomic_write_text(self.folder / EVALUATION_FILE, json.dumps(self.evaluation.to_dict()) + "\n")
         self._write_run(trainer, result.status, result)
 
     def _write_run(self, trainer: Trainer, status: str, result: TrainResult | None) -> None:
@@ -131,3 +144,137 @@ def _finite(values: dict[str, Any]) -> dict[str, Any]:
     """NaN is not JSON: unknown figures (e.g. no validation set) are written as null."""
     return {key: None if isinstance(value, float) and not math.isfinite(value) else value
             for key, value in values.items()}
+
+
+def write_checkpoint(folder: Path, checkpoint: Checkpoint) -> None:
+    """Store ``checkpoint`` in ``folder/checkpoint/``: weights as safetensors, the rest as plain data.
+
+    The epoch's files are written first and ``latest.json`` last, each atomically, so a run killed
+    at any moment still has a complete previous checkpoint; older epochs' files are then removed.
+    """
+    directory = folder / CHECKPOINT_DIR
+    directory.mkdir(exist_ok=True)
+    stem = f"epoch-{checkpoint.epoch:04d}"
+    atomic_write_bytes(directory / f"{stem}.safetensors", safetensors.torch.save(checkpoint.weights))
+    state = {"optimizer": checkpoint.optimizer, "scheduler": checkpoint.scheduler,
+             "shuffle_rng": checkpoint.shuffle_rng, "torch_rng": checkpoint.torch_rng}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(directory / f"{stem}.state.pt", buffer.getvalue())
+    latest = {"format": "workbench-checkpoint", "version": 1, "epoch": checkpoint.epoch,
+              "weights": f"{stem}.safetensors", "state": f"{stem}.state.pt",
+              "history": [_finite(epoch.to_dict()) for epoch in checkpoint.history],
+              "best_val_loss": checkpoint.best_val_loss if math.isfinite(checkpoint.best_val_loss) else None,
+              "epochs_without_gain": checkpoint.epochs_without_gain, "samples_seen": checkpoint.samples_seen}
+    atomic_write_text(directory / LATEST_FILE, json.dumps(latest, indent=1) + "\n")
+    for old in directory.glob("epoch-*"):
+        if not old.name.startswith(stem):
+            old.unlink(missing_ok=True)
+
+
+def read_run(folder: str | os.PathLike) -> dict[str, Any]:
+    """The parsed run.json of a run folder; :class:`RunError` saying what is wrong with it."""
+    path = Path(folder) / RUN_FILE
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{folder} is not a run folder: it has no {RUN_FILE}.") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise RunError(f"{path} is damaged ({_reason(error)}).") from None
+    if not isinstance(document, dict) or document.get("format") != "workbench-run":
+        raise RunError(f"{path} is not a workbench run file.")
+    for key in ("architecture", "config", "status"):
+        if key not in document:
+            raise RunError(f"{path} is damaged: it has no '{key}'.")
+    return document
+
+
+def load_checkpoint(folder: str | os.PathLike) -> tuple[Architecture, TrainConfig, Checkpoint]:
+    """Everything needed to continue the run in ``folder``; :class:`RunError` naming what is missing or wrong.
+
+    Nothing is unpickled: weights come through safetensors, the rest through
+    ``torch.load(weights_only=True)``, which refuses any object that is not plain data.
+    """
+    folder = Path(folder)
+    document = read_run(folder)
+    try:
+        architecture = Architecture.from_dict(document["architecture"])
+        config = TrainConfig.from_dict(document["config"])
+    except WorkbenchError as error:
+        raise RunError(f"{folder / RUN_FILE} is damaged: {error}") from None
+    directory = folder / CHECKPOINT_DIR
+    try:
+        latest = json.loads((directory / LATEST_FILE).read_text(encoding="utf-8"))
+        weights = safetensors.torch.load_file(directory / latest["weights"])
+        state = torch.load(directory / latest["state"], weights_only=True)
+        history = [EpochMetrics(**{key: math.nan if value is None else value for key, value in epoch.items()})
+                   for epoch in latest["history"]]
+        best = latest["best_val_loss"]
+        checkpoint = Checkpoint(
+            epoch=int(latest["epoch"]), weights=weights, optimizer=state["optimizer"], scheduler=state["scheduler"],
+            shuffle_rng=state["shuffle_rng"], torch_rng=state["torch_rng"], history=history,
+            best_val_loss=math.inf if best is None else float(best),
+            epochs_without_gain=int(latest["epochs_without_gain"]), samples_seen=int(latest["samples_seen"]))
+    except FileNotFoundError as error:
+        raise RunError(f"{folder} cannot be continued: its checkpoint is missing ({Path(error.filename).name}).") \
+            from None
+    except pickle.UnpicklingError:
+        raise RunError(f"{folder} cannot be continued: its checkpoint holds objects other than plain data, "
+                       f"which the workbench refuses to load.") from None
+    except Exception as error:  # a hand-edited or truncated checkpoint can fail in many ways
+        raise RunError(f"{folder} cannot be continued: its checkpoint is damaged ({_reason(error)}).") from None
+    try:
+        build(architecture).load_state_dict(checkpoint.weights)
+    except RuntimeError:
+        raise RunError(f"{folder} cannot be continued: its checkpoint does not belong to its architecture "
+                       f"'{architecture.name}'.") from None
+    return architecture, config, checkpoint
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One row of the run history; ``problem`` says why a damaged run cannot be used."""
+
+    folder: Path
+    name: str
+    status: str
+    architecture: str
+    dataset: str
+    optimizer: str
+    lr: float | None
+    epochs: int
+    best_val_accuracy: float | None
+    test_accuracy: float | None
+    duration_seconds: float | None
+    started: str
+    problem: str | None = None
+
+
+def list_runs(root: str | os.PathLike | None = None) -> list[RunSummary]:
+    """Every run folder under ``root`` (default :func:`default_runs_dir`), newest first; damaged ones too."""
+    root = Path(root) if root is not None else default_runs_dir()
+    if not root.is_dir():
+        return []
+    summaries = [_summarise(folder) for folder in root.iterdir() if folder.is_dir()]
+    return sorted(summaries, key=lambda summary: summary.started, reverse=True)
+
+
+def _summarise(folder: Path) -> RunSummary:
+    try:
+        document = read_run(folder)
+        architecture = Architecture.from_dict(document["architecture"])
+    except WorkbenchError as error:
+        return RunSummary(folder, folder.name, "damaged", "?", "?", "?", None, 0, None, None, None, "", str(error))
+    config, metrics = document.get("config", {}), document.get("metrics") or {}
+    problem = None
+    if document["status"] != "finished" and not (folder / CHECKPOINT_DIR / LATEST_FILE).is_file():
+        problem = "no checkpoint: it cannot be continued"
+    return RunSummary(folder, document.get("name", folder.name), document["status"], architecture.summary(),
+                      document.get("dataset", "?"), config.get("optimizer", "?"), config.get("lr"),
+                      int(metrics.get("epochs_completed", 0)), metrics.get("best_val_accuracy"),
+                      metrics.get("test_accuracy"), metrics.get("duration_seconds"), document.get("started", ""),
+                      problem)
+
+
+def _reason(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__

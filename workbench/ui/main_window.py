@@ -6,6 +6,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -18,7 +19,9 @@ from ..core.config import TrainConfig
 from ..core.engine import EpochMetrics, fit_to_dataset, predict
 from ..core.errors import WorkbenchError
 from ..core.presets import load_preset, preset_names
+from .activation_explorer import ActivationExplorer
 from .data_browser import DataBrowser
+from .evaluation import EvaluationView
 from .gallery import Gallery
 from .images import to_display
 from .layer_builder import LayerBuilder
@@ -68,6 +71,8 @@ class MainWindow(QMainWindow):
         self.plots = LivePlots()
         self.gallery = Gallery(rows=3, columns=5)
         self.data_browser = DataBrowser()
+        self.evaluation_view = EvaluationView()
+        self.activation_explorer = ActivationExplorer()
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("background: #fff4ce; color: #5c4400; padding: 6px; border: 1px solid #e0c060;")
@@ -90,6 +95,7 @@ class MainWindow(QMainWindow):
         for spin in (self.panel.seed, self.panel.train_size, self.panel.val_size):
             spin.valueChanged.connect(self.subset_timer.start)
         self.gallery.nextBatchRequested.connect(self._next_gallery_batch)
+        self.evaluation_view.cellSelected.connect(self.show_confusion_cell)
 
         self.builder.set_architecture(load_preset(DEFAULT_PRESET))
         self.builder.undo_stack.clear()
@@ -128,7 +134,15 @@ class MainWindow(QMainWindow):
         training.setSizes([460, 520])
         self.tabs = QTabWidget()
         self.tabs.addTab(training, "Training")
+        evaluation_scroll = QScrollArea()
+        evaluation_scroll.setWidget(self.evaluation_view)
+        evaluation_scroll.setWidgetResizable(True)
+        evaluation_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        # The matrix and the scores table side by side need this much; narrower windows scroll instead of clipping.
+        self.evaluation_view.setMinimumWidth(1180)
+        self.tabs.addTab(evaluation_scroll, "Evaluation")
         self.tabs.addTab(self.data_browser, "Data")
+        self.tabs.addTab(self.activation_explorer, "Activations")
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -348,6 +362,19 @@ class MainWindow(QMainWindow):
             self.gallery_stale = False
             self._update_gallery(None)
 
+    def show_confusion_cell(self, true_class: int, predicted_class: int) -> None:
+        """Show in the gallery the test images of one confusion-matrix cell, e.g. Shirts taken for T-shirts."""
+        evaluation = self.last_end.evaluation if self.last_end is not None else None
+        if evaluation is None or self.dataset is None or self.session is not None:
+            return
+        indices = torch.as_tensor(evaluation.items(true_class, predicted_class), dtype=torch.long)
+        names = self.dataset.info.class_names
+        self.val_images = (self.dataset.test_x[indices], self.dataset.test_y[indices])
+        self.gallery_start = 0
+        self._update_gallery(f"Test images, true {names[true_class]}, predicted {names[predicted_class]}: "
+                             f"{len(indices):,}")
+        self.tabs.setCurrentIndex(0)
+
     def _next_gallery_batch(self) -> None:
         if self.val_images is None:
             return
@@ -357,7 +384,10 @@ class MainWindow(QMainWindow):
         self._update_gallery(None)
 
     def _update_gallery(self, header: str | None) -> None:
-        if self.val_images is None or self.dataset is None:
+        if self.val_images is None or self.dataset is None or not len(self.val_images[1]):
+            if header is not None:
+                self.gallery.show_items(np.zeros((0, 1, 1, 1), np.uint8), [], None, [])
+                self.gallery.set_header(header)
             return
         info = self.dataset.info
         val_x, val_y = self.val_images
@@ -409,6 +439,7 @@ class MainWindow(QMainWindow):
         worker.failed.connect(self._run_failed)
         worker.done.connect(self._run_done)
         self.plots.clear()
+        self.evaluation_view.clear()
         self.panel.set_running(True)
         self.panel.show_status("Preparing the run…")
         self._lock_editing(True)
@@ -477,6 +508,8 @@ class MainWindow(QMainWindow):
         self.panel.show_status(f"{headline} — test accuracy {end.test_accuracy:.1%}", end.message, finished=True)
         self.statusBar().showMessage(f"{headline}: test accuracy {end.test_accuracy:.1%}. Run saved in {end.folder}")
         self.last_end = end
+        if end.evaluation is not None:
+            self.evaluation_view.show_evaluation(end.evaluation, f"{self.run_architecture.name} — test")
         if end.status == "diverged":
             self.report_problem("Training diverged", end.message)
 

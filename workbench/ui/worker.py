@@ -23,6 +23,7 @@ from ..core.architecture import Architecture
 from ..core.config import TrainConfig
 from ..core.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
 from ..core.errors import WorkbenchError
+from ..core.metrics import Evaluation
 from ..core.runs import RunRecorder, new_run_dir
 
 _threads: weakref.WeakSet[QThread] = weakref.WeakSet()
@@ -66,6 +67,7 @@ class RunEnd:
     test_accuracy: float
     folder: Path
     weights: dict[str, torch.Tensor] = field(repr=False)
+    evaluation: Evaluation | None = field(default=None, repr=False)
 
 
 class TrainingWorker(QObject):
@@ -111,7 +113,8 @@ class TrainingWorker(QObject):
         try:
             trainer = Trainer(self.architecture, self.config, progress=False)
             folder = new_run_dir(self.out, trainer.architecture, trainer.config)
-            trainer.callbacks = [RunRecorder(folder), _SignalRelay(self, self.interval)]
+            recorder = RunRecorder(folder)
+            trainer.callbacks = [recorder, _SignalRelay(self, self.interval)]
             self._trainer = trainer
             if self._stop_before_start:
                 trainer.stop()
@@ -120,7 +123,7 @@ class TrainingWorker(QObject):
             self.started.emit(RunStart(folder, trainer.architecture, trainer.config, str(trainer.device)))
             result = trainer.run()
             self.finished.emit(RunEnd(result.status, result.message, result.test_accuracy, folder,
-                                      _cpu_weights(result.model)))
+                                      _cpu_weights(result.model), recorder.evaluation))
         except WorkbenchError as error:
             self.failed.emit(str(error))
         except torch.cuda.OutOfMemoryError:

@@ -1,0 +1,106 @@
+"""The evaluation view: matrix cells and score rows say what the Evaluation holds; clicks name the right cell."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QTableWidget
+
+from workbench.core.metrics import evaluation_from_predictions
+from workbench.ui.evaluation import EvaluationView
+
+CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+def _evaluation(class_names=CLASSES, items=2000, seed=3):
+    """Random predictions right about two times in three, with large counts so thousands separators show."""
+    rng = np.random.default_rng(seed)
+    classes = len(class_names)
+    labels = rng.integers(0, classes, items)
+    guesses = np.where(rng.random(items) < 0.65, labels, rng.integers(0, classes, items))
+    probabilities = rng.dirichlet(np.ones(classes), items) * 0.3
+    probabilities[np.arange(items), guesses] += 0.7
+    return evaluation_from_predictions(labels, probabilities, class_names)
+
+
+@pytest.fixture(scope="module")
+def evaluation():
+    return _evaluation(items=30_000)
+
+
+@pytest.fixture
+def view(qtbot, evaluation):
+    widget = EvaluationView()
+    qtbot.addWidget(widget)
+    widget.show_evaluation(evaluation, "Test")
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def test_the_header_gives_accuracy_and_size(view, evaluation):
+    assert view.findChild(QLabel, "header").text() == f"Test accuracy {evaluation.accuracy:.1%} (30,000 images)"
+
+
+def test_every_cell_shows_its_count(view, evaluation):
+    for true_class in range(len(CLASSES)):
+        for predicted_class in range(len(CLASSES)):
+            count = evaluation.confusion[true_class, predicted_class]
+            assert view.cell_text(true_class, predicted_class) == f"{count:,}"
+    assert "," in view.cell_text(0, 0)
+
+
+def test_the_diagonal_is_green_and_mistakes_red(view):
+    matrix = view.findChild(QTableWidget, "confusionMatrix")
+    right = matrix.item(4, 4).background().color()
+    wrong = matrix.item(4, 5).background().color()
+    assert right.green() > right.red() and wrong.red() > wrong.green()
+
+
+def test_the_table_rows_are_the_scores(view, evaluation):
+    expected = [[scores.name, f"{scores.precision:.3f}", f"{scores.recall:.3f}", f"{scores.f1:.3f}",
+                 f"{scores.support:,}"] for scores in (*evaluation.classes, evaluation.macro, evaluation.weighted)]
+    assert view.table_rows() == expected
+    assert view.table_rows()[-1][0] == "weighted avg" and view.table_rows()[-1][-1] == "30,000"
+
+
+@pytest.mark.parametrize("cell", [(6, 0), (0, 6), (9, 9)])
+def test_clicking_a_cell_names_its_true_and_predicted_class(qtbot, view, cell):
+    matrix = view.findChild(QTableWidget, "confusionMatrix")
+    centre = matrix.visualItemRect(matrix.item(*cell)).center()
+    with qtbot.waitSignal(view.cellSelected, timeout=1000) as blocker:
+        qtbot.mouseClick(matrix.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert blocker.args == list(cell)
+
+
+def test_select_cell_acts_like_a_click(qtbot, view):
+    with qtbot.waitSignal(view.cellSelected, timeout=1000) as blocker:
+        view.select_cell(3, 4)
+    assert blocker.args == [3, 4]
+    matrix = view.findChild(QTableWidget, "confusionMatrix")
+    assert (matrix.currentRow(), matrix.currentColumn()) == (3, 4)
+
+
+def test_copy_puts_the_text_report_on_the_clipboard(qtbot, view, evaluation):
+    QApplication.clipboard().clear()
+    qtbot.mouseClick(view.findChild(QPushButton, "copy"), Qt.MouseButton.LeftButton)
+    assert QApplication.clipboard().text() == evaluation.as_text()
+
+
+def test_clear_empties_the_view_and_another_evaluation_refills_it(view):
+    view.clear()
+    assert view.evaluation is None and view.table_rows() == []
+    assert not view.findChild(QPushButton, "copy").isEnabled()
+    small = _evaluation(("cat", "dog", "bird"), items=60)
+    view.show_evaluation(small, "Validation")
+    assert view.evaluation is small
+    assert len(view.table_rows()) == 5
+    assert view.findChild(QTableWidget, "confusionMatrix").columnCount() == 3
+    assert view.cell_text(2, 1) == str(small.confusion[2, 1])
+
+
+def test_long_class_names_fit_without_scrolling(view):
+    matrix = view.findChild(QTableWidget, "confusionMatrix")
+    header = matrix.horizontalHeader()
+    assert header.length() <= matrix.viewport().width()
+    for column in range(len(CLASSES)):
+        assert header.sectionSize(column) >= header.sectionSizeHint(column)
