@@ -100,7 +100,6 @@ class TrainState:
     batch: int = 0
     batch_loss: float = math.nan
     samples_seen: int = 0
-    train_seconds: float = 0.0
     history: list[EpochMetrics] = field(default_factory=list)
 
 
@@ -235,7 +234,6 @@ class Trainer:
             epoch_started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             epoch_run = self._train_epoch(state, optimizer, scheduler if per_batch else None, loss_fn, self.shuffle)
-            state.train_seconds += epoch_run.seconds
             if epoch_run.diverged:
                 model.load_state_dict(last_good)
                 status, message = "diverged", _divergence_message(epoch_run.diverged, epoch, state.batch + 1, config.lr)

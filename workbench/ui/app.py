@@ -10,7 +10,9 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from .. import __version__
+from ..core import datasets
 from ..core.architecture import Architecture
+from ..core.devices import resolve_device
 from ..core.errors import WorkbenchError
 from ..resources import resource_dir
 from .main_window import MainWindow
@@ -69,9 +71,7 @@ def _apply_arguments(window: MainWindow, args: argparse.Namespace) -> None:
     window.builder.undo_stack.setClean()
     panel = window.panel
     if args.dataset:
-        if panel.dataset.findData(args.dataset) < 0:
-            from ..core.datasets import get_info
-            get_info(args.dataset)
+        datasets.get_info(args.dataset)  # an unknown name is refused with the core's message
         window.load_dataset(args.dataset)
     for option, spin in (("epochs", panel.epochs), ("train_size", panel.train_size), ("val_size", panel.val_size),
                          ("batch_size", panel.batch_size), ("seed", panel.seed)):
@@ -80,10 +80,8 @@ def _apply_arguments(window: MainWindow, args: argparse.Namespace) -> None:
             spin.setValue(value)
     if args.lr is not None:
         panel.lr.setValue(args.lr)
-    for option, combo in (("optimizer", panel.optimizer), ("device", panel.device)):
-        value = getattr(args, option)
-        if value is not None:
-            index = combo.findData(value)
-            if index < 0:
-                raise WorkbenchError(f"Unknown {option} '{value}'.")
-            combo.setCurrentIndex(index)
+    if args.optimizer is not None:
+        panel.optimizer.setCurrentIndex(panel.optimizer.findData(args.optimizer))
+    if args.device is not None:
+        device = args.device if args.device == "auto" else str(resolve_device(args.device))
+        panel.device.setCurrentIndex(panel.device.findData(device))
