@@ -121,6 +121,9 @@ def _add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="auto, cpu, cuda:N or mps")
     parser.add_argument("--out", type=Path, help="run folder for a --start run")
     parser.add_argument("--start", action="store_true", help="start training at once")
+    parser.add_argument("--tab", metavar="NAME",
+                        help="show this tab: training, evaluation, gradients, weights, runs, data or activations "
+                             "(with --screenshot: the tab to take)")
     parser.add_argument("--screenshot", type=Path, metavar="PNG",
                         help="save a picture of the whole window (after the run, with --start)")
     parser.add_argument("--quit-when-done", action="store_true",

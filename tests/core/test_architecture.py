@@ -138,12 +138,16 @@ def test_presets_are_the_seed_networks_and_stronger_ones():
     assert [layer.type for layer in load_preset("seed-simplenet").layers] == ["Flatten", "Linear", "Linear"]
     assert [layer.type for layer in load_preset("seed-sigmoidnet").layers][-1] == "Sigmoid"
     assert "95,410 params" in describe_preset("seed-simplenet")
+    deep = {name: [layer.type for layer in load_preset(name).layers]
+            for name in ("seed-sigmoidnet-6", "seed-relunet-6")}
+    assert deep["seed-sigmoidnet-6"].count("Linear") == deep["seed-relunet-6"].count("Linear") == 6
+    assert deep["seed-sigmoidnet-6"] == [kind.replace("ReLU", "Sigmoid") for kind in deep["seed-relunet-6"]]
     with pytest.raises(ArchitectureError, match="Did you mean 'cnn-small'"):
         load_preset("cnn-smal")
 
 
 @pytest.mark.parametrize("name", ["seed-linear", "seed-simplenet", "seed-sigmoidnet", "seed-relu-mlp", "mlp",
-                                  "cnn-small", "cnn-strong"])
+                                  "seed-sigmoidnet-6", "seed-relunet-6", "cnn-small", "cnn-strong"])
 def test_every_preset_builds_to_its_inferred_shape(name):
     arch = load_preset(name)
     report = validate(arch)

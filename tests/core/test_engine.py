@@ -234,3 +234,19 @@ def test_training_on_cuda_learns_like_on_the_cpu():
     trainer, result = train(epochs=5, device="auto")
     assert trainer.data.train_x.is_cuda and next(trainer.model.parameters()).is_cuda
     assert result.status == "finished" and result.history[-1].val_accuracy >= 0.9
+
+
+def test_each_validation_pass_keeps_the_probabilities_behind_its_accuracy():
+    seen = []
+
+    class Keep(Callback):
+        def on_epoch_end(self, trainer, state, metrics):
+            seen.append((state.val_probabilities.clone(), trainer.data.val_y.clone(), metrics.val_accuracy))
+
+    train(epochs=2, callbacks=[Keep()])
+    assert len(seen) == 2
+    for probabilities, labels, accuracy in seen:
+        assert probabilities.shape == (200, 10)
+        assert torch.allclose(probabilities.sum(dim=1), torch.ones(200), atol=1e-5)
+        assert (probabilities.argmax(dim=1) == labels).float().mean().item() == pytest.approx(accuracy)
+    assert not torch.equal(seen[0][0], seen[1][0])

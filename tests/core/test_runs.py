@@ -1,7 +1,9 @@
 """Checkpoints and continuing runs: exact continuation, damaged runs, refusing pickles, the history."""
 
 import json
+import math
 import os
+import shutil
 
 import pytest
 import torch
@@ -10,7 +12,8 @@ from workbench.core.config import TrainConfig
 from workbench.core.engine import Trainer
 from workbench.core.errors import RunError
 from workbench.core.presets import load_preset
-from workbench.core.runs import RunRecorder, list_runs, load_checkpoint, new_run_dir
+from workbench.core.runs import (NO_CHECKPOINT, RunRecorder, delete_run, is_run_folder, list_runs, load_checkpoint,
+                                 new_run_dir, read_metrics, read_run, rename_run)
 
 TIMING = ("epoch_seconds", "samples_per_second")
 
@@ -84,8 +87,14 @@ def test_damaged_runs_are_listed_with_the_reason_and_refused(tmp_path):
     load_checkpoint(tmp_path / "good")
     summaries = {summary.folder.name: summary for summary in list_runs(tmp_path)}
     assert summaries["good"].status == "finished" and summaries["good"].problem is None
+    assert summaries["good"].checkpoint_epoch == 1 and summaries["good"].has_weights
     assert summaries["truncated"].status == "damaged" and "is damaged" in summaries["truncated"].problem
     assert summaries["edited"].status == "damaged"
+    assert summaries["no-checkpoint"].status == "finished" and summaries["no-checkpoint"].problem == NO_CHECKPOINT
+    assert summaries["no-checkpoint"].checkpoint_epoch is None and summaries["no-checkpoint"].has_weights
+    other_summary = summaries["other-architecture"]
+    assert other_summary.status == "damaged" and other_summary.checkpoint_epoch is None
+    assert "checkpoint does not belong to its architecture 'mlp'" in other_summary.problem
 
 
 class _Exploit:
@@ -103,3 +112,175 @@ def test_a_crafted_pickle_in_a_checkpoint_is_refused_and_never_runs(tmp_path):
     with pytest.raises(RunError, match="refuses to load"):
         load_checkpoint(tmp_path / "run")
     assert not os.path.exists(marker)
+
+
+# Reading the epochs back, renaming and deleting runs: one real run, copied for each test that changes it.
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """A finished two-epoch run and what the trainer reported for it."""
+    folder = tmp_path_factory.mktemp("recorded") / "run"
+    return folder, train(folder, 2)
+
+
+@pytest.fixture
+def run_copy(recorded, tmp_path):
+    folder = tmp_path / "runs" / "run"
+    shutil.copytree(recorded[0], folder)
+    return folder
+
+
+def test_read_metrics_returns_the_epochs_the_trainer_reported(recorded):
+    folder, result = recorded
+    assert read_metrics(folder) == result.history
+    assert [epoch.epoch for epoch in read_metrics(folder)] == [1, 2]
+
+
+def test_read_metrics_reads_null_as_nan_and_names_a_damaged_line(run_copy):
+    path = run_copy / "metrics.jsonl"
+    lines = path.read_text().splitlines()
+    first = json.loads(lines[0])
+    first.update(val_loss=None, val_accuracy=None)
+    path.write_text(json.dumps(first) + "\n" + lines[1] + "\n\n")
+    history = read_metrics(run_copy)
+    assert len(history) == 2 and math.isnan(history[0].val_loss) and math.isnan(history[0].val_accuracy)
+    assert history[1].val_accuracy == json.loads(lines[1])["val_accuracy"]
+
+    for damage in (lines[1][:30], json.dumps({**first, "train_loss": "low"}), "[1, 2]", json.dumps({"epoch": 2})):
+        path.write_text(lines[0] + "\n" + damage + "\n")
+        with pytest.raises(RunError, match="is damaged at line 2"):
+            read_metrics(run_copy)
+    path.unlink()
+    with pytest.raises(RunError, match="has no metrics.jsonl"):
+        read_metrics(run_copy)
+
+
+def test_rename_changes_the_name_shown_and_keeps_the_folder(run_copy):
+    before = read_run(run_copy)
+    rename_run(run_copy, "  Adam, lr 0.002  ")
+    after = read_run(run_copy)
+    assert after == {**before, "name": "Adam, lr 0.002"}
+    assert run_copy.is_dir() and [summary.name for summary in list_runs(run_copy.parent)] == ["Adam, lr 0.002"]
+    assert [path.name for path in run_copy.iterdir() if path.name.endswith(".tmp")] == []
+
+
+def test_continuing_a_renamed_run_keeps_its_name(run_copy):
+    rename_run(run_copy, "baseline")
+    resume(run_copy, 1)
+    document = read_run(run_copy)
+    assert document["name"] == "baseline" and document["metrics"]["epochs_completed"] == 3
+
+
+@pytest.mark.parametrize("name, message", [("", "needs a name"), ("   ", "needs a name"),
+                                           ("x" * 121, "at most 120 characters; this one has 121"),
+                                           ("two\nlines", "one line")])
+def test_rename_refuses_a_name_that_cannot_name_a_run(run_copy, name, message):
+    original = (run_copy / "run.json").read_text()
+    with pytest.raises(RunError, match=message):
+        rename_run(run_copy, name)
+    assert (run_copy / "run.json").read_text() == original
+
+
+def test_rename_accepts_a_name_of_120_characters(run_copy):
+    rename_run(run_copy, "é" * 120)
+    assert read_run(run_copy)["name"] == "é" * 120
+
+
+def test_rename_refuses_a_damaged_run(run_copy):
+    (run_copy / "run.json").write_text('{"format": "workbench-run", "sta')
+    with pytest.raises(RunError, match="is damaged"):
+        rename_run(run_copy, "new")
+    assert (run_copy / "run.json").read_text() == '{"format": "workbench-run", "sta'
+
+
+def test_delete_removes_a_run_folder_even_a_damaged_one(run_copy, tmp_path):
+    root = run_copy.parent
+    delete_run(run_copy, root=root)
+    assert not run_copy.exists() and root.is_dir()
+
+    damaged = root / "damaged"
+    damaged.mkdir()
+    (damaged / "run.json").write_bytes(b"\x00\xff garbage")
+    only_checkpoint = root / "only-checkpoint"
+    (only_checkpoint / "checkpoint").mkdir(parents=True)
+    (only_checkpoint / "checkpoint" / "latest.json").write_text("{}")
+    for folder in (damaged, only_checkpoint):
+        assert is_run_folder(folder)
+        delete_run(folder)
+        assert not folder.exists()
+    assert list(root.iterdir()) == []
+
+
+def test_delete_refuses_anything_but_a_run_folder(run_copy, tmp_path):
+    root = run_copy.parent
+    plain = root / "holiday-photos"
+    plain.mkdir()
+    (plain / "beach.jpg").write_bytes(b"jpeg")
+    a_file = root / "notes.txt"
+    a_file.write_text("keep me")
+    link = root / "link"
+    link.symlink_to(run_copy, target_is_directory=True)
+    cases = {plain: "is not a run folder", a_file: "is not a folder", link: "is a link",
+             root / "missing": "is not a folder"}
+    for target, message in cases.items():
+        with pytest.raises(RunError, match=message):
+            delete_run(target, root=root)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(run_copy, elsewhere)
+    (root / "run.json").write_text("{}")
+    for target in (elsewhere, root, root / ".." / "elsewhere"):
+        with pytest.raises(RunError, match="is not inside the runs folder"):
+            delete_run(target, root=root)
+    assert (plain / "beach.jpg").exists() and a_file.exists() and (run_copy / "run.json").exists()
+    assert (elsewhere / "run.json").exists() and link.is_symlink()
+
+
+def test_listing_survives_any_folder_content(run_copy):
+    root = run_copy.parent
+    (root / "empty").mkdir()
+    (root / "a-file").write_text("not a run")
+    garbage = root / "garbage"
+    garbage.mkdir()
+    (garbage / "run.json").write_bytes(bytes(range(256)))
+    odd = root / "odd-types"
+    shutil.copytree(run_copy, odd)
+    document = read_run(odd)
+    document.update(config=["adam"], started=20240101, metrics="fast", name=7, dataset=None)
+    (odd / "run.json").write_text(json.dumps(document))
+    nested = root / "nested"
+    nested.mkdir()
+    (nested / "run.json").write_text("[" * 100_000 + "]" * 100_000)
+    escaping = '{"epoch": 1, "weights": "../../x", "state": "y"}'
+    for name, corrupt in (("bad-latest", "[1]"), ("escaping-latest", escaping)):
+        shutil.copytree(run_copy, root / name)
+        (root / name / "checkpoint" / "latest.json").write_text(corrupt)
+    truncated_weights = root / "truncated-weights"
+    shutil.copytree(run_copy, truncated_weights)
+    (truncated_weights / "model.safetensors").write_bytes(b"\x10")
+
+    summaries = {summary.folder.name: summary for summary in list_runs(root)}
+    assert set(summaries) == {"run", "garbage", "odd-types", "nested", "bad-latest", "escaping-latest",
+                              "truncated-weights"}
+    assert summaries["run"].status == "finished" and summaries["run"].problem is None
+    for name in ("garbage", "nested", "bad-latest", "escaping-latest", "truncated-weights"):
+        assert summaries[name].status == "damaged" and summaries[name].problem, name
+    assert "checkpoint is damaged" in summaries["escaping-latest"].problem
+    assert "model.safetensors) are damaged" in summaries["truncated-weights"].problem
+    odd_summary = summaries["odd-types"]
+    assert (odd_summary.name, odd_summary.optimizer, odd_summary.lr) == ("odd-types", "?", None)
+    assert odd_summary.started == ""
+    assert (odd_summary.dataset, odd_summary.epochs, odd_summary.test_accuracy) == ("?", 2, None)
+
+
+def test_a_killed_run_is_summarised_from_its_metrics(run_copy):
+    document = read_run(run_copy)
+    del document["metrics"], document["finished"]
+    document["status"] = "running"
+    (run_copy / "run.json").write_text(json.dumps(document))
+    (run_copy / "model.safetensors").unlink()
+    history = read_metrics(run_copy)
+    summary, = list_runs(run_copy.parent)
+    assert (summary.status, summary.epochs, summary.checkpoint_epoch, summary.has_weights) == ("running", 2, 2, False)
+    assert summary.best_val_accuracy == max(epoch.val_accuracy for epoch in history)
+    assert summary.duration_seconds == pytest.approx(sum(epoch.epoch_seconds for epoch in history))
+    assert summary.test_accuracy is None and summary.planned_epochs == 2 and summary.config["optimizer"] == "adam"

@@ -86,13 +86,18 @@ def test_gallery_captions_match_the_trained_models_predictions(qtbot, window, tm
     model = build(window.run_architecture)
     model.load_state_dict(safetensors.torch.load_file(run / "model.safetensors"))
     images, labels = window.val_images
-    shown = slice(window.gallery_start, window.gallery_start + window.gallery.capacity)
+    shown = window.gallery.visible_indices()
+    assert shown == list(range(window.gallery.capacity))
     predicted = predict(model, images[shown]).argmax(dim=1).tolist()
     names = window.dataset.info.class_names
     expected = [f"true: {names[t]}\npredicted: {names[p]}" for t, p in zip(labels[shown].tolist(), predicted)]
     assert window.gallery.captions() == expected
     assert window.gallery.caption_colours() == ["right" if t == p else "wrong"
                                                 for t, p in zip(labels[shown].tolist(), predicted)]
+    window.gallery.set_filter("misclassified")
+    wrong = (predict(model, images).argmax(dim=1) != labels).nonzero().flatten().tolist()
+    assert window.gallery.filtered_count() == len(wrong)
+    assert window.gallery.visible_indices() == wrong[:window.gallery.capacity]
 
 
 def test_before_start_the_gallery_shows_the_untrained_networks_guesses(window):
@@ -104,8 +109,8 @@ def test_before_start_the_gallery_shows_the_untrained_networks_guesses(window):
     guesses = predict(untrained, images[:capacity]).argmax(dim=1).tolist()
     assert window.gallery.captions() == [f"true: {names[t]}\npredicted: {names[p]}"
                                          for t, p in zip(labels[:capacity].tolist(), guesses)]
-    window.gallery.nextBatchRequested.emit()
-    assert window.gallery_start == capacity
+    window.gallery.next_page()
+    assert window.gallery.visible_indices()[0] == capacity
     assert window.gallery.captions()[0].startswith(f"true: {names[labels[capacity]]}")
 
 

@@ -7,8 +7,10 @@ import time
 import numpy as np
 import pytest
 
+from PySide6.QtCore import Qt
+
 from workbench.core.engine import EpochMetrics
-from workbench.ui.plots import SERIES_NAMES, SMOOTHING, LivePlots
+from workbench.ui.plots import RAW_COLOUR, SERIES_NAMES, SMOOTHING, TRAIN_COLOUR, VAL_COLOUR, LivePlots
 
 
 def _epoch(epoch: int, val_loss: float = 0.6, val_accuracy: float = 0.8) -> EpochMetrics:
@@ -132,3 +134,84 @@ def test_adding_to_a_long_run_stays_fast(plots, qapp):
         step += 50
     assert plots.point_counts()["batch_loss"] == 100_350
     assert statistics.median(timings) < 0.035, f"median {statistics.median(timings) * 1000:.1f} ms"
+
+
+# Overlaid runs: earlier runs' epoch curves drawn with the live run's, each in its own colour.
+
+def _history(epochs: int, scale: float = 1.0) -> list[EpochMetrics]:
+    return [EpochMetrics(epoch, train_loss=scale / epoch, val_loss=scale * 1.5 / epoch, val_accuracy=0.5 + epoch / 100,
+                         lr=1e-3, epoch_seconds=1.0, samples_per_second=1e5) for epoch in range(1, epochs + 1)]
+
+
+def _legend_labels(widget) -> list[str]:
+    return [label.text for _, label in widget.getPlotItem().legend.items]
+
+
+def test_overlays_hold_each_runs_points_under_its_name(plots):
+    runs = [("adam", _history(3)), ("sgd", _history(5, scale=2.0))]
+    plots.show_overlays(runs)
+    assert plots.overlay_names() == ["adam", "sgd"]
+    for index, (_, history) in enumerate(runs):
+        x, accuracy = plots.overlay_series(index, "val_accuracy")
+        np.testing.assert_array_equal(x, [epoch.epoch for epoch in history])
+        np.testing.assert_allclose(accuracy, [epoch.val_accuracy * 100 for epoch in history])
+        np.testing.assert_allclose(plots.overlay_series(index, "val_loss")[1], [epoch.val_loss for epoch in history])
+        np.testing.assert_allclose(plots.overlay_series(index, "train_loss")[1],
+                                   [epoch.train_loss for epoch in history])
+    assert _legend_labels(plots.accuracy_plot) == ["validation", "adam (val)", "sgd (val)"]
+    assert _legend_labels(plots.epoch_loss_plot) == ["training", "validation", "adam (val)", "adam (train)",
+                                                     "sgd (val)", "sgd (train)"]
+    assert plots.point_counts() == dict.fromkeys(SERIES_NAMES, 0), "overlays are not the live run's curves"
+
+
+def test_overlay_colours_differ_from_each_other_and_from_the_live_run(plots):
+    plots.show_overlays([(f"run {index}", _history(2)) for index in range(8)])
+    colours = [plots.overlay_colour(index) for index in range(8)]
+    assert len(set(colours)) == 8
+    assert not set(colours) & {TRAIN_COLOUR, VAL_COLOUR, RAW_COLOUR}
+    pen = plots.epoch_loss_plot.getPlotItem().legend.items[2][0].item.opts["pen"]
+    assert pen.color().name() == colours[0] and pen.style() == Qt.PenStyle.DashLine
+
+
+def test_new_overlays_replace_the_old_and_clear_overlays_removes_them(plots):
+    plots.show_overlays([("first", _history(2)), ("second", _history(2))])
+    plots.show_overlays([("third", _history(4))])
+    assert plots.overlay_names() == ["third"]
+    assert _legend_labels(plots.accuracy_plot) == ["validation", "third (val)"]
+    plots.clear_overlays()
+    assert plots.overlay_names() == []
+    assert _legend_labels(plots.accuracy_plot) == ["validation"]
+    assert _legend_labels(plots.epoch_loss_plot) == ["training", "validation"]
+    assert len(plots.accuracy_plot.getPlotItem().listDataItems()) == 1
+
+
+def test_a_new_live_run_keeps_the_overlays(plots):
+    plots.show_overlays([("earlier", _history(3))])
+    plots.add_epoch(_epoch(1))
+    plots.flush()
+    plots.clear()
+    assert plots.overlay_names() == ["earlier"]
+    assert len(plots.overlay_series(0, "val_accuracy")[0]) == 3
+    assert plots.point_counts()["val_accuracy"] == 0
+
+
+def test_the_axes_fit_overlays_longer_and_higher_than_the_live_run(plots):
+    plots.expect(batches=100, epochs=5)
+    plots.show_overlays([("long", _history(30, scale=4.0))])
+    for widget in (plots.epoch_loss_plot, plots.accuracy_plot):
+        low, high = widget.getViewBox().viewRange()[0]
+        assert low <= 1 and high >= 30
+    assert plots.epoch_loss_plot.getViewBox().viewRange()[1][1] >= 6.0
+    plots.add_epoch(_epoch(1))
+    plots.flush()
+    assert plots.epoch_loss_plot.getViewBox().viewRange()[1][1] >= 6.0, "the live run must not cut the overlay"
+    plots.clear_overlays()
+    assert plots.epoch_loss_plot.getViewBox().viewRange()[0][1] < 10
+
+
+def test_an_overlaid_run_without_validation_draws_only_its_training_loss(plots):
+    history = [EpochMetrics(epoch, 1.0 / epoch, math.nan, math.nan, 1e-3, 1.0, 1e5) for epoch in (1, 2)]
+    plots.show_overlays([("no validation", history)])
+    assert len(plots.overlay_series(0, "val_accuracy")[0]) == 0
+    assert len(plots.overlay_series(0, "train_loss")[0]) == 2
+    assert _legend_labels(plots.epoch_loss_plot)[-1] == "no validation (train)"

@@ -8,6 +8,7 @@ training device and each batch is an index into them. Listeners subclass :class:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import threading
@@ -101,6 +102,8 @@ class TrainState:
     batch_loss: float = math.nan
     samples_seen: int = 0
     history: list[EpochMetrics] = field(default_factory=list)
+    val_probabilities: torch.Tensor | None = None
+    """Class probabilities ``(validation items, classes)`` of the latest validation pass, on the run's device."""
 
 
 @dataclass
@@ -243,7 +246,7 @@ class Trainer:
                 break
             if scheduler is not None and not per_batch:
                 scheduler.step()
-            val_loss, val_accuracy = evaluate(model, data.val_x, data.val_y, loss_fn)
+            val_loss, val_accuracy, state.val_probabilities = score(model, data.val_x, data.val_y, loss_fn)
             elapsed = time.perf_counter() - epoch_started - epoch_run.paused_seconds
             metrics = EpochMetrics(epoch, epoch_run.loss_sum / epoch_run.seen, val_loss, val_accuracy, lr, elapsed,
                                    epoch_run.seen / epoch_run.seconds)
@@ -273,7 +276,7 @@ class Trainer:
         epoch_wise = self.scheduler is not None and self.config.schedule == "step"
         return Checkpoint(
             epoch=state.epoch, weights=_snapshot(self.model, "cpu"),
-            optimizer=self.optimizer.state_dict(),
+            optimizer=copy.deepcopy(self.optimizer.state_dict()),  # detached from the live optimizer
             scheduler=self.scheduler.state_dict() if epoch_wise else None,
             shuffle_rng=self.shuffle.get_state(), torch_rng=torch.get_rng_state(),
             history=list(state.history), best_val_loss=self.best_val_loss,
@@ -376,22 +379,35 @@ def make_loss(name: str, num_classes: int):
     return functional.cross_entropy
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn) -> tuple[float, float]:
     """``(mean loss, accuracy)`` over a whole split in eval mode; NaNs for an empty split."""
+    loss, accuracy, _ = score(model, inputs, targets, loss_fn)
+    return loss, accuracy
+
+
+@torch.no_grad()
+def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+          loss_fn) -> tuple[float, float, torch.Tensor]:
+    """``(mean loss, accuracy, class probabilities)`` over a whole split in eval mode.
+
+    The probabilities ``(N, classes)`` are the softmax of the outputs, on the inputs' device. An empty
+    split gives NaNs and an empty tensor.
+    """
     if len(targets) == 0:
-        return math.nan, math.nan
+        return math.nan, math.nan, torch.empty(0, 0, device=inputs.device)
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=inputs.device)
-    correct = torch.zeros((), device=inputs.device, dtype=torch.long)
+    probabilities = []
     for start in range(0, len(targets), EVAL_BATCH):
         outputs = model(inputs[start:start + EVAL_BATCH])
         batch_targets = targets[start:start + EVAL_BATCH]
         loss_sum += loss_fn(outputs, batch_targets) * len(batch_targets)
-        correct += (outputs.argmax(dim=1) == batch_targets).sum()
+        probabilities.append(torch.softmax(outputs.float(), dim=1))
     model.train(was_training)
-    return loss_sum.item() / len(targets), correct.item() / len(targets)
+    probabilities = torch.cat(probabilities)
+    correct = (probabilities.argmax(dim=1) == targets).sum()
+    return loss_sum.item() / len(targets), correct.item() / len(targets), probabilities
 
 
 @torch.no_grad()

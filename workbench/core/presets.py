@@ -10,7 +10,7 @@ from .errors import ArchitectureError
 
 
 _ORDER = {"seed-linear": 0, "seed-simplenet": 1, "seed-sigmoidnet": 2, "seed-relu-mlp": 3, "mlp": 4,
-          "cnn-small": 5, "cnn-strong": 6}
+          "seed-sigmoidnet-6": 5, "seed-relunet-6": 6, "cnn-small": 7, "cnn-strong": 8}
 
 
 def preset_names() -> list[str]:
@@ -33,4 +33,4 @@ def describe_preset(name: str) -> str:
     """One line for ``workbench presets``: name, parameter count, layers and description."""
     architecture = load_preset(name)
     report = validate(architecture)
-    return f"{name:<16} {report.total_parameters:>10,} params  {architecture.summary()}"
+    return f"{name:<18} {report.total_parameters:>10,} params  {architecture.summary()}"

@@ -6,6 +6,8 @@ leaves either the previous version of a file or the new one.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import io
 import json
 import math
@@ -13,8 +15,10 @@ import os
 import pickle
 import platform
 import re
+import shutil
 import sys
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -25,6 +29,7 @@ import numpy
 import platformdirs
 import safetensors.torch
 import torch
+from safetensors import safe_open
 
 from .. import __version__
 from .architecture import Architecture, build
@@ -122,7 +127,7 @@ class RunRecorder(Callback):
 
     def _write_run(self, trainer: Trainer, status: str, result: TrainResult | None) -> None:
         document: dict[str, Any] = {
-            "format": "workbench-run", "version": 1, "name": self.folder.name, "status": status,
+            "format": "workbench-run", "version": 1, "name": self._display_name(), "status": status,
             "started": self.started, "config": trainer.config.to_dict(),
             "architecture": trainer.architecture.to_dict(), "dataset": trainer.data.info.name,
             "seed": trainer.config.seed, "device": str(trainer.device), "versions": library_versions(),
@@ -138,6 +143,14 @@ class RunRecorder(Callback):
                 "duration_seconds": result.duration_seconds,
             })
         atomic_write_text(self.folder / RUN_FILE, json.dumps(document, indent=2) + "\n")
+
+    def _display_name(self) -> str:
+        """The folder's name, or the name :func:`rename_run` gave the run (kept when it is continued)."""
+        try:
+            name = read_run(self.folder).get("name")
+        except RunError:
+            return self.folder.name
+        return name if isinstance(name, str) and name.strip() else self.folder.name
 
 
 def _finite(values: dict[str, Any]) -> dict[str, Any]:
@@ -231,9 +244,136 @@ def load_checkpoint(folder: str | os.PathLike) -> tuple[Architecture, TrainConfi
     return architecture, config, checkpoint
 
 
+MAX_NAME_LENGTH = 120
+NO_CHECKPOINT = "no checkpoint: it cannot be continued"
+_METRIC_FIELDS = tuple(field.name for field in dataclasses.fields(EpochMetrics))
+
+
+def read_metrics(folder: str | os.PathLike) -> list[EpochMetrics]:
+    """The epochs a run recorded in its metrics.jsonl, in order; null figures (not measured) read as NaN.
+
+    :class:`RunError` when the file is missing or unreadable, or names the first damaged line.
+    """
+    path = Path(folder) / METRICS_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RunError(f"{folder} has no {METRICS_FILE}: it recorded no epochs.") from None
+    except (OSError, ValueError) as error:
+        raise RunError(f"{path} cannot be read ({_reason(error)}).") from None
+    history = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            history.append(_epoch_metrics(line))
+        except (ValueError, RecursionError) as error:
+            raise RunError(f"{path} is damaged at line {number} ({_reason(error)}).") from None
+    return history
+
+
+def _epoch_metrics(line: str) -> EpochMetrics:
+    """One line of metrics.jsonl; ValueError saying what is wrong with it. Keys a later version adds are ignored."""
+    values = json.loads(line)
+    if not isinstance(values, dict):
+        raise ValueError("not a JSON object")
+    missing = [name for name in _METRIC_FIELDS if name not in values]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)}")
+    figures: dict[str, Any] = {}
+    for name in _METRIC_FIELDS:
+        value = values[name]
+        if name == "epoch":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"the epoch {value!r} is not a count")
+            figures[name] = value
+        elif value is None:
+            figures[name] = math.nan
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            figures[name] = float(value)
+        else:
+            raise ValueError(f"'{name}' is {value!r}, not a number")
+    return EpochMetrics(**figures)
+
+
+def rename_run(folder: str | os.PathLike, new_name: str) -> None:
+    """Give the run in ``folder`` a new display name, written into its run.json atomically.
+
+    Only the name shown (the app's run table, ``workbench runs``) changes; the folder keeps its own name,
+    because the app may be training in it or showing it, and paths to it (``train --resume``, notes, scripts)
+    must keep working. Continuing the run keeps the new name. :class:`RunError` for an empty name, one longer
+    than 120 characters or with line breaks, or a run whose run.json cannot be read.
+    """
+    name = _checked_name(new_name)
+    folder = Path(folder)
+    document = read_run(folder)
+    document["name"] = name
+    try:
+        atomic_write_text(folder / RUN_FILE, json.dumps(document, indent=2) + "\n")
+    except OSError as error:
+        raise RunError(f"Cannot rename the run in {folder}: {error.strerror or error}.") from None
+
+
+def _checked_name(name: Any) -> str:
+    """``name`` without surrounding spaces, if it can name a run; :class:`RunError` otherwise."""
+    if not isinstance(name, str) or not name.strip():
+        raise RunError("A run needs a name: type at least one letter or digit.")
+    name = name.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise RunError(f"A run's name may have at most {MAX_NAME_LENGTH} characters; this one has {len(name)}.")
+    if any(unicodedata.category(character) == "Cc" for character in name):
+        raise RunError("A run's name must be one line of text, without tabs or line breaks.")
+    return name
+
+
+def is_run_folder(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is a run's: a folder holding run.json (even a damaged one) or a checkpoint/ folder."""
+    folder = Path(folder)
+    try:
+        return folder.is_dir() and ((folder / RUN_FILE).is_file() or (folder / CHECKPOINT_DIR).is_dir())
+    except OSError:
+        return False
+
+
+def delete_run(folder: str | os.PathLike, root: str | os.PathLike | None = None) -> None:
+    """Remove the run folder ``folder`` with everything in it.
+
+    Only what :func:`is_run_folder` accepts is removed, never another folder, a file or a link; with ``root``,
+    only a folder inside ``root`` (never ``root`` itself). :class:`RunError` says why a folder was refused or
+    could not be removed completely.
+    """
+    folder = Path(folder)
+    if folder.is_symlink():
+        raise RunError(f"{folder} is a link, not a run folder; the workbench deletes only run folders.")
+    if not folder.is_dir():
+        raise RunError(f"{folder} is not a folder; the workbench deletes only run folders.")
+    if root is not None and not _strictly_inside(folder, Path(root)):
+        raise RunError(f"{folder} is not inside the runs folder {root}; it was left alone.")
+    if not is_run_folder(folder):
+        raise RunError(f"{folder} is not a run folder (it has no {RUN_FILE} and no {CHECKPOINT_DIR}/); "
+                       f"the workbench deletes only run folders.")
+    try:
+        shutil.rmtree(folder)
+    except OSError as error:
+        raise RunError(f"{folder} could not be removed completely: {error.strerror or error} "
+                       f"({error.filename}).") from None
+
+
+def _strictly_inside(folder: Path, root: Path) -> bool:
+    return root.resolve() in folder.resolve().parents
+
+
 @dataclass(frozen=True)
 class RunSummary:
-    """One row of the run history; ``problem`` says why a damaged run cannot be used."""
+    """One row of the run history.
+
+    ``status`` is the run's own (running, finished, stopped, early-stopped, diverged) or ``damaged``: its
+    run.json cannot be read, or weights in its folder are unreadable or belong to another architecture.
+    ``problem`` says why a run is damaged or cannot be continued. The fields after it: ``planned_epochs``
+    the epochs its settings asked for, ``config`` the saved settings, ``message`` how it ended,
+    ``checkpoint_epoch`` the epoch its checkpoint holds (None: it cannot be continued), ``has_weights``
+    whether its final weights (model.safetensors) are there to evaluate.
+    """
 
     folder: Path
     name: str
@@ -248,32 +388,173 @@ class RunSummary:
     duration_seconds: float | None
     started: str
     problem: str | None = None
+    planned_epochs: int | None = None
+    config: dict[str, Any] | None = None
+    message: str = ""
+    checkpoint_epoch: int | None = None
+    has_weights: bool = False
+
+    @property
+    def damaged(self) -> bool:
+        """Whether the run's files cannot be trusted: only deleting it is offered."""
+        return self.status == "damaged"
 
 
 def list_runs(root: str | os.PathLike | None = None) -> list[RunSummary]:
-    """Every run folder under ``root`` (default :func:`default_runs_dir`), newest first; damaged ones too."""
+    """Every run folder under ``root`` (default :func:`default_runs_dir`), newest first; damaged ones too.
+
+    Folders that are not run folders (:func:`is_run_folder`) and files are left out. Whatever the folders
+    hold, this does not raise: a run that cannot be read is listed as damaged, with the reason.
+    """
     root = Path(root) if root is not None else default_runs_dir()
-    if not root.is_dir():
+    try:
+        entries = list(root.iterdir())
+    except OSError:
         return []
-    summaries = [_summarise(folder) for folder in root.iterdir() if folder.is_dir()]
+    summaries = [_summarise_safely(folder) for folder in entries if is_run_folder(folder)]
     return sorted(summaries, key=lambda summary: summary.started, reverse=True)
+
+
+def _summarise_safely(folder: Path) -> RunSummary:
+    try:
+        return _summarise(folder)
+    except Exception as error:  # a hand-edited folder can fail in ways no check foresees; the list must still show
+        return _damaged(folder, f"{folder} cannot be read ({_reason(error)}).")
+
+
+def _damaged(folder: Path, problem: str) -> RunSummary:
+    return RunSummary(folder, folder.name, "damaged", "?", "?", "?", None, 0, None, None, None, "", problem)
 
 
 def _summarise(folder: Path) -> RunSummary:
     try:
         document = read_run(folder)
         architecture = Architecture.from_dict(document["architecture"])
+        expected = _state_shapes(architecture)
     except WorkbenchError as error:
-        return RunSummary(folder, folder.name, "damaged", "?", "?", "?", None, 0, None, None, None, "", str(error))
-    config, metrics = document.get("config", {}), document.get("metrics") or {}
-    problem = None
-    if document["status"] != "finished" and not (folder / CHECKPOINT_DIR / LATEST_FILE).is_file():
-        problem = "no checkpoint: it cannot be continued"
-    return RunSummary(folder, document.get("name", folder.name), document["status"], architecture.summary(),
-                      document.get("dataset", "?"), config.get("optimizer", "?"), config.get("lr"),
-                      int(metrics.get("epochs_completed", 0)), metrics.get("best_val_accuracy"),
-                      metrics.get("test_accuracy"), metrics.get("duration_seconds"), document.get("started", ""),
-                      problem)
+        return _damaged(folder, str(error))
+    config, metrics = _mapping(document.get("config")), _mapping(document.get("metrics"))
+    epochs, best_val_accuracy, test_accuracy, duration = _figures(folder, metrics)
+    checkpoint_epoch, checkpoint_problem = _checkpoint_state(folder, expected, architecture.name)
+    has_weights, weights_problem = _weights_state(folder, expected, architecture.name)
+    damage = weights_problem or (checkpoint_problem if checkpoint_problem != NO_CHECKPOINT else None)
+    name = document.get("name")
+    return RunSummary(
+        folder, name.strip() if isinstance(name, str) and name.strip() else folder.name,
+        "damaged" if damage else _text(document["status"]), architecture.summary(),
+        _text(document.get("dataset")), _text(config.get("optimizer")), _number(config.get("lr")), epochs,
+        best_val_accuracy, test_accuracy, duration, _text(document.get("started"), ""),
+        damage or checkpoint_problem, _count(config.get("epochs")), config,
+        _text(document.get("message"), ""), checkpoint_epoch, has_weights)
+
+
+def _figures(folder: Path, metrics: dict[str, Any]) -> tuple[int, float | None, float | None, float | None]:
+    """Epochs completed, best validation accuracy, test accuracy and duration: from run.json once the run
+    ended, else (still training, or killed) from metrics.jsonl."""
+    if metrics:
+        return (_count(metrics.get("epochs_completed")) or 0, _number(metrics.get("best_val_accuracy")),
+                _number(metrics.get("test_accuracy")), _number(metrics.get("duration_seconds")))
+    try:
+        history = read_metrics(folder)
+    except RunError:
+        history = []
+    accuracies = [epoch.val_accuracy for epoch in history if math.isfinite(epoch.val_accuracy)]
+    seconds = [epoch.epoch_seconds for epoch in history if math.isfinite(epoch.epoch_seconds)]
+    return len(history), max(accuracies, default=None), None, sum(seconds) if seconds else None
+
+
+def _state_shapes(architecture: Architecture) -> dict[str, tuple[int, ...]]:
+    """The names and shapes of the model's weights and buffers; :class:`ArchitectureError` if it does not build."""
+    return dict(_state_shapes_of(architecture.to_json()))
+
+
+@functools.lru_cache(maxsize=256)
+def _state_shapes_of(document: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Built on the meta device (no memory); cached by the architecture's JSON, since checking it is most of what
+    listing a run costs and many runs share an architecture."""
+    with torch.device("meta"):
+        model = build(Architecture.from_json(document))
+    return tuple((name, tuple(tensor.shape)) for name, tensor in model.state_dict().items())
+
+
+def _file_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The names and shapes of the tensors in a safetensors file, read from its header alone."""
+    with safe_open(path, framework="pt") as handle:
+        return {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}
+
+
+def _weights_state(folder: Path, expected: dict[str, tuple[int, ...]], name: str) -> tuple[bool, str | None]:
+    """Whether model.safetensors is there, and why it is damaged (None when it is not)."""
+    path = folder / WEIGHTS_FILE
+    if not path.is_file():
+        return False, None
+    try:
+        shapes = _file_shapes(path)
+    except Exception as error:  # safetensors raises its own error type for a damaged header
+        return False, f"its weights ({WEIGHTS_FILE}) are damaged ({_reason(error)})."
+    if shapes != expected:
+        return False, f"its weights ({WEIGHTS_FILE}) do not belong to its architecture '{name}'."
+    return True, None
+
+
+def _checkpoint_state(folder: Path, expected: dict[str, tuple[int, ...]], name: str) -> tuple[int | None, str | None]:
+    """The epoch the checkpoint holds, or None and why the run cannot be continued: :data:`NO_CHECKPOINT`
+    when there is none, any other reason when the checkpoint is damaged."""
+    directory = folder / CHECKPOINT_DIR
+    if not (directory / LATEST_FILE).is_file():
+        return None, NO_CHECKPOINT
+    try:
+        epoch, files = _read_latest(directory)
+        if _missing(directory, files):
+            # a run training now may have replaced its checkpoint meanwhile: read latest.json once more
+            epoch, files = _read_latest(directory)
+        missing = _missing(directory, files)
+        if missing:
+            return None, f"its checkpoint is incomplete ({missing[0]} is missing)."
+        shapes = _file_shapes(directory / files[0])
+    except Exception as error:  # a hand-edited or truncated checkpoint can fail in many ways
+        return None, f"its checkpoint is damaged ({_reason(error)})."
+    if shapes != expected:
+        return None, f"its checkpoint does not belong to its architecture '{name}'."
+    return epoch, None
+
+
+def _missing(directory: Path, files: tuple[str, ...]) -> list[str]:
+    return [file for file in files if not (directory / file).is_file()]
+
+
+def _read_latest(directory: Path) -> tuple[int, tuple[str, str]]:
+    """The epoch and the file names (weights, state) latest.json names; ValueError if they make no sense."""
+    latest = json.loads((directory / LATEST_FILE).read_text(encoding="utf-8"))
+    if not isinstance(latest, dict):
+        raise ValueError(f"{LATEST_FILE} is not a JSON object")
+    epoch, files = latest.get("epoch"), (latest.get("weights"), latest.get("state"))
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise ValueError(f"its epoch {epoch!r} is not a count")
+    for file in files:
+        if not isinstance(file, str) or file in ("", ".", "..") or Path(file).name != file:
+            raise ValueError(f"{file!r} is not a file name in {CHECKPOINT_DIR}/")
+    return epoch, files
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any, default: str = "?") -> str:
+    return value if isinstance(value, str) else default
+
+
+def _number(value: Any) -> float | None:
+    """A finite number from a JSON document, else None (missing, null, or hand-edited into something else)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _count(value: Any) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None and number >= 0 and number == int(number) else None
 
 
 def _reason(error: BaseException) -> str:

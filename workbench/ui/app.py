@@ -44,8 +44,11 @@ def run_app(args: argparse.Namespace) -> int:
     def finish(status: str | None = None) -> None:
         if status == "failed":
             outcome["status"] = 2
+        if args.tab:
+            window.show_tab(args.tab)
         if args.screenshot:
             window.plots.flush()
+            window.gradient_plots.flush()
             app.processEvents()
             if not window.grab().save(str(args.screenshot)):
                 print(f"workbench: cannot write the screenshot {args.screenshot}", file=sys.stderr)
@@ -69,6 +72,8 @@ def _apply_arguments(window: MainWindow, args: argparse.Namespace) -> None:
     elif args.preset:
         window.load_preset(args.preset)
     window.builder.undo_stack.setClean()
+    if args.tab and not window.show_tab(args.tab):
+        raise WorkbenchError(f"There is no tab '{args.tab}'; the tabs are: {', '.join(window.tab_names())}.")
     panel = window.panel
     if args.dataset:
         datasets.get_info(args.dataset)  # an unknown name is refused with the core's message

@@ -18,7 +18,10 @@ from ..core.architecture import Architecture, Layer, build
 from ..core.config import TrainConfig
 from ..core.engine import EpochMetrics, fit_to_dataset, predict
 from ..core.errors import WorkbenchError
+from ..core.metrics import Evaluation, evaluate_model
 from ..core.presets import load_preset, preset_names
+from ..core.runs import load_checkpoint, read_run
+from ..core.trained import TrainedModel, evaluate_trained, load_trained
 from .activation_explorer import ActivationExplorer
 from .data_browser import DataBrowser
 from .evaluation import EvaluationView
@@ -27,7 +30,10 @@ from .images import to_display
 from .layer_builder import LayerBuilder
 from .plots import LivePlots
 from .training_panel import TrainingPanel
-from .worker import BatchPacket, FunctionWorker, RunEnd, RunStart, ThreadHandle, TrainingWorker
+from .gradient_plots import GradientPlots
+from .run_history import RunHistory
+from .weights_view import WeightsView
+from .worker import BatchPacket, EpochPacket, FunctionWorker, RunEnd, RunStart, ThreadHandle, TrainingWorker
 
 DEFAULT_PRESET = "seed-simplenet"
 DEFAULT_DATASET = "fashion-mnist"
@@ -53,13 +59,18 @@ class MainWindow(QMainWindow):
         self.runs_out = runs_out
         self.dataset: datasets.LoadedDataset | None = None
         self.val_images: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.gallery_start = 0
         self.preview_model: torch.nn.Module | None = None
         self.session: ThreadHandle | None = None
         self.loader: ThreadHandle | None = None
         self.pending_start = False
-        self.gallery_header = ""
+        self.pending_resume: tuple[Path, int] | None = None
         self.run_architecture: Architecture | None = None
+        self.run_folder: Path | None = None
+        self.run_config: TrainConfig | None = None
+        self.evaluation_split = ""
+        self.evaluated: tuple[torch.nn.Module, str] | None = None  # the network behind the matrix shown, its dataset
+        self.preview_label = ""
+        self.evaluator: ThreadHandle | None = None
         self.last_end: RunEnd | None = None
         self.last_status = ""
         self.file_path: Path | None = None
@@ -73,6 +84,9 @@ class MainWindow(QMainWindow):
         self.data_browser = DataBrowser()
         self.evaluation_view = EvaluationView()
         self.activation_explorer = ActivationExplorer()
+        self.gradient_plots = GradientPlots()
+        self.weights_view = WeightsView()
+        self.run_history = RunHistory(interactive=interactive)
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("background: #fff4ce; color: #5c4400; padding: 6px; border: 1px solid #e0c060;")
@@ -87,15 +101,18 @@ class MainWindow(QMainWindow):
         self.panel.stopRequested.connect(self.stop_training)
         self.panel.datasetChanged.connect(self.load_dataset)
         # Short epochs would redraw the gallery many times a second: at most once a second, then the latest.
-        self.gallery_stale = False
-        self.gallery_timer = QTimer(self, singleShot=True, interval=1000)
-        self.gallery_timer.timeout.connect(self._gallery_timer_expired)
+        self.pending_epoch: EpochPacket | None = None
+        self.epoch_views_timer = QTimer(self, singleShot=True, interval=1000)
+        self.epoch_views_timer.timeout.connect(self._epoch_views_timer_expired)
         self.subset_timer = QTimer(self, singleShot=True, interval=300)
         self.subset_timer.timeout.connect(self._draw_validation_subset)
         for spin in (self.panel.seed, self.panel.train_size, self.panel.val_size):
             spin.valueChanged.connect(self.subset_timer.start)
-        self.gallery.nextBatchRequested.connect(self._next_gallery_batch)
         self.evaluation_view.cellSelected.connect(self.show_confusion_cell)
+        self.run_history.overlayRequested.connect(self._overlay_runs)
+        self.run_history.loadRequested.connect(self.load_run)
+        self.run_history.continueRequested.connect(self.continue_run)
+        self.run_history.evaluateRequested.connect(self.evaluate_run)
 
         self.builder.set_architecture(load_preset(DEFAULT_PRESET))
         self.builder.undo_stack.clear()
@@ -141,6 +158,9 @@ class MainWindow(QMainWindow):
         # The matrix and the scores table side by side need this much; narrower windows scroll instead of clipping.
         self.evaluation_view.setMinimumWidth(1180)
         self.tabs.addTab(evaluation_scroll, "Evaluation")
+        self.tabs.addTab(self.gradient_plots, "Gradients")
+        self.tabs.addTab(self.weights_view, "Weights")
+        self.tabs.addTab(self.run_history, "Runs")
         self.tabs.addTab(self.data_browser, "Data")
         self.tabs.addTab(self.activation_explorer, "Activations")
         central = QWidget()
@@ -150,6 +170,18 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         self.statusBar().showMessage("Ready")
+
+    def tab_names(self) -> list[str]:
+        """The tabs' names in lower case, as ``workbench gui --tab`` takes them."""
+        return [self.tabs.tabText(index).replace("&", "").lower() for index in range(self.tabs.count())]
+
+    def show_tab(self, name: str) -> bool:
+        """Bring the tab called ``name`` (any case) to the front; False if there is none."""
+        names = self.tab_names()
+        if name.lower() not in names:
+            return False
+        self.tabs.setCurrentIndex(names.index(name.lower()))
+        return True
 
     def _make_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -178,10 +210,17 @@ class MainWindow(QMainWindow):
         train_menu = self.menuBar().addMenu("&Train")
         self.start_action = self._action(train_menu, "&Start", self.start_training, QKeySequence("Ctrl+R"))
         self.stop_action = self._action(train_menu, "S&top", self.stop_training, QKeySequence("Ctrl+."))
+        train_menu.addSeparator()
+        self.evaluate_action = self._action(train_menu, "&Evaluate on the test set", self.evaluate_current,
+                                            QKeySequence("Ctrl+E"))
+        self._action(train_menu, "&Continue a run…", self.show_runs)
 
         view_menu = self.menuBar().addMenu("&View")
         for dock in self.docks:
             view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
+        self._action(view_menu, "&Run history", self.show_runs)
+        self._action(view_menu, "&Clear overlaid runs", self.plots.clear_overlays)
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
@@ -329,6 +368,10 @@ class MainWindow(QMainWindow):
         if self.pending_start:
             self.pending_start = False
             self.start_training()
+        elif self.pending_resume is not None:
+            folder, epochs = self.pending_resume
+            self.pending_resume = None
+            self.continue_run(folder, epochs)
 
     def show_notice(self, text: str) -> None:
         self.notice.setText(text)
@@ -341,72 +384,62 @@ class MainWindow(QMainWindow):
         if self.dataset is None or self.session is not None:
             return
         self.val_images = _validation_subset(self.dataset, self.panel.config())
-        self.gallery_start = 0
-        self._refresh_preview()
+        self._refresh_preview(new_images=True)
 
-    def _refresh_preview(self) -> None:
+    def _refresh_preview(self, new_images: bool = False) -> None:
         """Before a run: the untrained network the run would start from (same seed), and its guesses."""
         if self.session is not None or self.dataset is None:
             return
         self.preview_model = None
+        self.preview_label = "untrained network"
         architecture = self.builder.architecture()
         if self.builder.is_valid():
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.panel.seed.value())
-                self.preview_model = build(fit_to_dataset(architecture, self.dataset.info)).eval()
-        self._update_gallery("Untrained network's guesses" if self.preview_model is not None
-                             else "Validation images (the network does not fit yet)")
+                fitted = fit_to_dataset(architecture, self.dataset.info)
+                self.preview_model = build(fitted).eval()
+            self.weights_view.show_weights(fitted, self.preview_model.state_dict(),
+                                           "Untrained: the random weights a run starts from")
+        else:
+            self.weights_view.clear("The network does not fit yet.")
+        header = ("Untrained network's guesses" if self.preview_model is not None
+                  else "Validation images (the network does not fit yet)")
+        self._show_gallery_set(new_images, header)
 
-    def _gallery_timer_expired(self) -> None:
-        if self.gallery_stale:
-            self.gallery_stale = False
-            self._update_gallery(None)
+    def _show_gallery_set(self, new_images: bool, header: str, predicted: bool = True) -> None:
+        """Predict the gallery's images with the preview network (unless not ``predicted``); hand them over
+        if they are new."""
+        if self.val_images is None or self.dataset is None:
+            return
+        images, labels = self.val_images
+        probabilities = None
+        if predicted and self.preview_model is not None and len(labels):
+            probabilities = predict(self.preview_model, images).numpy()
+        if new_images:
+            info = self.dataset.info
+            self.gallery.set_items(to_display(images, info.mean, info.std), labels.tolist(), info.class_names,
+                                   probabilities)
+        else:
+            self.gallery.set_probabilities(probabilities)
+        self.gallery.set_header(header)
+
+    def _epoch_views_timer_expired(self) -> None:
+        if self.pending_epoch is not None:
+            packet, self.pending_epoch = self.pending_epoch, None
+            self._show_epoch(packet)
 
     def show_confusion_cell(self, true_class: int, predicted_class: int) -> None:
         """Show in the gallery the test images of one confusion-matrix cell, e.g. Shirts taken for T-shirts."""
-        evaluation = self.last_end.evaluation if self.last_end is not None else None
-        if evaluation is None or self.dataset is None or self.session is not None:
+        evaluation = self.evaluation_view.evaluation
+        if (evaluation is None or self.dataset is None or self.session is not None or self.evaluated is None
+                or self.evaluation_split != "test" or self.evaluated[1] != self.dataset.info.name):
             return
         indices = torch.as_tensor(evaluation.items(true_class, predicted_class), dtype=torch.long)
         names = self.dataset.info.class_names
         self.val_images = (self.dataset.test_x[indices], self.dataset.test_y[indices])
-        self.gallery_start = 0
-        self._update_gallery(f"Test images, true {names[true_class]}, predicted {names[predicted_class]}: "
-                             f"{len(indices):,}")
+        self.preview_model = self.evaluated[0]
+        self._show_gallery_set(True, f"Test images, true {names[true_class]}, predicted {names[predicted_class]}")
         self.tabs.setCurrentIndex(0)
-
-    def _next_gallery_batch(self) -> None:
-        if self.val_images is None:
-            return
-        self.gallery_start += self.gallery.capacity
-        if self.gallery_start >= len(self.val_images[1]):
-            self.gallery_start = 0
-        self._update_gallery(None)
-
-    def _update_gallery(self, header: str | None) -> None:
-        if self.val_images is None or self.dataset is None or not len(self.val_images[1]):
-            if header is not None:
-                self.gallery.show_items(np.zeros((0, 1, 1, 1), np.uint8), [], None, [])
-                self.gallery.set_header(header)
-            return
-        info = self.dataset.info
-        val_x, val_y = self.val_images
-        window = slice(self.gallery_start, self.gallery_start + self.gallery.capacity)
-        images, labels = val_x[window], val_y[window]
-        predicted = confidences = None
-        if self.preview_model is not None:
-            probabilities = predict(self.preview_model, images)
-            confidences, predicted = probabilities.max(dim=1)
-            predicted, confidences = predicted.tolist(), confidences.tolist()
-        self.gallery.show_items(to_display(images, info.mean, info.std), labels.tolist(), predicted,
-                                info.class_names, confidences)
-        if header is not None:
-            self.gallery_header = header
-        score = ""
-        if predicted is not None:
-            right = sum(guess == truth for guess, truth in zip(predicted, labels.tolist()))
-            score = f" — {right}/{len(predicted)} right"
-        self.gallery.set_header(self.gallery_header + score)
 
     # ---- training ---------------------------------------------------------------------------
 
@@ -429,8 +462,27 @@ class MainWindow(QMainWindow):
         except WorkbenchError as error:
             self.report_problem("Check the training settings", str(error))
             return
+        self._launch(TrainingWorker(self.builder.architecture(), config, out=self.runs_out), "Preparing the run…")
+
+    def continue_run(self, folder: Path, epochs: int) -> None:
+        """Train the run in ``folder`` for ``epochs`` more epochs from its last checkpoint, into the same folder."""
+        if self.session is not None:
+            return
+        try:
+            _, config, checkpoint = load_checkpoint(folder)
+        except WorkbenchError as error:
+            self.report_problem("This run cannot be continued", str(error))
+            return
+        if not self.load_run(folder, show_weights=False):
+            return
+        if self.dataset is None or self.loader is not None or self.dataset.info.name != config.dataset:
+            self.pending_resume = (folder, epochs)  # starts once the run's dataset is loaded
+            return
+        self._launch(TrainingWorker(None, None, resume=folder, extra_epochs=epochs),
+                     f"Continuing after epoch {checkpoint.epoch}…")
+
+    def _launch(self, worker: TrainingWorker, status: str) -> None:
         self.subset_timer.stop()  # the run draws its own validation subset
-        worker = TrainingWorker(self.builder.architecture(), config, out=self.runs_out)
         self.session = ThreadHandle(worker, self)
         worker.started.connect(self._run_started)
         worker.batchProgress.connect(self._batch_progress)
@@ -439,9 +491,11 @@ class MainWindow(QMainWindow):
         worker.failed.connect(self._run_failed)
         worker.done.connect(self._run_done)
         self.plots.clear()
+        self.gradient_plots.clear()
         self.evaluation_view.clear()
+        self.evaluated = None
         self.panel.set_running(True)
-        self.panel.show_status("Preparing the run…")
+        self.panel.show_status(status)
         self._lock_editing(True)
         self.session.start()
 
@@ -470,46 +524,77 @@ class MainWindow(QMainWindow):
 
     def _run_started(self, start: RunStart) -> None:
         self.run_architecture = start.architecture
+        self.run_folder = start.folder
+        self.run_config = start.config
+        self.run_history.set_busy_folder(start.folder)
         self.preview_model = _meta_model(start.architecture)
         config = start.config
-        self.plots.expect(config.epochs * math.ceil(config.train_size / config.batch_size), config.epochs)
-        self.val_images = _validation_subset(self.dataset, start.config)
-        self.gallery_start = 0
+        batches_per_epoch = math.ceil(config.train_size / config.batch_size)
+        self.plots.expect(config.epochs * batches_per_epoch, config.epochs)
+        for metrics in start.history:  # a continued run shows its earlier epochs too
+            self.plots.add_epoch(metrics)
+        self.gradient_plots.start(start.gradient_layers, start.activation_layers, config.epochs * batches_per_epoch)
+        if self.dataset is not None and self.dataset.info.name == config.dataset:
+            self.val_images = _validation_subset(self.dataset, config)
+            self._show_gallery_set(True, "Validation images — the guesses appear after the first epoch",
+                                   predicted=False)
         self.last_status = f"Training {start.architecture.name} on {start.device} — run folder {start.folder}"
         self.statusBar().showMessage(self.last_status)
 
     def _batch_progress(self, packet: BatchPacket) -> None:
         self.plots.add_batch_losses(packet.steps, packet.losses)
+        if packet.gradients:
+            self.gradient_plots.add_samples(packet.gradients)
         if not self.panel.pause_button.isChecked():
             self.panel.show_progress(packet.epoch, packet.epochs, packet.batch, packet.batches_per_epoch,
                                      packet.samples_per_second, packet.seconds_left)
 
-    def _epoch_ended(self, metrics: EpochMetrics, weights: dict) -> None:
-        self.plots.add_epoch(metrics)
-        self.preview_model.load_state_dict(weights, assign=True)
-        accuracy = "" if math.isnan(metrics.val_accuracy) else f" — validation accuracy {metrics.val_accuracy:.1%}"
-        self.gallery_header = f"After epoch {metrics.epoch}{accuracy}"
-        if not self.gallery_timer.isActive():
-            self._update_gallery(None)
-            self.gallery_timer.start()
+    def _epoch_ended(self, packet: EpochPacket) -> None:
+        self.plots.add_epoch(packet.metrics)
+        self.preview_model.load_state_dict(packet.weights, assign=True)
+        # Short epochs would redraw the gallery, matrix and weights many times a second: at most once a second.
+        if not self.epoch_views_timer.isActive():
+            self._show_epoch(packet)
+            self.epoch_views_timer.start()
         else:
-            self.gallery_stale = True
+            self.pending_epoch = packet
+
+    def _show_epoch(self, packet: EpochPacket) -> None:
+        """The gallery's guesses, the validation confusion matrix and the weights after one epoch."""
+        metrics = packet.metrics
+        accuracy = "" if math.isnan(metrics.val_accuracy) else f" — validation accuracy {metrics.val_accuracy:.1%}"
+        if packet.val_probabilities is not None and self.val_images is not None \
+                and len(packet.val_probabilities) == len(self.val_images[1]):
+            self.gallery.set_probabilities(packet.val_probabilities)
+            self.gallery.set_header(f"After epoch {metrics.epoch}{accuracy}")
+        if packet.val_evaluation is not None:
+            self.evaluation_split = "validation"
+            self.evaluation_view.show_evaluation(
+                packet.val_evaluation, f"{self.run_architecture.name} — validation set after epoch {metrics.epoch}:")
+        self.weights_view.show_weights(self.run_architecture, packet.weights, f"After epoch {metrics.epoch}")
 
     def _run_finished(self, end: RunEnd) -> None:
         self.plots.flush()
-        self.gallery_timer.stop()
-        self.gallery_stale = False
+        self.gradient_plots.flush()
+        self.epoch_views_timer.stop()
+        self.pending_epoch = None
         if self.preview_model is None:  # the run ended before it started (stopped while loading)
             self.preview_model = _meta_model(self.run_architecture)
         self.preview_model.load_state_dict(end.weights, assign=True)
-        self._update_gallery(f"Trained network ({end.status})")
+        if self.val_images is not None and self.dataset is not None \
+                and tuple(self.dataset.info.input_shape) == tuple(self.run_architecture.input_shape):
+            self._show_gallery_set(False, f"Trained network ({end.status})")
+        self.weights_view.show_weights(self.run_architecture, end.weights, f"Trained network ({end.status})")
         headline = {"finished": "Finished", "stopped": "Stopped", "early-stopped": "Stopped early",
                     "diverged": "Diverged"}.get(end.status, end.status)
         self.panel.show_status(f"{headline} — test accuracy {end.test_accuracy:.1%}", end.message, finished=True)
         self.statusBar().showMessage(f"{headline}: test accuracy {end.test_accuracy:.1%}. Run saved in {end.folder}")
         self.last_end = end
+        self.preview_label = f"{self.run_architecture.name} ({end.status})"
         if end.evaluation is not None:
-            self.evaluation_view.show_evaluation(end.evaluation, f"{self.run_architecture.name} — test")
+            self.evaluated = (self.preview_model, self.run_config.dataset if self.run_config else "")
+            self.evaluation_split = "test"
+            self.evaluation_view.show_evaluation(end.evaluation, f"{self.run_architecture.name} — test set:")
         if end.status == "diverged":
             self.report_problem("Training diverged", end.message)
 
@@ -525,7 +610,99 @@ class MainWindow(QMainWindow):
         session.join()
         self.panel.set_running(False)
         self._lock_editing(False)
+        self.run_history.set_busy_folder(None)
+        self.run_history.refresh()
         self.runFinished.emit(self.last_end.status if self.last_end is not None else "failed")
+
+    # ---- runs: history, load back, evaluate on demand -----------------------------------------
+
+    def show_runs(self) -> None:
+        self.run_history.refresh()
+        self.tabs.setCurrentWidget(self.run_history)
+
+    def _overlay_runs(self, runs: list) -> None:
+        self.plots.show_overlays(runs)
+        self.tabs.setCurrentIndex(0)
+
+    def load_run(self, folder: Path, show_weights: bool = True) -> bool:
+        """Put a run's architecture, settings and dataset back in the window (and its trained network in the
+        gallery and weights view, when it has one)."""
+        if self.session is not None:
+            return False
+        try:
+            document = read_run(folder)
+            architecture = Architecture.from_dict(document["architecture"])
+            config = TrainConfig.from_dict(document["config"])
+        except WorkbenchError as error:
+            self.report_problem("Cannot load this run", str(error))
+            return False
+        if self.dataset is None or self.dataset.info.name != config.dataset:
+            self.load_dataset(config.dataset)
+        self.builder.set_architecture(architecture)
+        self.panel.set_config(config)
+        self.file_path = None
+        self._update_title()
+        if show_weights:
+            try:
+                trained = load_trained(folder)
+            except WorkbenchError as error:
+                self.statusBar().showMessage(f"Loaded the network and settings of {folder.name}; {error}", 10000)
+                return True
+            self._show_trained(trained)
+        return True
+
+    def _show_trained(self, trained: TrainedModel) -> None:
+        """Let the gallery and the weights view show a trained network read from a run folder."""
+        if self.dataset is None or self.dataset.info.name != trained.config.dataset \
+                or tuple(self.dataset.info.input_shape) != tuple(trained.architecture.input_shape):
+            return
+        self.preview_model = trained.model
+        self.preview_label = f"{trained.name} ({trained.source})"
+        self.weights_view.show_weights(trained.architecture, trained.weights, self.preview_label)
+        self._show_gallery_set(False, f"{self.preview_label}: its guesses")
+        self.statusBar().showMessage(f"Loaded {trained.name}: network, settings and {trained.source}", 10000)
+
+    def evaluate_current(self) -> None:
+        """Score the network the gallery shows (trained or not) on the test set, in the background."""
+        if self.preview_model is None or self.dataset is None or self.session is not None:
+            self.report_problem("Nothing to evaluate", "Make the network fit the data first.")
+            return
+        model, dataset, label = self.preview_model, self.dataset, self.preview_label or "untrained network"
+        self._evaluate(lambda: (evaluate_model(model, dataset.test_x, dataset.test_y, dataset.info.class_names),
+                                model, dataset.info.name, label))
+
+    def evaluate_run(self, folder: Path) -> None:
+        """Score a run's trained network on its dataset's test set, in the background."""
+        def work():
+            trained = load_trained(folder)
+            return evaluate_trained(trained), trained.model, trained.config.dataset, \
+                f"{trained.name} ({trained.source})"
+        self._evaluate(work)
+
+    def _evaluate(self, work) -> None:
+        if self.evaluator is not None:
+            return
+        worker = FunctionWorker(work)
+        self.evaluator = ThreadHandle(worker, self)
+        worker.succeeded.connect(self._evaluation_done)
+        worker.failed.connect(lambda message: self.report_problem("The evaluation failed", message))
+        worker.done.connect(self._evaluator_done)
+        self.evaluate_action.setEnabled(False)
+        self.statusBar().showMessage("Evaluating on the test set…")
+        self.evaluator.start()
+
+    def _evaluation_done(self, outcome: tuple[Evaluation, torch.nn.Module, str, str]) -> None:
+        evaluation, model, dataset_name, label = outcome
+        self.evaluated = (model, dataset_name)
+        self.evaluation_split = "test"
+        self.evaluation_view.show_evaluation(evaluation, f"{label} — test set:")
+        self.statusBar().showMessage(f"{label}: test accuracy {evaluation.accuracy:.1%}", 10000)
+        self.tabs.setCurrentIndex(1)
+
+    def _evaluator_done(self) -> None:
+        self.evaluator.join()
+        self.evaluator = None
+        self.evaluate_action.setEnabled(True)
 
     # ---- feedback ---------------------------------------------------------------------------
 
@@ -560,9 +737,10 @@ class MainWindow(QMainWindow):
             self.session.worker.stop()
             self.session.join()
             self.session = None
-        if self.loader is not None:
-            self.loader.join()
-            self.loader = None
+        for handle in (self.loader, self.evaluator):
+            if handle is not None:
+                handle.join()
+        self.loader = self.evaluator = None
         event.accept()
 
 

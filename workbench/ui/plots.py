@@ -4,16 +4,20 @@ Data goes into growable float64 buffers; a timer pushes whatever changed to the 
 second, so a worker sending many small packets costs one redraw per tick, however long the run. The axes
 move as little as possible (losses from 0 to a top that only grows, the run's length known in advance):
 redrawing axes and grid is most of what a refresh costs, and the GUI thread shares the CPU with training.
+
+Earlier runs can be overlaid on the epoch plots (:meth:`LivePlots.show_overlays`) to compare them with each
+other and with the run training now.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from workbench.core.engine import EpochMetrics
@@ -27,6 +31,10 @@ TEXT_COLOUR = "#202020"
 GRID_ALPHA = 0.15
 ACCURACY_TITLE = "Validation accuracy per epoch"
 SERIES_NAMES = ("batch_loss", "batch_loss_smooth", "train_loss", "val_loss", "val_accuracy")
+# Overlaid runs: a qualitative palette (ColorBrewer Dark2 without its orange, plus cyan and grey) that keeps
+# clear of the live run's blue and orange; a ninth run takes the first colour again.
+OVERLAY_PALETTE = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#e6ab02", "#17becf", "#666666")
+OVERLAY_SERIES = ("val_accuracy", "val_loss", "train_loss")
 
 
 class _Series:
@@ -139,6 +147,8 @@ class LivePlots(QWidget):
         self._smoothed: float | None = None
         self._loss_axes = ((self.batch_plot, ("batch_loss",)), (self.epoch_loss_plot, ("train_loss", "val_loss")))
         self._loss_tops = {id(widget): 0.0 for widget, _ in self._loss_axes}
+        self._overlays: list[tuple[str, str, dict[str, pg.PlotDataItem]]] = []
+        self._expected_epochs: int | None = None
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -164,7 +174,11 @@ class LivePlots(QWidget):
         return curve
 
     def clear(self) -> None:
-        """Forget every point, for a new run, and let the axes fit the new data again."""
+        """Forget every point of the live run, for a new run, and let the axes fit the new data again.
+
+        Overlaid runs stay: a user overlays earlier runs and then starts a new one to compare it with them
+        as it trains; :meth:`clear_overlays` removes them.
+        """
         self._timer.stop()
         for series in self._series.values():
             series.reset()
@@ -175,6 +189,8 @@ class LivePlots(QWidget):
         self.accuracy_plot.enableAutoRange(x=True)
         self.accuracy_plot.setYRange(0, 100)
         _set_title(self.accuracy_plot, ACCURACY_TITLE)
+        self._expected_epochs = None
+        self._fit_loss_top()
 
     def expect(self, batches: int, epochs: int) -> None:
         """Fix the x axes to a run of ``epochs`` epochs, ``batches`` batches in all.
@@ -183,8 +199,8 @@ class LivePlots(QWidget):
         while a run trains.
         """
         self.batch_plot.setXRange(0, max(batches, 1), padding=0.01)
-        for widget in (self.epoch_loss_plot, self.accuracy_plot):
-            widget.setXRange(1, max(epochs, 2), padding=0.05)
+        self._expected_epochs = epochs
+        self._fit_epoch_range()
 
     def add_batch_losses(self, steps: Sequence[int], losses: Sequence[float]) -> None:
         """Append losses of batches numbered ``steps`` over the whole run; the smoothed curve follows them."""
@@ -222,7 +238,7 @@ class LivePlots(QWidget):
         for series in self._series.values():
             series.push()
         for widget, names in self._loss_axes:
-            top = max(self._series[name].top() for name in names)
+            top = max(max(self._series[name].top() for name in names), self._overlay_top(widget))
             if top > self._loss_tops[id(widget)]:
                 self._loss_tops[id(widget)] = top * 1.1
                 widget.setYRange(0, top * 1.1, padding=0)
@@ -241,3 +257,104 @@ class LivePlots(QWidget):
     def _schedule(self) -> None:
         if not self._timer.isActive():
             self._timer.start()
+
+    def show_overlays(self, runs: Sequence[tuple[str, Sequence[EpochMetrics]]]) -> None:
+        """Draw earlier runs on the epoch plots, replacing the overlays shown before.
+
+        Each ``(name, history)`` gets its own colour from :data:`OVERLAY_PALETTE`: validation accuracy (%) on
+        the accuracy plot, validation loss (dashed) and training loss on the loss plot, named in the legends
+        "name (val)" and "name (train)". Non-finite figures are skipped, like the live run's. The epoch axes
+        widen to the longest run shown, the loss axis rises to its highest loss.
+        """
+        self._remove_overlay_curves()
+        for index, (name, history) in enumerate(runs):
+            colour = OVERLAY_PALETTE[index % len(OVERLAY_PALETTE)]
+            self._overlays.append((name, colour, self._overlay_curves(name, colour, history)))
+        self._fit_epoch_range()
+        self._fit_loss_top()
+
+    def clear_overlays(self) -> None:
+        """Remove every overlaid run, from the plots and their legends."""
+        self._remove_overlay_curves()
+        self._fit_epoch_range()
+        self._fit_loss_top()
+
+    def overlay_names(self) -> list[str]:
+        """The names of the overlaid runs, in the order given to :meth:`show_overlays`."""
+        return [name for name, _, _ in self._overlays]
+
+    def overlay_colour(self, index: int) -> str:
+        """The colour (``#rrggbb``) of the ``index``-th overlaid run."""
+        return self._overlays[index][1]
+
+    def overlay_series(self, index: int, series: str) -> tuple[np.ndarray, np.ndarray]:
+        """The ``(x, y)`` the ``index``-th overlaid run's curve ``series`` (one of :data:`OVERLAY_SERIES`)
+        holds; empty when that run has no finite figure for it."""
+        curve = self._overlays[index][2].get(series)
+        if curve is None:
+            return np.empty(0), np.empty(0)
+        x, y = curve.getOriginalDataset()
+        return (np.empty(0), np.empty(0)) if x is None else (x, y)
+
+    def _overlay_curves(self, name: str, colour: str, history: Sequence[EpochMetrics]) -> dict[str, pg.PlotDataItem]:
+        label = html.escape(name)
+        epochs = np.array([metrics.epoch for metrics in history], dtype=np.float64)
+        figures = {"val_accuracy": [metrics.val_accuracy * 100.0 for metrics in history],
+                   "val_loss": [metrics.val_loss for metrics in history],
+                   "train_loss": [metrics.train_loss for metrics in history]}
+        layout = {"val_accuracy": (Qt.PenStyle.SolidLine, f"{label} (val)"),
+                  "val_loss": (Qt.PenStyle.DashLine, f"{label} (val)"),
+                  "train_loss": (Qt.PenStyle.SolidLine, f"{label} (train)")}
+        curves = {}
+        for series, (style, legend) in layout.items():
+            values = np.array(figures[series], dtype=np.float64)
+            finite = np.isfinite(values)
+            if finite.any():
+                curves[series] = self._overlay_curve(self._overlay_widget(series), epochs[finite], values[finite],
+                                                     colour, style, legend)
+        return curves
+
+    @staticmethod
+    def _overlay_curve(widget: pg.PlotWidget, x: np.ndarray, y: np.ndarray, colour: str, style: Qt.PenStyle,
+                       legend: str) -> pg.PlotDataItem:
+        """A thin curve with small dots at the epochs, drawn behind the live run's curves."""
+        curve = widget.plot(x, y, pen=pg.mkPen(colour, width=1.5, style=style), symbol="o", symbolSize=4,
+                            symbolPen=colour, symbolBrush=colour, antialias=True, name=legend)
+        curve.setZValue(-1)
+        return curve
+
+    def _overlay_widget(self, series: str) -> pg.PlotWidget:
+        return self.accuracy_plot if series == "val_accuracy" else self.epoch_loss_plot
+
+    def _remove_overlay_curves(self) -> None:
+        """Take the overlaid curves off their plots; removing a curve from a plot removes its legend entry too."""
+        for _, _, curves in self._overlays:
+            for series, curve in curves.items():
+                self._overlay_widget(series).getPlotItem().removeItem(curve)
+        self._overlays = []
+
+    def _overlay_top(self, widget: pg.PlotWidget) -> float:
+        """The highest value the overlaid runs draw on the loss plot ``widget`` (0 when none)."""
+        tops = [float(curve.getOriginalDataset()[1].max()) for _, _, curves in self._overlays
+                for series, curve in curves.items() if self._overlay_widget(series) is widget]
+        return max(tops, default=0.0) if widget is not self.accuracy_plot else 0.0
+
+    def _fit_epoch_range(self) -> None:
+        """With the run's length known (:meth:`expect`), fix the epoch axes to it or to the longest overlaid run;
+        otherwise they follow the data."""
+        if self._expected_epochs is None:
+            return
+        longest = max((float(curve.getOriginalDataset()[0].max()) for _, _, curves in self._overlays
+                       for curve in curves.values()), default=0.0)
+        for widget in (self.epoch_loss_plot, self.accuracy_plot):
+            widget.setXRange(1, max(self._expected_epochs, longest, 2), padding=0.05)
+
+    def _fit_loss_top(self) -> None:
+        """Set the epoch loss axis from 0 to above the highest loss drawn, live or overlaid."""
+        widget = self.epoch_loss_plot
+        top = max(self._series["train_loss"].top(), self._series["val_loss"].top(), self._overlay_top(widget))
+        self._loss_tops[id(widget)] = top * 1.1
+        if top > 0:
+            widget.setYRange(0, top * 1.1, padding=0)
+        else:
+            widget.enableAutoRange(y=True)

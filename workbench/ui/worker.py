@@ -8,6 +8,7 @@ handles, so they act at the next batch boundary even while the worker's event lo
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 import weakref
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
@@ -23,8 +25,9 @@ from ..core.architecture import Architecture
 from ..core.config import TrainConfig
 from ..core.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
 from ..core.errors import WorkbenchError
-from ..core.metrics import Evaluation
-from ..core.runs import RunRecorder, new_run_dir
+from ..core.gradients import GradientMonitor, GradientSample
+from ..core.metrics import Evaluation, evaluation_from_predictions
+from ..core.runs import RunRecorder, load_checkpoint, new_run_dir
 
 _threads: weakref.WeakSet[QThread] = weakref.WeakSet()
 
@@ -36,7 +39,7 @@ def running_threads() -> list[QThread]:
 
 @dataclass
 class BatchPacket:
-    """The batches since the last packet: global steps and losses, and where the run is."""
+    """The batches since the last packet: global steps and losses, gradient samples, and where the run is."""
 
     steps: list[int]
     losses: list[float]
@@ -46,16 +49,36 @@ class BatchPacket:
     batches_per_epoch: int
     samples_per_second: float
     seconds_left: float
+    gradients: list[GradientSample] = field(default_factory=list)
 
 
 @dataclass
 class RunStart:
-    """What the GUI shows when a run has loaded its data and built its model."""
+    """What the GUI shows when a run has loaded its data, built its model and is about to train.
+
+    ``history`` holds the epochs of an earlier session when a run is continued; ``first_step`` is the
+    global batch number the first new batch will have.
+    """
 
     folder: Path
     architecture: Architecture
     config: TrainConfig
     device: str
+    class_names: tuple[str, ...]
+    history: list[EpochMetrics]
+    first_step: int
+    gradient_layers: list[str]
+    activation_layers: list[str]
+
+
+@dataclass
+class EpochPacket:
+    """One finished epoch: its metrics, the weights after it, and the validation set's predictions."""
+
+    metrics: EpochMetrics
+    weights: dict[str, torch.Tensor] = field(repr=False)
+    val_probabilities: np.ndarray | None = field(default=None, repr=False)
+    val_evaluation: Evaluation | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -71,21 +94,29 @@ class RunEnd:
 
 
 class TrainingWorker(QObject):
-    """Trains one snapshot of an architecture and config on the thread it is moved to."""
+    """Trains one snapshot of an architecture and config on the thread it is moved to.
+
+    With ``resume`` (a run folder) it continues that run from its last checkpoint for
+    ``extra_epochs`` more epochs instead, writing into the same folder.
+    """
 
     started = Signal(object)          # RunStart
     batchProgress = Signal(object)    # BatchPacket
-    epochEnded = Signal(object, object)  # EpochMetrics, weights (CPU state dict)
+    epochEnded = Signal(object)       # EpochPacket
     finished = Signal(object)         # RunEnd
     failed = Signal(str)              # a message for the user
     done = Signal()                   # always last: the thread may quit
 
-    def __init__(self, architecture: Architecture, config: TrainConfig, out: Path | None = None,
-                 rate_hz: float = 10.0):
+    def __init__(self, architecture: Architecture | None, config: TrainConfig | None, out: Path | None = None,
+                 rate_hz: float = 10.0, resume: Path | None = None, extra_epochs: int = 0):
         super().__init__()
-        self.architecture = architecture.copy()
-        self.config = TrainConfig.from_dict(config.to_dict())
+        if resume is None and (architecture is None or config is None):
+            raise ValueError("A new run needs an architecture and a config.")
+        self.architecture = architecture.copy() if architecture is not None else None
+        self.config = TrainConfig.from_dict(config.to_dict()) if config is not None else None
         self.out = out
+        self.resume_folder = resume
+        self.extra_epochs = extra_epochs
         self.interval = 1.0 / rate_hz
         self._trainer: Trainer | None = None
         self._stop_before_start = False
@@ -111,16 +142,15 @@ class TrainingWorker(QObject):
     def run(self) -> None:
         """Load, build, train; every outcome ends with ``finished`` or ``failed``, then ``done``."""
         try:
-            trainer = Trainer(self.architecture, self.config, progress=False)
-            folder = new_run_dir(self.out, trainer.architecture, trainer.config)
+            trainer, folder = self._make_trainer()
             recorder = RunRecorder(folder)
-            trainer.callbacks = [recorder, _SignalRelay(self, self.interval)]
+            monitor = GradientMonitor()
+            trainer.callbacks = [recorder, monitor, _SignalRelay(self, self.interval, folder, monitor)]
             self._trainer = trainer
             if self._stop_before_start:
                 trainer.stop()
             if self._pause_before_start:
                 trainer.pause()
-            self.started.emit(RunStart(folder, trainer.architecture, trainer.config, str(trainer.device)))
             result = trainer.run()
             self.finished.emit(RunEnd(result.status, result.message, result.test_accuracy, folder,
                                       _cpu_weights(result.model), recorder.evaluation))
@@ -133,18 +163,39 @@ class TrainingWorker(QObject):
         finally:
             self.done.emit()
 
+    def _make_trainer(self) -> tuple[Trainer, Path]:
+        if self.resume_folder is None:
+            trainer = Trainer(self.architecture, self.config, progress=False)
+            return trainer, new_run_dir(self.out, trainer.architecture, trainer.config)
+        architecture, saved, checkpoint = load_checkpoint(self.resume_folder)
+        config = dataclasses.replace(saved, epochs=checkpoint.epoch + self.extra_epochs)
+        return Trainer(architecture, config, progress=False, resume=checkpoint), self.resume_folder
+
 
 class _SignalRelay(Callback):
     """Engine callbacks (on the worker thread) -> throttled Qt signals."""
 
-    def __init__(self, worker: TrainingWorker, interval: float):
+    def __init__(self, worker: TrainingWorker, interval: float, folder: Path, monitor: GradientMonitor):
         self.worker = worker
         self.interval = interval
+        self.folder = folder
+        self.monitor = monitor
         self.steps: list[int] = []
         self.losses: list[float] = []
         self.last_emit = time.perf_counter()
         self.last_samples = 0
+        self.samples_at_start = 0
+        self.batches_at_start = 0
         self.rate = 0.0
+
+    def on_train_start(self, trainer: Trainer, state: TrainState) -> None:
+        self.last_samples = self.samples_at_start = state.samples_seen
+        self.batches_at_start = len(state.history) * state.batches_per_epoch
+        info = trainer.data.info
+        self.worker.started.emit(RunStart(
+            self.folder, trainer.architecture, trainer.config, str(trainer.device), tuple(info.class_names),
+            list(state.history), len(state.history) * state.batches_per_epoch + 1,
+            list(self.monitor.layers), list(self.monitor.activations)))
 
     def on_batch_end(self, trainer: Trainer, state: TrainState) -> None:
         self.steps.append((state.epoch - 1) * state.batches_per_epoch + state.batch)
@@ -155,7 +206,12 @@ class _SignalRelay(Callback):
 
     def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
         self._emit(state, time.perf_counter())
-        self.worker.epochEnded.emit(metrics, _cpu_weights(trainer.model))
+        probabilities = evaluation = None
+        if state.val_probabilities is not None and len(state.val_probabilities):
+            probabilities = state.val_probabilities.to("cpu", torch.float32).numpy()
+            evaluation = evaluation_from_predictions(trainer.data.val_y.cpu(), probabilities,
+                                                     trainer.data.info.class_names)
+        self.worker.epochEnded.emit(EpochPacket(metrics, _cpu_weights(trainer.model), probabilities, evaluation))
 
     def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
         if self.steps:
@@ -167,10 +223,11 @@ class _SignalRelay(Callback):
             self.rate = (state.samples_seen - self.last_samples) / elapsed
         total_batches = state.epochs * state.batches_per_epoch
         done_batches = (state.epoch - 1) * state.batches_per_epoch + state.batch
-        per_batch = state.samples_seen / max(done_batches, 1)
+        per_batch = (state.samples_seen - self.samples_at_start) / max(done_batches - self.batches_at_start, 1)
         seconds_left = (total_batches - done_batches) * per_batch / self.rate if self.rate else float("nan")
         self.worker.batchProgress.emit(BatchPacket(self.steps, self.losses, state.epoch, state.epochs, state.batch,
-                                                   state.batches_per_epoch, self.rate, seconds_left))
+                                                   state.batches_per_epoch, self.rate, seconds_left,
+                                                   self.monitor.take_new()))
         self.steps, self.losses = [], []
         self.last_emit, self.last_samples = now, state.samples_seen
 

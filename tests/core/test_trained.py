@@ -1,0 +1,74 @@
+"""Reading a trained network back from its run folder, and evaluating it again on demand."""
+
+import json
+
+import pytest
+import torch
+
+from workbench.core.config import TrainConfig
+from workbench.core.engine import Trainer, predict
+from workbench.core.errors import RunError
+from workbench.core.presets import load_preset
+from workbench.core.runs import RunRecorder, new_run_dir
+from workbench.core.trained import evaluate_trained, load_trained
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runs") / "run"
+    arch = load_preset("cnn-small")
+    cfg = TrainConfig(dataset="digits", train_size=600, val_size=100, epochs=2, batch_size=64, optimizer="adam",
+                      lr=3e-3, device="cpu", seed=3)
+    trainer = Trainer(arch, cfg, callbacks=[RunRecorder(new_run_dir(folder, arch, cfg))], progress=False)
+    result = trainer.run()
+    return folder, result, trainer.data
+
+
+def test_the_trained_network_predicts_as_it_did_at_the_end_of_its_run(finished_run):
+    folder, result, data = finished_run
+    trained = load_trained(folder)
+    assert trained.source == "final weights"
+    assert trained.architecture.input_shape == (1, 8, 8)
+    assert torch.equal(predict(trained.model, data.test_x), predict(result.model, data.test_x))
+
+
+def test_evaluating_on_demand_repeats_the_runs_test_figures(finished_run):
+    folder, result, _ = finished_run
+    evaluation = evaluate_trained(load_trained(folder))
+    saved = json.loads((folder / "evaluation.json").read_text())
+    assert evaluation.accuracy == pytest.approx(result.test_accuracy)
+    assert evaluation.confusion.tolist() == saved["confusion"]
+
+
+def test_a_run_without_final_weights_falls_back_to_its_checkpoint(finished_run, tmp_path):
+    folder, _, _ = finished_run
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    for name in ("run.json", "architecture.json"):
+        (killed / name).write_bytes((folder / name).read_bytes())
+    (killed / "checkpoint").mkdir()
+    for path in (folder / "checkpoint").iterdir():
+        (killed / "checkpoint" / path.name).write_bytes(path.read_bytes())
+    trained = load_trained(killed)
+    assert trained.source == "checkpoint of epoch 2"
+    (killed / "checkpoint" / "latest.json").unlink()
+    with pytest.raises(RunError, match="has no trained weights"):
+        load_trained(killed)
+
+
+def test_weights_of_another_network_or_a_broken_file_are_refused(finished_run, tmp_path):
+    folder, _, _ = finished_run
+    other = tmp_path / "other"
+    other.mkdir()
+    document = json.loads((folder / "run.json").read_text())
+    document["architecture"] = load_preset("seed-linear").to_dict()
+    document["architecture"]["input_shape"] = [1, 8, 8]
+    (other / "run.json").write_text(json.dumps(document))
+    (other / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
+    with pytest.raises(RunError, match="do not belong to the architecture 'seed-linear'"):
+        load_trained(other)
+    (other / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(RunError, match="cannot be read"):
+        load_trained(other)
+    with pytest.raises(RunError, match="not a run folder"):
+        load_trained(tmp_path)

@@ -1,0 +1,128 @@
+"""The window's insight into a run: validation matrix per epoch, gradients, weights, runs, continue, evaluate."""
+
+import json
+import math
+
+import pytest
+import safetensors.torch
+from sklearn.metrics import confusion_matrix
+
+from workbench.core.architecture import build
+from workbench.core.engine import predict
+from workbench.ui.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    win = MainWindow(interactive=False, runs_out=tmp_path / "run")
+    qtbot.addWidget(win)
+    win.load_dataset("digits")
+    win.load_preset("seed-relu-mlp")
+    win.panel.train_size.setValue(1000)
+    win.panel.val_size.setValue(200)
+    win.panel.batch_size.setValue(64)
+    win.panel.optimizer.setCurrentIndex(win.panel.optimizer.findData("adam"))
+    win.panel.epochs.setValue(2)
+    win.show()
+    yield win
+    win.close()
+
+
+def train(qtbot, window):
+    with qtbot.waitSignal(window.runFinished, timeout=60_000) as finished:
+        window.start_training()
+    return finished.args[0]
+
+
+def test_the_validation_matrix_follows_every_epoch_and_equals_scikit_learns(qtbot, window):
+    packets, shown = [], []
+    show_epoch = window._show_epoch
+
+    def seen(packet):
+        show_epoch(packet)
+        packets.append(packet)
+        shown.append(window.evaluation_view.evaluation)
+
+    window._show_epoch = seen
+    window.epoch_views_timer.setInterval(0)  # every epoch, however quick
+    window.panel.epochs.setValue(3)
+    train(qtbot, window)
+    labels = window.val_images[1].numpy()
+    assert [packet.metrics.epoch for packet in packets] == [1, 2, 3]
+    for packet in packets:
+        expected = confusion_matrix(labels, packet.val_probabilities.argmax(axis=1), labels=range(10))
+        assert packet.val_evaluation.confusion.tolist() == expected.tolist()
+        assert packet.val_evaluation.accuracy == pytest.approx(packet.metrics.val_accuracy)
+    assert [evaluation is packet.val_evaluation for evaluation, packet in zip(shown, packets)] == [True] * 3
+    assert window.evaluation_split == "test", "the test matrix replaces it when the run ends"
+
+
+def test_gradient_norms_have_one_point_per_logged_batch_for_every_layer(qtbot, window):
+    assert train(qtbot, window) == "finished"
+    window.gradient_plots.flush()
+    counts = window.gradient_plots.point_counts()
+    batches = 2 * math.ceil(1000 / 64)
+    assert set(counts) >= {"2 Linear", "4 Linear", "3 ReLU"}
+    assert counts["2 Linear"] == counts["4 Linear"] == batches
+    x, y = window.gradient_plots.series("2 Linear")
+    assert list(x) == list(range(1, batches + 1)) and (y > 0).all()
+
+
+def test_the_weights_view_shows_the_first_layers_units_after_training(qtbot, window, tmp_path):
+    assert train(qtbot, window) == "finished"
+    titles = window.weights_view.panel_titles()
+    assert len(titles) == 1 and "Linear" in titles[0]
+    assert window.weights_view.tile_count(0) == 120
+
+
+def test_a_finished_run_is_listed_loaded_back_evaluated_and_continued(qtbot, window):
+    window.runs_out = None  # into the runs folder the history lists ($WORKBENCH_RUNS_DIR)
+    assert train(qtbot, window) == "finished"
+    folder = window.run_folder
+    document = json.loads((folder / "run.json").read_text())
+    assert any(row[0] == document["name"] for row in window.run_history.row_texts())
+
+    window.load_preset("cnn-small")
+    window.panel.epochs.setValue(9)
+    assert window.load_run(folder)
+    assert [layer.type for layer in window.builder.architecture().layers] == ["Flatten", "Linear", "ReLU", "Linear"]
+    assert window.panel.epochs.value() == 2
+    model = build(window.builder.architecture().copy())
+    images, labels = window.val_images
+    model.load_state_dict(safetensors.torch.load_file(folder / "model.safetensors"))
+    shown = window.gallery.visible_indices()
+    names = window.dataset.info.class_names
+    guesses = predict(model, images[shown]).argmax(dim=1).tolist()
+    assert window.gallery.captions() == [f"true: {names[t]}\npredicted: {names[p]}"
+                                         for t, p in zip(labels[shown].tolist(), guesses)]
+
+    window.evaluate_run(folder)
+    qtbot.waitUntil(lambda: window.evaluator is None, timeout=30_000)
+    assert window.evaluation_view.evaluation.accuracy == pytest.approx(document["metrics"]["test_accuracy"])
+
+    with qtbot.waitSignal(window.runFinished, timeout=60_000) as finished:
+        window.continue_run(folder, 2)
+    assert finished.args == ["finished"]
+    assert len((folder / "metrics.jsonl").read_text().splitlines()) == 4
+    assert json.loads((folder / "run.json").read_text())["metrics"]["epochs_completed"] == 4
+    window.plots.flush()
+    assert window.plots.point_counts()["val_accuracy"] == 4, "the earlier epochs are plotted too"
+
+
+def test_a_damaged_run_is_refused_with_a_message_and_nothing_starts(qtbot, window, tmp_path):
+    broken = tmp_path / "runs-broken"
+    broken.mkdir()
+    (broken / "run.json").write_text('{"format": "workbench-run", "status": "stop')
+    window.continue_run(broken, 2)
+    assert not window.is_training()
+    assert "cannot be continued" in window.statusBar().currentMessage() \
+        or "damaged" in window.statusBar().currentMessage()
+
+
+def test_evaluating_the_current_network_on_demand(qtbot, window):
+    window.evaluate_current()
+    qtbot.waitUntil(lambda: window.evaluator is None, timeout=30_000)
+    untrained = window.evaluation_view.evaluation
+    assert untrained.count == len(window.dataset.test_y)
+    expected = predict(window.preview_model, window.dataset.test_x).argmax(dim=1)
+    assert untrained.accuracy == pytest.approx((expected == window.dataset.test_y).float().mean().item())

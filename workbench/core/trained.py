@@ -1,0 +1,86 @@
+"""A trained network read back from its run folder, ready to predict and to be evaluated again."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from torch import nn
+
+from . import datasets
+from .architecture import Architecture, build
+from .config import TrainConfig
+from .errors import RunError, WorkbenchError
+from .metrics import Evaluation, evaluate_model
+from .runs import CHECKPOINT_DIR, LATEST_FILE, WEIGHTS_FILE, read_run
+
+
+@dataclass
+class TrainedModel:
+    """A run's network with its weights, in eval mode on the CPU.
+
+    ``source`` says where the weights came from: the run's final ``model.safetensors``, or the
+    last checkpoint of a run that never finished (stopped by a crash or ``kill -9``).
+    """
+
+    folder: Path
+    name: str
+    architecture: Architecture
+    config: TrainConfig
+    model: nn.Module
+    source: str
+
+    @property
+    def weights(self) -> dict[str, torch.Tensor]:
+        return {name: tensor.detach().clone() for name, tensor in self.model.state_dict().items()}
+
+
+def load_trained(folder: str | os.PathLike) -> TrainedModel:
+    """The network of the run in ``folder``; :class:`RunError` saying why it cannot be used.
+
+    Weights are read through safetensors only; nothing is unpickled.
+    """
+    folder = Path(folder)
+    document = read_run(folder)
+    try:
+        architecture = Architecture.from_dict(document["architecture"])
+        config = TrainConfig.from_dict(document["config"])
+    except WorkbenchError as error:
+        raise RunError(f"{folder} is damaged: {error}") from None
+    path, source = _weights_path(folder)
+    try:
+        weights = safetensors.torch.load_file(path)
+    except Exception as error:  # truncated or foreign files fail inside safetensors in several ways
+        raise RunError(f"{path} cannot be read ({str(error).splitlines()[0] if str(error) else 'damaged'}).") \
+            from None
+    model = build(architecture)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError:
+        raise RunError(f"The weights in {path} do not belong to the architecture '{architecture.name}'.") from None
+    return TrainedModel(folder, str(document.get("name", folder.name)), architecture, config, model.eval(), source)
+
+
+def _weights_path(folder: Path) -> tuple[Path, str]:
+    final = folder / WEIGHTS_FILE
+    if final.is_file():
+        return final, "final weights"
+    try:
+        latest = json.loads((folder / CHECKPOINT_DIR / LATEST_FILE).read_text(encoding="utf-8"))
+        return folder / CHECKPOINT_DIR / latest["weights"], f"checkpoint of epoch {int(latest['epoch'])}"
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RunError(f"{folder} has no trained weights: neither {WEIGHTS_FILE} nor a readable checkpoint.") \
+            from None
+
+
+def evaluate_trained(trained: TrainedModel, data_dir: str | None = None) -> Evaluation:
+    """Score ``trained`` on the test split of the dataset it was trained on."""
+    dataset = datasets.load(trained.config.dataset, data_dir or trained.config.data_dir, progress=False)
+    if tuple(dataset.info.input_shape) != tuple(trained.architecture.input_shape):
+        raise RunError(f"{trained.name} takes {trained.architecture.input_shape} inputs but {dataset.info.title} "
+                       f"has {dataset.info.input_shape}.")
+    return evaluate_model(trained.model, dataset.test_x, dataset.test_y, dataset.info.class_names)
