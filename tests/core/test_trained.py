@@ -72,3 +72,15 @@ def test_weights_of_another_network_or_a_broken_file_are_refused(finished_run, t
         load_trained(other)
     with pytest.raises(RunError, match="not a run folder"):
         load_trained(tmp_path)
+
+
+def test_the_run_records_what_its_network_needs_of_the_data(finished_run):
+    folder, _, data = finished_run
+    document = json.loads((folder / "run.json").read_text())
+    assert document["data"]["class_names"] == list(data.info.class_names)
+    trained = load_trained(folder)
+    assert trained.data.input_shape == (1, 8, 8)
+    assert trained.data.mean == tuple(data.info.mean) and trained.data.std == tuple(data.info.std)
+    del document["data"]  # a run written before the data was recorded: the registry fills it in
+    (folder / "run.json").write_text(json.dumps(document))
+    assert load_trained(folder).data.class_names == tuple(data.info.class_names)

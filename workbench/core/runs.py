@@ -34,6 +34,7 @@ from safetensors import safe_open
 from .. import __version__
 from .architecture import Architecture, build
 from .config import TrainConfig
+from .datasets import DatasetInfo
 from .engine import Callback, Checkpoint, EpochMetrics, Trainer, TrainResult, TrainState
 from .errors import RunError, WorkbenchError
 from .files import atomic_write_bytes, atomic_write_text
@@ -131,6 +132,7 @@ class RunRecorder(Callback):
             "started": self.started, "config": trainer.config.to_dict(),
             "architecture": trainer.architecture.to_dict(), "dataset": trainer.data.info.name,
             "seed": trainer.config.seed, "device": str(trainer.device), "versions": library_versions(),
+            "data": data_description(trainer.data.info),
         }
         if result is not None:
             document["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -151,6 +153,12 @@ class RunRecorder(Callback):
         except RunError:
             return self.folder.name
         return name if isinstance(name, str) and name.strip() else self.folder.name
+
+
+def data_description(info: DatasetInfo) -> dict[str, Any]:
+    """What a trained network needs to know of its data to be used again: classes, input and normalisation."""
+    return {"name": info.name, "title": info.title, "class_names": list(info.class_names),
+            "input_shape": list(info.input_shape), "mean": list(info.mean), "std": list(info.std)}
 
 
 def _finite(values: dict[str, Any]) -> dict[str, Any]:

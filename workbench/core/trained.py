@@ -19,6 +19,40 @@ from .metrics import Evaluation, evaluate_model
 from .runs import CHECKPOINT_DIR, LATEST_FILE, WEIGHTS_FILE, read_run
 
 
+@dataclass(frozen=True)
+class DataDescription:
+    """What the network was trained on: its class names, and how its inputs were shaped and normalised."""
+
+    name: str
+    title: str
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def from_dict(cls, document: dict) -> DataDescription:
+        return cls(str(document["name"]), str(document["title"]), tuple(str(name) for name in document["class_names"]),
+                   tuple(int(size) for size in document["input_shape"]),
+                   tuple(float(value) for value in document["mean"]), tuple(float(value) for value in document["std"]))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "title": self.title, "class_names": list(self.class_names),
+                "input_shape": list(self.input_shape), "mean": list(self.mean), "std": list(self.std)}
+
+
+def _data_of(document: dict, config: TrainConfig, architecture: Architecture) -> DataDescription:
+    """The run's own record of its data; runs written before it was recorded fall back to the registry."""
+    if isinstance(document.get("data"), dict):
+        try:
+            return DataDescription.from_dict(document["data"])
+        except (KeyError, TypeError, ValueError):
+            raise RunError("The run's data description (\"data\" in run.json) is damaged.") from None
+    info = datasets.get_info(config.dataset)
+    return DataDescription(info.name, info.title, tuple(info.class_names), tuple(architecture.input_shape),
+                           tuple(info.mean), tuple(info.std))
+
+
 @dataclass
 class TrainedModel:
     """A run's network with its weights, in eval mode on the CPU.
@@ -33,6 +67,7 @@ class TrainedModel:
     config: TrainConfig
     model: nn.Module
     source: str
+    data: DataDescription
 
     @property
     def weights(self) -> dict[str, torch.Tensor]:
@@ -62,7 +97,12 @@ def load_trained(folder: str | os.PathLike) -> TrainedModel:
         model.load_state_dict(weights)
     except RuntimeError:
         raise RunError(f"The weights in {path} do not belong to the architecture '{architecture.name}'.") from None
-    return TrainedModel(folder, str(document.get("name", folder.name)), architecture, config, model.eval(), source)
+    data = _data_of(document, config, architecture)
+    if len(data.class_names) != architecture.num_classes:
+        raise RunError(f"{folder} is damaged: {len(data.class_names)} class names for {architecture.num_classes} "
+                       f"outputs.")
+    return TrainedModel(folder, str(document.get("name", folder.name)), architecture, config, model.eval(), source,
+                        data)
 
 
 def _weights_path(folder: Path) -> tuple[Path, str]:
