@@ -7,6 +7,9 @@ may sit in ``<root>/<name>/`` (Debian's layout) or ``<root>/<TorchvisionClass>/r
 CIFAR-10 sits in ``<root>/cifar-10-batches-py/``. Because the three IDX datasets share their file names,
 files lying directly in a root are accepted only in the data folder the user named, where they are
 taken to be whichever dataset was asked for.
+
+Besides the registered datasets, ``folder:PATH`` names the user's own images: PATH holds one sub-folder
+per class (see :mod:`workbench.core.image_folders`).
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
                "batches.meta")
 DATA_DIR_VARIABLE = "WORKBENCH_DATA_DIR"
+FOLDER_PREFIX = "folder:"
 SYSTEM_ROOT = Path("/usr/share/datasets")
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -92,13 +96,57 @@ def dataset_names() -> list[str]:
     return list(DATASETS)
 
 
-def get_info(name: str) -> DatasetInfo:
-    """The :class:`DatasetInfo` registered as ``name``; a :class:`DatasetError` suggesting the closest name if none."""
+def is_folder(name: str) -> bool:
+    """Whether ``name`` names an image folder (``folder:PATH``) rather than a registered dataset."""
+    return isinstance(name, str) and name.startswith(FOLDER_PREFIX)
+
+
+def folder_name(path: str | os.PathLike) -> str:
+    """The dataset name of the image folder at ``path``: ``folder:`` and the folder's absolute, resolved path."""
+    return FOLDER_PREFIX + str(Path(path).expanduser().resolve())
+
+
+def canonical_name(name: str) -> str:
+    """``name`` with a folder's path made absolute and resolved (from the current folder); other names as given."""
+    if is_folder(name) and name[len(FOLDER_PREFIX):].strip():
+        return folder_name(name[len(FOLDER_PREFIX):])
+    return name
+
+
+def folder_path(name: str) -> Path:
+    """The folder a ``folder:PATH`` dataset name points at; a :class:`DatasetError` if it names none."""
+    path = name[len(FOLDER_PREFIX):].strip() if is_folder(name) else ""
+    if not path:
+        raise DatasetError(f"'{name}' names no folder: write folder:PATH, where PATH holds one sub-folder per "
+                           f"class, e.g. folder:~/pictures/flowers.")
+    return Path(canonical_name(name)[len(FOLDER_PREFIX):])
+
+
+def get_info(name: str, image_size: int | None = None, channels: int | None = None) -> DatasetInfo:
+    """The :class:`DatasetInfo` registered as ``name``; a :class:`DatasetError` suggesting the closest name if none.
+
+    For an image folder (``folder:PATH``) the info comes from the folder's layout, made into images of
+    ``image_size`` and ``channels`` (see :func:`workbench.core.image_folders.describe_folder`: its mean and
+    std are known only once loaded); a :class:`DatasetError` if the layout is wrong. ``image_size`` and
+    ``channels`` are refused for registered datasets, whose images are what they are.
+    """
+    if is_folder(name):
+        from .image_folders import describe_folder
+
+        return describe_folder(canonical_name(name), image_size, channels)
+    _refuse_image_options(name, image_size, channels)
     if name in DATASETS:
         return DATASETS[name]
     closest = difflib.get_close_matches(str(name).lower(), DATASETS, n=1)
     suggestion = f" Did you mean '{closest[0]}'?" if closest else ""
-    raise DatasetError(f"There is no dataset called '{name}'.{suggestion} Known datasets: {', '.join(DATASETS)}.")
+    raise DatasetError(f"There is no dataset called '{name}'.{suggestion} Known datasets: {', '.join(DATASETS)}, "
+                       f"or folder:PATH for your own images (one sub-folder per class).")
+
+
+def _refuse_image_options(name: str, image_size: int | None, channels: int | None) -> None:
+    if image_size is not None or channels is not None:
+        raise DatasetError(f"An image size and channel count can be chosen for image folders (folder:PATH) only, "
+                           f"not for the dataset '{name}'.")
 
 
 @dataclass(frozen=True)
@@ -139,7 +187,15 @@ def _data_dir(data_dir: str | os.PathLike | None) -> Path | None:
 
 
 def locate(name: str, data_dir: str | os.PathLike | None = None) -> Location | None:
-    """The first place, in :func:`search_roots` order, holding all of the dataset's files; None if there is none."""
+    """The first place, in :func:`search_roots` order, holding all of the dataset's files; None if there is none.
+
+    An image folder is where its name says (``data_dir`` plays no part); a :class:`DatasetError` if its
+    layout is wrong.
+    """
+    if is_folder(name):
+        from .image_folders import scan
+
+        return Location(scan(canonical_name(name)).root, "folder")
     info = get_info(name)
     if info.source == "embedded":
         return Location(None, "embedded")
@@ -190,15 +246,25 @@ class LoadedDataset:
 _cache: dict[tuple[str, Path | None], LoadedDataset] = {}
 
 
-def load(name: str, data_dir: str | os.PathLike | None = None, download: bool = True,
-         progress: bool = True) -> LoadedDataset:
+def load(name: str, data_dir: str | os.PathLike | None = None, download: bool = True, progress: bool = True, *,
+         image_size: int | None = None, channels: int | None = None, seed: int = 0) -> LoadedDataset:
     """Find the dataset (downloading it into :func:`user_root` if it is nowhere and ``download``), and load it.
 
     Images come back as ``(pixel / pixel_max - mean) / std``. Loads are cached for the life of the process:
     loading the same files again returns the same :class:`LoadedDataset`, whose tensors are shared, so
     callers must not modify them in place. ``progress`` shows torchvision's download bar on stderr.
     A :class:`DatasetError` if the files are nowhere and cannot be downloaded, or are damaged.
+
+    An image folder (``folder:PATH``) is made into ``image_size`` × ``image_size`` images (default 28) of
+    ``channels`` (1 or 3; default 3 if any image is in colour, else 1), and its test split is drawn with
+    ``seed`` (see :func:`workbench.core.image_folders.load_folder`). The three are refused for registered
+    datasets, except ``seed``, which their fixed test splits ignore.
     """
+    if is_folder(name):
+        from .image_folders import load_folder
+
+        return load_folder(canonical_name(name), image_size, channels, seed)
+    _refuse_image_options(name, image_size, channels)
     info = get_info(name)
     location = locate(name, data_dir) or _fetch(info, download, progress)
     key = (info.name, location.path.resolve() if location.path else None)
