@@ -77,9 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--arch", type=Path, metavar="FILE", help="an architecture JSON file")
     source.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue this run folder for --epochs more epochs, with its own settings")
-    train.add_argument("--dataset", default=defaults.dataset, help=", ".join(datasets.dataset_names()))
+    train.add_argument("--dataset", default=defaults.dataset,
+                       help=", ".join(datasets.dataset_names()) + ", or folder:PATH for your own images")
     train.add_argument("--data-dir", help="folder holding the dataset files (else $WORKBENCH_DATA_DIR, the "
                                           "user data folder, the system folder, a download)")
+    _add_image_arguments(train)
     train.add_argument("--train-size", type=int, help=f"training images drawn from the training split "
                                                      f"(default {DEFAULT_TRAIN_SIZE:,}, or what a small dataset has)")
     train.add_argument("--val-size", type=int, help=f"validation images drawn from the training split "
@@ -113,7 +115,8 @@ def _add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--preset", help="open this bundled network (default seed-simplenet)")
     source.add_argument("--arch", type=Path, metavar="FILE", help="open this architecture file")
-    parser.add_argument("--dataset", help="dataset to select (default fashion-mnist, else digits)")
+    parser.add_argument("--dataset", help="dataset to select (default fashion-mnist, else digits), or folder:PATH")
+    _add_image_arguments(parser)
     for option in ("--epochs", "--train-size", "--val-size", "--batch-size", "--seed"):
         parser.add_argument(option, type=int)
     parser.add_argument("--lr", type=float, help="learning rate")
@@ -128,6 +131,14 @@ def _add_gui_arguments(parser: argparse.ArgumentParser) -> None:
                         help="save a picture of the whole window (after the run, with --start)")
     parser.add_argument("--quit-when-done", action="store_true",
                         help="exit after the run (or the screenshot); problems go to stderr, not dialogs")
+
+
+def _add_image_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that shape a folder:PATH dataset's images."""
+    parser.add_argument("--image-size", type=int, metavar="N",
+                        help="folder:PATH only: resize every image to N×N pixels (default 28)")
+    parser.add_argument("--channels", type=int, choices=CHANNELS,
+                        help="folder:PATH only: 1 = grayscale, 3 = colour (default: 3 if any image is in colour)")
 
 
 def _gui(args: argparse.Namespace) -> int:

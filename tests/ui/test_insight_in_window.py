@@ -126,3 +126,22 @@ def test_evaluating_the_current_network_on_demand(qtbot, window):
     assert untrained.count == len(window.dataset.test_y)
     expected = predict(window.preview_model, window.dataset.test_x).argmax(dim=1)
     assert untrained.accuracy == pytest.approx((expected == window.dataset.test_y).float().mean().item())
+
+
+def test_the_app_starts_with_damaged_runs_in_its_history_and_lists_them(qtbot, tmp_path, monkeypatch):
+    runs = tmp_path / "history"
+    (runs / "truncated").mkdir(parents=True)
+    (runs / "truncated" / "run.json").write_text('{"format": "workbench-run", "stat')
+    (runs / "edited").mkdir()
+    (runs / "edited" / "run.json").write_text('{"format": "workbench-run", "status": "finished"}')
+    (runs / "a file.txt").write_text("not a run")
+    monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(runs))
+    win = MainWindow(interactive=False)
+    qtbot.addWidget(win)
+    win.show_runs()
+    rows = {row[0]: row for row in win.run_history.row_texts()}
+    assert set(rows) == {"truncated", "edited"}
+    assert all(row[1] == "damaged" for row in rows.values())
+    win.run_history.select_folders([runs / "edited"])
+    assert not win.run_history.button("continueRun").isEnabled()
+    win.close()

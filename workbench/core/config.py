@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .datasets import canonical_name, is_folder
 from .errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
@@ -15,6 +16,8 @@ LOSSES = ("cross-entropy", "mse")
 SCHEDULES = ("none", "step", "cosine", "one-cycle")
 DEFAULT_TRAIN_SIZE = 10_000
 DEFAULT_VAL_SIZE = 1_000
+IMAGE_SIZES = (4, 256)
+CHANNELS = (1, 3)
 
 
 @dataclass
@@ -26,6 +29,11 @@ class TrainConfig:
     ``step_size`` and ``gamma`` shape the ``step`` schedule: the learning rate is multiplied by
     ``gamma`` every ``step_size`` epochs. ``train_size`` and ``val_size`` left at None take the
     class's 10,000 / 1,000, or less where the dataset is smaller (see :meth:`sizes_for`).
+
+    ``dataset`` is a registered name or ``folder:PATH`` (the user's images, one sub-folder per class);
+    a folder's path is made absolute and resolved at once, so the run can be continued from anywhere.
+    ``image_size`` (the side of the square images, default 28) and ``channels`` (1 or 3, default: 3 if
+    any image is in colour) apply to folders only.
     """
 
     dataset: str = "fashion-mnist"
@@ -46,6 +54,11 @@ class TrainConfig:
     early_stopping: int = 0
     seed: int = 0
     device: str = "auto"
+    image_size: int | None = None
+    channels: int | None = None
+
+    def __post_init__(self) -> None:
+        self.dataset = canonical_name(self.dataset)
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for the first setting that is out of range."""
@@ -69,6 +82,19 @@ class TrainConfig:
             raise ConfigError("Nesterov momentum needs the sgd optimizer with a momentum above 0.")
         if self.early_stopping and self.val_size == 0:
             raise ConfigError("Early stopping watches the validation loss: set a validation size above 0.")
+        self._check_image_options()
+
+    def _check_image_options(self) -> None:
+        if self.image_size is None and self.channels is None:
+            return
+        if not is_folder(self.dataset):
+            raise ConfigError(f"image_size and channels apply to image folders (dataset folder:PATH) only; "
+                              f"the images of '{self.dataset}' keep their own size and channels.")
+        if self.image_size is not None:
+            _whole("image_size", self.image_size, *IMAGE_SIZES)
+        fits = isinstance(self.channels, int) and not isinstance(self.channels, bool) and self.channels in CHANNELS
+        if self.channels is not None and not fits:
+            raise ConfigError(f"channels must be 1 (grayscale) or 3 (colour), not {self.channels!r}.")
 
     def sizes_for(self, available: int) -> tuple[int, int]:
         """``(train, validation)`` sizes to draw from a training split of ``available`` images.

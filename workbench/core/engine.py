@@ -47,11 +47,24 @@ class SplitData:
 
 
 def prepare_data(config: TrainConfig, progress: bool = True) -> SplitData:
-    """Load the configured dataset (once per process) and draw the run's subsets with its seed."""
-    dataset = datasets.load(config.dataset, config.data_dir, progress=progress)
+    """Load the configured dataset (once per process) and draw the run's subsets with its seed.
+
+    An image folder's test split is drawn with the seed too, so the same run always tests on the same images.
+    """
+    dataset = datasets.load(config.dataset, config.data_dir, progress=progress, image_size=config.image_size,
+                            channels=config.channels, seed=config.seed)
     train_size, val_size = config.sizes_for(len(dataset.train_y))
     train_x, train_y, val_x, val_y = datasets.split(dataset, train_size, val_size, config.seed)
     return SplitData(dataset.info, train_x, train_y, val_x, val_y, dataset.test_x, dataset.test_y)
+
+
+def _image_options(config: TrainConfig, info: datasets.DatasetInfo) -> dict[str, int]:
+    """An image folder's size and channels as loaded, so the run records them even where they were left to
+    their defaults (a continuation then reads the folder the same way)."""
+    if not datasets.is_folder(config.dataset):
+        return {}
+    channels, size, _ = info.input_shape
+    return {"image_size": size, "channels": channels}
 
 
 def fit_to_dataset(architecture: Architecture, info: datasets.DatasetInfo) -> Architecture:
@@ -179,7 +192,8 @@ class Trainer:
         config.check()
         self.device = resolve_device(config.device)
         data = data if data is not None else prepare_data(config, progress=progress)
-        self.config = dataclasses.replace(config, train_size=len(data.train_y), val_size=len(data.val_y))
+        self.config = dataclasses.replace(config, train_size=len(data.train_y), val_size=len(data.val_y),
+                                          **_image_options(config, data.info))
         self.architecture = fit_to_dataset(architecture, data.info)
         self.data = data.to(self.device)
         torch.manual_seed(config.seed)

@@ -119,7 +119,9 @@ def _weights_path(folder: Path) -> tuple[Path, str]:
 
 def evaluate_trained(trained: TrainedModel, data_dir: str | None = None) -> Evaluation:
     """Score ``trained`` on the test split of the dataset it was trained on."""
-    dataset = datasets.load(trained.config.dataset, data_dir or trained.config.data_dir, progress=False)
+    config = trained.config
+    dataset = datasets.load(config.dataset, data_dir or config.data_dir, progress=False, image_size=config.image_size,
+                            channels=config.channels, seed=config.seed)
     if tuple(dataset.info.input_shape) != tuple(trained.architecture.input_shape):
         raise RunError(f"{trained.name} takes {trained.architecture.input_shape} inputs but {dataset.info.title} "
                        f"has {dataset.info.input_shape}.")
