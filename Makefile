@@ -22,6 +22,7 @@ test: venv
 bench: venv
 	$(BIN)/python -m benchmarks.bench
 	$(BIN)/python -m benchmarks.gui_bench
+	$(BIN)/python -m benchmarks.gpu_bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,4 +1,5 @@
-"""The ``workbench`` command: the desktop app (``gui``, the default), ``train``, ``runs``, ``datasets``, ``presets``.
+"""The ``workbench`` command: the desktop app (``gui``, the default), ``train``, ``runs``, ``datasets``, ``presets``,
+``predict``, ``export``.
 
 Every error a user can cause ends with a one-paragraph message on stderr and exit status 2.
 """
@@ -17,12 +18,17 @@ from tqdm import tqdm
 from . import __version__
 from .core import datasets
 from .core.architecture import Architecture
-from .core.config import DEFAULT_TRAIN_SIZE, DEFAULT_VAL_SIZE, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+from .core.config import (CHANNELS, DEFAULT_TRAIN_SIZE, DEFAULT_VAL_SIZE, LOSSES, MIXED_PRECISION, OPTIMIZERS,
+                          SCHEDULES, TrainConfig, read_settings)
+from .core.distributed import joined, rank_test_hooks, write_test_weights
 from .core.devices import available_devices
 from .core.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
-from .core.errors import WorkbenchError
-from .core.presets import describe_preset, load_preset, preset_names
+from .core.errors import ConfigError, WorkbenchError
+from .core.export import FORMATS, export_model
+from .core.predict import Guess, predict_images
+from .core.presets import describe_preset, load_preset, preset_names, with_classes
 from .core.runs import RunRecorder, default_runs_dir, list_runs, load_checkpoint, new_run_dir
+from .core.trained import load_trained
 
 USAGE_ERROR = 2
 
@@ -106,9 +112,72 @@ def _parser() -> argparse.ArgumentParser:
                             + ", ".join(device_id for device_id, _ in available_devices()))
     train.add_argument("--out", type=Path, help="run folder to write (default: a new folder in the user data "
                                                 "folder, or $WORKBENCH_RUNS_DIR)")
+    train.add_argument("--mixed-precision", choices=MIXED_PRECISION, default=defaults.mixed_precision,
+                       help="bfloat16 autocast: auto = on for CUDA GPUs that support it, off elsewhere")
+    train.add_argument("--compile", action=argparse.BooleanOptionalAction, default=defaults.compile,
+                       help="train through torch.compile (slow to start; falls back to plain PyTorch if it fails)")
+    train.add_argument("--config", type=Path, metavar="FILE",
+                       help="training settings from a JSON file (a TrainConfig, or a run's run.json); the options "
+                            "typed here override them")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.set_defaults(command="train", handler=_train)
+    # Defaults are marked so that --config can tell the options typed from those left alone.
+    train.set_defaults(command="train", handler=_train,
+                       **{name: _Default(train.get_default(name)) for name in _SETTINGS})
+    _add_predict_command(commands)
+    _add_export_command(commands)
     return parser
+
+
+def _add_predict_command(commands: argparse._SubParsersAction) -> None:
+    predict = commands.add_parser(
+        "predict", help="guess the classes of your own image files with a trained network",
+        description="Print the most probable classes of each image (PNG, JPEG, ...), one line per image. Each "
+                    "image is made into the network's input: grayscale or colour, resized (area averaging), "
+                    "normalised as in training. If any image cannot be read, nothing is printed and every "
+                    "unreadable file is named.")
+    predict.add_argument("model", type=Path, metavar="MODEL", help="a run folder or a safetensors bundle folder")
+    predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files")
+    predict.add_argument("--top", type=_at_least_one, default=3, metavar="N",
+                         help="how many classes to show per image (default 3)")
+    predict.add_argument("--invert", action="store_true",
+                         help="invert the images first: dark objects on a light background become light on dark, "
+                              "as in Fashion-MNIST and MNIST")
+    predict.set_defaults(command="predict", handler=_predict)
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _add_export_command(commands: argparse._SubParsersAction) -> None:
+    export = commands.add_parser(
+        "export", help="export a trained network: ONNX, torch.export, a safetensors bundle or a Python file",
+        description="Export the trained network of a run folder (or a bundle), then check the export against "
+                    "the PyTorch model on 64 test images (random inputs if the dataset is not here). onnx: an "
+                    "ONNX file (input 'input', output 'logits', any batch size); pt2: a torch.export program; "
+                    "safetensors: a bundle folder with model.safetensors, architecture.json and meta.json; "
+                    "python: a standalone .py file with its weights beside it in a .safetensors file of the "
+                    "same name.")
+    export.add_argument("run", type=Path, metavar="RUN_DIR", help="a run folder or a safetensors bundle folder")
+    export.add_argument("--format", required=True, choices=FORMATS)
+    export.add_argument("--out", type=Path, default=Path("."), metavar="PATH",
+                        help="the file (the folder of a bundle) to write, or an existing folder to write "
+                             "RUN_NAME.onnx, RUN_NAME.pt2, RUN_NAME-bundle or RUN_NAME.py into (default: the "
+                             "current folder)")
+    export.set_defaults(command="export", handler=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    trained = load_trained(args.run)
+    result = export_model(trained, args.format, args.out, progress=lambda stage: print(stage, flush=True))
+    print(result.message)
+    return 0
 
 
 def _add_gui_arguments(parser: argparse.ArgumentParser) -> None:
@@ -158,6 +227,21 @@ def _presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    guesses = predict_images(load_trained(args.model), args.images, top_k=args.top, invert=args.invert)
+    for line in guess_lines(guesses):
+        print(line)
+    return 0
+
+
+def guess_lines(guesses: list[Guess]) -> list[str]:
+    """One line per image, the classes starting in one column: ``shirt.png: Shirt 61.2%, T-shirt/top 30.1%``."""
+    width = max((len(str(guess.path)) for guess in guesses), default=0) + 1
+    return [f"{str(guess.path) + ':':<{width}} " + ", ".join(f"{name} {probability:.1%}"
+                                                           for name, probability in guess.top)
+            for guess in guesses]
+
+
 def _runs(args: argparse.Namespace) -> int:
     summaries = list_runs(args.runs_dir)
     if not summaries:
@@ -174,41 +258,82 @@ def _runs(args: argparse.Namespace) -> int:
     return 0
 
 
+_SETTINGS = tuple(field.name for field in dataclasses.fields(TrainConfig))
+
+
+class _Default:
+    """A ``train`` option's default value, told apart from the same value typed on the command line."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+def _typed_settings(args: argparse.Namespace) -> dict:
+    """The training settings typed on the command line; the others in ``args`` become their plain defaults."""
+    typed = {}
+    for name in _SETTINGS:
+        value = getattr(args, name)
+        if isinstance(value, _Default):
+            setattr(args, name, value.value)
+        else:
+            typed[name] = value
+    return typed
+
+
 def _train(args: argparse.Namespace) -> int:
+    """``train``: a new run (on every process torchrun started, if it did), or ``--resume``."""
+    typed = _typed_settings(args)
     if args.resume:
         return _continue(args)
-    architecture = Architecture.load(args.arch) if args.arch else load_preset(args.preset or "seed-simplenet")
-    config = TrainConfig(
-        dataset=args.dataset, data_dir=args.data_dir, train_size=args.train_size, val_size=args.val_size,
-        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-        momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay, loss=args.loss,
-        schedule=args.schedule, step_size=args.step_size, gamma=args.gamma, early_stopping=args.early_stopping,
-        seed=args.seed, device=args.device)
-    reporter = ConsoleReporter(quiet=args.quiet)
-    trainer = Trainer(architecture, config, callbacks=[reporter], progress=not args.quiet)
-    folder = new_run_dir(args.out, architecture, config)
-    trainer.callbacks.insert(0, RunRecorder(folder))
-    return _run_trainer(trainer, reporter, folder)
+    config = TrainConfig.from_dict({**(read_settings(args.config) if args.config else {}), **typed})
+    architecture = Architecture.load(args.arch) if args.arch else _preset(args.preset, config.dataset)
+    with joined(config.device) as cluster:
+        trainer = Trainer(architecture, config, progress=not args.quiet and (cluster is None or cluster.is_main),
+                          cluster=cluster)
+        folder = new_run_dir(args.out, architecture, config) if trainer.is_main else None
+        return _run_trainer(trainer, folder, args.quiet)
+
+
+def _preset(name: str | None, dataset: str) -> Architecture:
+    """The chosen preset; for an image folder, with as many outputs as the folder has classes."""
+    preset = load_preset(name or "seed-simplenet")
+    if not datasets.is_folder(dataset):
+        return preset
+    return with_classes(preset, len(datasets.get_info(dataset).class_names))
 
 
 def _continue(args: argparse.Namespace) -> int:
+    if args.config:
+        raise ConfigError("--config sets up a new run; --resume continues a run with its own settings.")
     architecture, saved, checkpoint = load_checkpoint(args.resume)
     config = dataclasses.replace(saved, epochs=checkpoint.epoch + args.epochs)
-    reporter = ConsoleReporter(quiet=args.quiet)
-    trainer = Trainer(architecture, config, callbacks=[RunRecorder(args.resume), reporter], progress=not args.quiet,
-                      resume=checkpoint)
-    print(f"Continuing {args.resume} after epoch {checkpoint.epoch}, for {args.epochs} more.")
-    return _run_trainer(trainer, reporter, args.resume)
+    with joined(config.device) as cluster:
+        trainer = Trainer(architecture, config, progress=not args.quiet and (cluster is None or cluster.is_main),
+                          resume=checkpoint, cluster=cluster)
+        if trainer.is_main:
+            print(f"Continuing {args.resume} after epoch {checkpoint.epoch}, for {args.epochs} more.")
+        return _run_trainer(trainer, args.resume, args.quiet)
 
 
-def _run_trainer(trainer: Trainer, reporter: ConsoleReporter, folder: Path) -> int:
-    reporter.announce(trainer, folder)
+def _run_trainer(trainer: Trainer, folder: Path | None, quiet: bool) -> int:
+    """Train; the run folder and the console are the main process's (the only one, or torchrun's rank 0)."""
+    reporter = None
+    if trainer.is_main:
+        reporter = ConsoleReporter(quiet=quiet)
+        trainer.callbacks += [RunRecorder(folder), reporter]
+        reporter.announce(trainer, folder)
+    trainer.callbacks += rank_test_hooks(trainer.cluster)
     previous = signal.signal(signal.SIGINT, lambda *_: trainer.stop())
     try:
         result = trainer.run()
     finally:
         signal.signal(signal.SIGINT, previous)
-    reporter.conclude(result, folder)
+    write_test_weights(trainer)
+    if reporter is not None:
+        reporter.conclude(result, folder)
     return 0 if result.status != "diverged" else 1
 
 
@@ -224,7 +349,14 @@ class ConsoleReporter(Callback):
         print(f"{trainer.architecture.name} on {info.title} ({len(trainer.data.train_y):,} train / "
               f"{len(trainer.data.val_y):,} validation / {len(trainer.data.test_y):,} test), "
               f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, {config.epochs} epochs, "
-              f"device {trainer.device}. Run folder: {folder}", flush=True)
+              f"device {trainer.device}{_execution(trainer)}. Run folder: {folder}", flush=True)
+
+    def on_notice(self, trainer: Trainer, message: str) -> None:
+        self._close_bar()
+        print(f"note: {message}", file=sys.stderr, flush=True)
+
+    def on_train_failed(self, trainer: Trainer, state: TrainState, message: str) -> None:
+        self._close_bar()
 
     def on_batch_end(self, trainer: Trainer, state: TrainState) -> None:
         if self.quiet:
@@ -255,6 +387,20 @@ class ConsoleReporter(Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _execution(trainer: Trainer) -> str:
+    """How the run trains beyond plain float32 PyTorch in one process, for the first line; empty if it does not."""
+    words = []
+    if trainer.precision is not None:
+        words.append(f"{str(trainer.precision).removeprefix('torch.')} mixed precision")
+    if trainer.channels_last:
+        words.append("channels-last")
+    if trainer.config.compile:
+        words.append("torch.compile")
+    if trainer.cluster is not None:
+        words.append(f"{trainer.cluster.world_size} processes (global batch)")
+    return "".join(f", {word}" for word in words)
 
 
 def _percent(value: float | None) -> str:

@@ -14,3 +14,25 @@ def _no_leaked_threads(qapp):
     yield
     qapp.processEvents()
     assert not running_threads(), f"worker threads still running after the test: {running_threads()}"
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    """The window on digits with seed-relu-mlp, Adam and 2 epochs of 1,000 / 200 images: runs take seconds.
+
+    Runs go to ``tmp_path / "run"``. (test_main_window.py has its own, starting from the default network.)
+    """
+    from workbench.ui.main_window import MainWindow
+
+    win = MainWindow(interactive=False, runs_out=tmp_path / "run")
+    qtbot.addWidget(win)
+    win.load_dataset("digits")
+    win.load_preset("seed-relu-mlp")
+    win.panel.train_size.setValue(1000)
+    win.panel.val_size.setValue(200)
+    win.panel.batch_size.setValue(64)
+    win.panel.optimizer.setCurrentIndex(win.panel.optimizer.findData("adam"))
+    win.panel.epochs.setValue(2)
+    win.show()
+    yield win
+    win.close()

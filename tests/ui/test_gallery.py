@@ -1,10 +1,13 @@
 """The picture widgets: image conversion, the prediction gallery and the data browser."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QLabel, QPushButton
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QPushButton
 
 from workbench.ui.data_browser import DataBrowser
 from workbench.ui.gallery import Gallery
@@ -426,3 +429,70 @@ def test_a_class_without_images_says_so(browser):
     browser.set_class_filter(1)
     assert browser.shown_labels() == [] and browser.page_count() == 1
     assert _child(browser, QLabel, "pageLabel").text() == "No Bag images"
+
+
+def _drag(urls: list[QUrl], text: str | None = None) -> QMimeData:
+    mime = QMimeData()
+    mime.setUrls(urls)
+    if text is not None:
+        mime.setText(text)
+    return mime
+
+
+def _drag_and_drop(widget, mime: QMimeData) -> tuple[bool, bool]:
+    """Send a real drag-enter then drop of ``mime`` to ``widget``; whether each event was accepted."""
+    position = QPointF(10, 10)
+    enter = QDragEnterEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    drop = QDropEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+    return enter.isAccepted(), drop.isAccepted()
+
+
+def test_dropping_files_announces_exactly_the_images_in_order(gallery, tmp_path):
+    assert gallery.acceptDrops()
+    names = ["shirt.png", "notes.txt", "BOOT.JPG", "scan.jpeg", "archive.png.zip", "x.Bmp", "anim.gif", "photo.webp"]
+    urls = [QUrl.fromLocalFile(str(tmp_path / name)) for name in names]
+    urls.insert(1, QUrl("https://example.com/remote.png"))  # not a local file
+    received = []
+    gallery.imagesDropped.connect(received.append)
+    assert _drag_and_drop(gallery, _drag(urls)) == (True, True)
+    assert received == [[tmp_path / name for name in ("shirt.png", "BOOT.JPG", "scan.jpeg", "x.Bmp", "anim.gif",
+                                                       "photo.webp")]]
+    assert all(isinstance(path, Path) for path in received[0])
+
+
+def test_a_drag_without_image_files_is_refused(gallery, qtbot, tmp_path):
+    for mime in (_drag([QUrl.fromLocalFile(str(tmp_path / "notes.txt")), QUrl.fromLocalFile(str(tmp_path))]),
+                 _drag([QUrl("https://example.com/remote.png")]), _drag([], text="/tmp/shirt.png")):
+        with qtbot.assertNotEmitted(gallery.imagesDropped):
+            assert _drag_and_drop(gallery, mime) == (False, False)
+
+
+def test_a_drop_on_an_image_cell_reaches_the_gallery(gallery, tmp_path):
+    gallery.set_items(_images(2), [0, 1], CLASSES)
+    cell = gallery.findChildren(ImageCell)[0]
+    assert not cell.acceptDrops()
+    received = []
+    gallery.imagesDropped.connect(received.append)
+    assert _drag_and_drop(cell, _drag([QUrl.fromLocalFile(str(tmp_path / "a.png"))])) == (True, True)
+    assert received == [[tmp_path / "a.png"]]
+
+
+def test_unlabelled_images_show_the_guess_alone_and_are_never_counted_wrong(qtbot):
+    gallery = Gallery(rows=1, columns=3)
+    qtbot.addWidget(gallery)
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3]])
+    gallery.set_items(_images(3), [-1, -1, 0], ("cat", "dog", "bird"), probabilities)
+    assert gallery.captions() == ["guess: cat\n70% sure", "guess: bird\n60% sure", "true: cat\npredicted: dog"]
+    assert gallery.caption_colours() == ["unknown", "unknown", "wrong"]
+    assert gallery.tooltips()[1] == "Not labelled\nTop 3:\n  bird 60.0%\n  dog 30.0%\n  cat 10.0%"
+    gallery.set_filter("misclassified")
+    assert gallery.visible_indices() == [2]
+    gallery.set_items(_images(2), [-1, -1], ("cat", "dog", "bird"), probabilities[:2])
+    gallery.set_filter("all")
+    assert gallery.findChild(QLabel, "summary").text().endswith("not labelled: the network's guesses")
+    with pytest.raises(ValueError, match="not labelled"):
+        gallery.set_items(_images(1), [-2], ("cat", "dog", "bird"))

@@ -12,22 +12,6 @@ from workbench.core.engine import predict
 from workbench.ui.main_window import MainWindow
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
-    win = MainWindow(interactive=False, runs_out=tmp_path / "run")
-    qtbot.addWidget(win)
-    win.load_dataset("digits")
-    win.load_preset("seed-relu-mlp")
-    win.panel.train_size.setValue(1000)
-    win.panel.val_size.setValue(200)
-    win.panel.batch_size.setValue(64)
-    win.panel.optimizer.setCurrentIndex(win.panel.optimizer.findData("adam"))
-    win.panel.epochs.setValue(2)
-    win.show()
-    yield win
-    win.close()
-
-
 def train(qtbot, window):
     with qtbot.waitSignal(window.runFinished, timeout=60_000) as finished:
         window.start_training()

@@ -3,7 +3,7 @@
 import pytest
 
 from workbench.core.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
-from workbench.ui.training_panel import TrainingPanel, format_duration
+from workbench.ui.training_panel import CHOOSE_FOLDER, TrainingPanel, format_duration
 
 
 @pytest.fixture
@@ -65,3 +65,140 @@ def test_progress_shows_epoch_batch_rate_and_time_left(panel):
     assert panel.progress_detail.text() == "12,346 samples/s · 1:15 left"
     assert panel.progress.value() == round((20 + 5) / 200 * 1000)
     assert format_duration(3725) == "1:02:05" and format_duration(float("nan")) == "…"
+
+
+# "Image folder…": the user's own images
+
+class FolderAnswers:
+    """Stands in for the panel's dialogs: answers the folder and image-option questions, records problems."""
+
+    def __init__(self, panel, folder, options=(16, 1)):
+        self.folder, self.options, self.problems, self.asked = folder, options, [], []
+        panel.choose_folder = lambda parent: str(self.folder) if self.folder else ""
+        panel.choose_image_options = self.choose_options
+        panel.report_problem = lambda parent, message: self.problems.append(message)
+
+    def choose_options(self, parent, info, image_size, channels):
+        self.asked.append((info.class_names, image_size, channels))
+        return self.options
+
+
+@pytest.fixture
+def shapes(tmp_path):
+    from tests.core.test_folder_datasets import draw_tree
+
+    return draw_tree(tmp_path / "shapes", per_class=3)
+
+
+def emitted(panel):
+    names = []
+    panel.datasetChanged.connect(names.append)
+    return names
+
+
+def choose_image_folder(panel):
+    panel.dataset.setCurrentIndex(panel.dataset.findData(CHOOSE_FOLDER))
+
+
+def test_image_folder_entry_adds_and_selects_the_chosen_folder(panel, shapes):
+    answers = FolderAnswers(panel, shapes, options=(16, 1))
+    names = emitted(panel)
+    assert panel.dataset.itemData(panel.dataset.count() - 1) == CHOOSE_FOLDER
+    assert panel.dataset.itemText(panel.dataset.count() - 1) == "Image folder…"
+    choose_image_folder(panel)
+    name = f"folder:{shapes.resolve()}"
+    assert names == [name]
+    assert answers.asked == [(("circle", "square", "stripes"), None, None)]
+    assert panel.dataset.currentData() == name and panel.dataset.currentText() == "Folder: shapes"
+    assert panel.dataset.itemData(panel.dataset.count() - 1) == CHOOSE_FOLDER  # still the last entry
+    config = panel.config()
+    assert (config.dataset, config.image_size, config.channels) == (name, 16, 1)
+    config.check()
+    assert panel.load_options(name) == {"image_size": 16, "channels": 1, "seed": 0}
+    assert panel.load_options("digits") == {}
+
+
+def test_choosing_the_same_folder_again_updates_its_options(panel, shapes):
+    answers = FolderAnswers(panel, shapes, options=(16, 1))
+    choose_image_folder(panel)
+    answers.options = (32, None)
+    names = emitted(panel)
+    choose_image_folder(panel)
+    assert answers.asked[-1] == (("circle", "square", "stripes"), 16, 1)  # the dialog starts from the last answer
+    assert names == [f"folder:{shapes.resolve()}"]
+    assert (panel.config().image_size, panel.config().channels) == (32, None)
+    entries = [panel.dataset.itemData(i) for i in range(panel.dataset.count())]
+    assert entries.count(names[0]) == 1
+
+
+@pytest.mark.parametrize("cancel_at", ["folder", "options"])
+def test_cancelling_goes_back_to_the_dataset_shown_before(panel, shapes, cancel_at):
+    panel.dataset.setCurrentIndex(panel.dataset.findData("digits"))
+    FolderAnswers(panel, None if cancel_at == "folder" else shapes, options=None)
+    count, names = panel.dataset.count(), emitted(panel)
+    choose_image_folder(panel)
+    assert panel.dataset.currentData() == "digits" and names == [] and panel.dataset.count() == count
+
+
+def test_cancelling_goes_back_even_to_a_dataset_selected_with_signals_blocked(panel):
+    FolderAnswers(panel, None)
+    panel.dataset.blockSignals(True)  # as the main window does when a dataset fails to load
+    panel.dataset.setCurrentIndex(panel.dataset.findData("digits"))
+    panel.dataset.blockSignals(False)
+    choose_image_folder(panel)
+    assert panel.dataset.currentData() == "digits"
+
+
+def test_a_folder_that_cannot_be_used_is_explained_and_not_added(panel, tmp_path):
+    (tmp_path / "one" / "cat").mkdir(parents=True)
+    answers = FolderAnswers(panel, tmp_path / "one")
+    count, names = panel.dataset.count(), emitted(panel)
+    choose_image_folder(panel)
+    assert len(answers.problems) == 1 and "must hold one sub-folder per class" in answers.problems[0]
+    assert answers.asked == [] and names == [] and panel.dataset.count() == count
+    assert panel.dataset.currentData() == "fashion-mnist"
+
+
+def test_a_folder_config_comes_back_with_its_entry_and_options(panel, shapes):
+    names = emitted(panel)
+    config = TrainConfig(dataset=f"folder:{shapes}", image_size=20, channels=3, train_size=60, val_size=5, seed=9)
+    panel.set_config(config)
+    assert panel.config() == config and panel.dataset.currentText() == "Folder: shapes"
+    assert names == [config.dataset]  # once, though the dataset, its options and the seed all changed
+    panel.set_config(config)
+    assert names == [config.dataset]
+
+
+def test_the_seed_reshapes_a_folder_but_not_a_registered_dataset(panel, shapes):
+    names = emitted(panel)
+    panel.seed.setValue(5)
+    assert names == []
+    panel.set_config(TrainConfig(dataset=f"folder:{shapes}"))
+    panel.seed.setValue(6)
+    assert names == [f"folder:{shapes.resolve()}"] * 2
+    assert panel.load_options(names[0])["seed"] == 6
+
+
+def test_the_image_options_dialog_starts_from_the_given_answers(qtbot, shapes):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QComboBox, QSpinBox
+
+    from workbench.core import datasets
+    from workbench.ui.training_panel import ask_image_options
+
+    info = datasets.get_info(f"folder:{shapes}")
+    seen = {}
+
+    def answer():
+        dialog = QApplication.activeModalWidget()
+        size, kind = dialog.findChild(QSpinBox), dialog.findChild(QComboBox)
+        seen.update(size=size.value(), kind=kind.currentText())
+        size.setValue(12)
+        kind.setCurrentIndex(kind.findData("3"))
+        dialog.accept()
+
+    QTimer.singleShot(0, answer)
+    assert ask_image_options(None, info, None, None) == (12, 3)
+    assert seen == {"size": 28, "kind": "Automatic (colour)"}
+    QTimer.singleShot(0, lambda: QApplication.activeModalWidget().reject())
+    assert ask_image_options(None, info, 20, 1) is None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +16,7 @@ from .errors import ConfigError
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LOSSES = ("cross-entropy", "mse")
 SCHEDULES = ("none", "step", "cosine", "one-cycle")
+MIXED_PRECISION = ("auto", "on", "off")
 DEFAULT_TRAIN_SIZE = 10_000
 DEFAULT_VAL_SIZE = 1_000
 IMAGE_SIZES = (4, 256)
@@ -34,6 +37,11 @@ class TrainConfig:
     a folder's path is made absolute and resolved at once, so the run can be continued from anywhere.
     ``image_size`` (the side of the square images, default 28) and ``channels`` (1 or 3, default: 3 if
     any image is in colour) apply to folders only.
+
+    ``mixed_precision`` runs the forward passes (training and evaluation) under bfloat16 autocast: ``auto``
+    turns it on for CUDA GPUs that support bfloat16 and leaves it off elsewhere, ``on`` asks for it (refused
+    where the device cannot), ``off`` never. ``compile`` trains through ``torch.compile``; where compiling
+    fails the run goes on without it and says so. Neither changes what a CPU run computes unless asked for.
     """
 
     dataset: str = "fashion-mnist"
@@ -56,6 +64,8 @@ class TrainConfig:
     device: str = "auto"
     image_size: int | None = None
     channels: int | None = None
+    mixed_precision: str = "auto"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         self.dataset = canonical_name(self.dataset)
@@ -65,6 +75,9 @@ class TrainConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("loss", self.loss, LOSSES)
         _choice("schedule", self.schedule, SCHEDULES)
+        _choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        if not isinstance(self.compile, bool):
+            raise ConfigError(f"compile must be true or false, not {self.compile!r}.")
         if self.train_size is not None:
             _whole("train_size", self.train_size, 1)
         if self.val_size is not None:
@@ -122,6 +135,24 @@ class TrainConfig:
         config = cls(**values)
         config.check()
         return config
+
+
+def read_settings(path: str | os.PathLike) -> dict[str, Any]:
+    """The training settings saved in a JSON file, as a dict for :meth:`TrainConfig.from_dict`: a TrainConfig
+    as ``to_dict`` writes it, or a run's run.json (its ``config``). :class:`ConfigError` saying what is wrong."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            document = json.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"There is no settings file {path}.") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        raise ConfigError(f"The settings file {path} cannot be read ({reason}).") from None
+    if isinstance(document, dict) and document.get("format") == "workbench-run":
+        document = document.get("config")
+    if not isinstance(document, dict):
+        raise ConfigError(f"The settings file {path} should hold a JSON object of training settings.")
+    return document
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

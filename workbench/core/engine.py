@@ -4,16 +4,22 @@ A :class:`Trainer` owns one run. It loads nothing per sample: the dataset sits i
 training device and each batch is an index into them. Listeners subclass :class:`Callback`
 (batch end, epoch end, train end); :meth:`Trainer.pause`, :meth:`Trainer.resume` and
 :meth:`Trainer.stop` may be called from any thread and act at the next batch boundary.
+
+On a CUDA GPU the forward passes run under bfloat16 autocast where the GPU supports it and convolutional
+networks train in the channels-last memory format; ``config.compile`` adds ``torch.compile``. With a
+:class:`~workbench.core.distributed.Cluster`, the run is one rank of a multi-process run (see distributed.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -22,8 +28,11 @@ from torch.nn import functional
 from . import datasets
 from .architecture import Architecture, build
 from .config import TrainConfig
-from .devices import resolve_device
-from .errors import ConfigError
+from .devices import autocast_dtype, resolve_device
+from .errors import ConfigError, TrainingError, WorkbenchError
+
+if TYPE_CHECKING:
+    from .distributed import Cluster
 
 EVAL_BATCH = 4096
 
@@ -176,6 +185,14 @@ class Callback:
     def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
         """Once, however the run ended (finished, stopped, early-stopped, diverged)."""
 
+    def on_train_failed(self, trainer: Trainer, state: TrainState, message: str) -> None:
+        """Once, instead of ``on_train_end``, when the run breaks off with an exception (e.g. the GPU ran out of
+        memory); ``message`` says why, for the user. The exception goes on to the caller of :meth:`Trainer.run`."""
+
+    def on_notice(self, trainer: Trainer, message: str) -> None:
+        """Something the user should know that does not stop the run (e.g. torch.compile failed: training
+        goes on without it). The same messages collect in :attr:`Trainer.notices`."""
+
 
 class Trainer:
     """One training run of ``architecture`` under ``config``.
@@ -184,20 +201,36 @@ class Trainer:
     is loaded. The model is built, seeded and moved to the device at construction, so a bad
     architecture or device is reported before anything starts. With ``resume``, the run goes on
     from that checkpoint's epoch up to ``config.epochs``.
+
+    ``cluster`` makes this trainer one rank of a multi-process run, on the cluster's device.
+    ``channels_last`` (None: automatic, i.e. for convolutional networks on CUDA) trains in that memory format.
+    ``precision`` is the autocast dtype of the forward passes (None: float32), ``notices`` what the user
+    should know about the run that did not stop it.
     """
 
     def __init__(self, architecture: Architecture, config: TrainConfig, data: SplitData | None = None,
                  callbacks: list[Callback] | tuple[Callback, ...] = (), progress: bool = True,
-                 resume: Checkpoint | None = None):
+                 resume: Checkpoint | None = None, cluster: Cluster | None = None,
+                 channels_last: bool | None = None):
         config.check()
-        self.device = resolve_device(config.device)
-        data = data if data is not None else prepare_data(config, progress=progress)
+        self.cluster = cluster
+        if cluster is not None:
+            cluster.check_batch(config.batch_size)
+        self.device = cluster.device if cluster is not None else resolve_device(config.device)
+        self.precision = autocast_dtype(config.mixed_precision, self.device)
+        if data is None:
+            def load() -> SplitData:
+                return prepare_data(config, progress=progress)
+            data = cluster.local_first(load) if cluster is not None else load()
         self.config = dataclasses.replace(config, train_size=len(data.train_y), val_size=len(data.val_y),
                                           **_image_options(config, data.info))
         self.architecture = fit_to_dataset(architecture, data.info)
         self.data = data.to(self.device)
         torch.manual_seed(config.seed)
         self.model = build(self.architecture).to(self.device)
+        self.channels_last = wants_channels_last(self.model, self.device) if channels_last is None else channels_last
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.resume_from = resume
         if resume is not None:
             self.model.load_state_dict(resume.weights)
@@ -209,6 +242,20 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._stop_requested = threading.Event()
+        self._stop_agreed = False
+        self.notices: list[str] = []
+        self._eager_model: nn.Module | None = None
+        self._train_model: nn.Module | None = None
+        self._compiled_sizes: set[int] = set()
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this trainer reports the run: the only one, or rank 0 of a multi-process run."""
+        return self.cluster is None or self.cluster.is_main
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The context the run's forward passes go in: bfloat16 autocast under mixed precision, else none."""
+        return autocast_context(self.device, self.precision)
 
     @property
     def paused(self) -> bool:
@@ -227,11 +274,44 @@ class Trainer:
         self._running.set()
 
     def run(self) -> TrainResult:
-        """Train for the configured epochs (or until stopped) and evaluate on the test split."""
+        """Train for the configured epochs (or until stopped) and evaluate on the test split.
+
+        An exception that breaks the run off reaches the callbacks' ``on_train_failed`` first; the GPU running
+        out of memory, or losing the other processes of a multi-process run, then raises a
+        :class:`TrainingError` with a message for the user.
+        """
+        state = TrainState(epochs=self.config.epochs,
+                           batches_per_epoch=math.ceil(len(self.data.train_y) / self.config.batch_size))
+        try:
+            return self._run(state)
+        except Exception as error:
+            message, replacement = self._failure(error)
+            for callback in self.callbacks:
+                callback.on_train_failed(self, state, message)
+            if replacement is None:
+                raise
+            raise replacement from error
+
+    def _failure(self, error: Exception) -> tuple[str, WorkbenchError | None]:
+        """What to tell the user about ``error``, and the error to raise instead of it (None: itself).
+
+        Losing the other processes of a multi-process run is a :class:`TrainingError` already (see
+        ``Cluster.exchanging``)."""
+        if isinstance(error, torch.cuda.OutOfMemoryError):
+            message = (f"The GPU ran out of memory: try a smaller batch size (this run's is "
+                       f"{self.config.batch_size}) or a smaller network.")
+            return message, TrainingError(message)
+        if isinstance(error, WorkbenchError):
+            return str(error), None
+        return f"The run failed unexpectedly: {type(error).__name__}: {_first_line(error)}", None
+
+    def _run(self, state: TrainState) -> TrainResult:
         config, data, model = self.config, self.data, self.model
         started = time.perf_counter()
-        state = TrainState(epochs=config.epochs, batches_per_epoch=math.ceil(len(data.train_y) / config.batch_size))
         first_epoch = self._restore(state) if self.resume_from is not None else 1
+        if self.cluster is not None and self.cluster.rank > 0:
+            # a stream of its own for dropout, drawn from rank 0's (which the checkpoints hold, unchanged)
+            torch.manual_seed(int(torch.randint(2**62, ())) + self.cluster.rank)
         if self.optimizer is None:
             self.optimizer = make_optimizer(model, config)
         optimizer = self.optimizer
@@ -241,6 +321,7 @@ class Trainer:
             self.scheduler.load_state_dict(self.resume_from.scheduler)
         scheduler = self.scheduler
         loss_fn = make_loss(config.loss, len(data.info.class_names))
+        self._prepare_training_model()
         last_good = _snapshot(model)
         status, message = "finished", f"Trained {config.epochs} epochs."
         for callback in self.callbacks:
@@ -260,7 +341,7 @@ class Trainer:
                 break
             if scheduler is not None and not per_batch:
                 scheduler.step()
-            val_loss, val_accuracy, state.val_probabilities = score(model, data.val_x, data.val_y, loss_fn)
+            val_loss, val_accuracy, state.val_probabilities = self._score(data.val_x, data.val_y, loss_fn)
             elapsed = time.perf_counter() - epoch_started - epoch_run.paused_seconds
             metrics = EpochMetrics(epoch, epoch_run.loss_sum / epoch_run.seen, val_loss, val_accuracy, lr, elapsed,
                                    epoch_run.seen / epoch_run.seconds)
@@ -278,12 +359,40 @@ class Trainer:
                            f"{config.early_stopping} epochs.")
                 break
 
-        test_loss, test_accuracy = evaluate(model, data.test_x, data.test_y, loss_fn)
+        test_loss, test_accuracy, _ = self._score(data.test_x, data.test_y, loss_fn)
         result = TrainResult(status, message, list(state.history), test_loss, test_accuracy,
                              time.perf_counter() - started, model)
         for callback in self.callbacks:
             callback.on_train_end(self, state, result)
         return result
+
+    def _score(self, inputs: torch.Tensor, targets: torch.Tensor, loss_fn) -> tuple[float, float, torch.Tensor]:
+        """:func:`score` of the model; in a multi-process run, all ranks evaluate rank 0's model and report
+        rank 0's figures, so that they take the same decisions on them."""
+        if self.cluster is None:
+            return score(self.model, inputs, targets, loss_fn, precision=self.precision)
+        self.cluster.sync_buffers(self.model)
+        loss, accuracy, probabilities = score(self.model, inputs, targets, loss_fn, precision=self.precision)
+        loss, accuracy = self.cluster.from_main(loss, accuracy)
+        return loss, accuracy, probabilities
+
+    def _prepare_training_model(self) -> None:
+        """Set up the module the training batches go through: the model, under DDP in a multi-process run,
+        compiled if the config asks (a failure to compile is a notice, and the run goes on eager)."""
+        if self._train_model is not None:
+            return
+        self._eager_model = self.cluster.wrap(self.model) if self.cluster is not None else self.model
+        self._train_model = self._eager_model
+        if self.config.compile:
+            try:
+                self._train_model = torch.compile(self._eager_model)
+            except Exception as error:  # torch.compile refuses some platforms and Python versions outright
+                self._notice(_compile_failed(error))
+
+    def _notice(self, message: str) -> None:
+        self.notices.append(message)
+        for callback in self.callbacks:
+            callback.on_notice(self, message)
 
     def checkpoint(self, state: TrainState) -> Checkpoint:
         """The run as it stands at the end of ``state.epoch`` (call from ``on_epoch_end``)."""
@@ -311,28 +420,27 @@ class Trainer:
     def _train_epoch(self, state: TrainState, optimizer, batch_scheduler, loss_fn,
                      shuffle: torch.Generator) -> _EpochRun:
         """One pass over the shuffled training subset, batch by batch, honouring pause and stop."""
-        data, model, batch_size = self.data, self.model, self.config.batch_size
+        data, batch_size = self.data, self.config.batch_size
         epoch_run = _EpochRun()
         started = time.perf_counter()
         order = torch.randperm(len(data.train_y), generator=shuffle).to(self.device)
-        model.train()
+        self.model.train()
         for batch in range(state.batches_per_epoch):
             if not self._running.is_set():
                 wait_started = time.perf_counter()
                 self._running.wait()
                 epoch_run.paused_seconds += time.perf_counter() - wait_started
-            if self._stop_requested.is_set():
+            if self._stopping():
                 epoch_run.interrupted = True
                 break
             index = order[batch * batch_size:(batch + 1) * batch_size]
-            loss = loss_fn(model(data.train_x[index]), data.train_y[index])
-            loss_value = loss.item()
+            if self._train_model is not self._eager_model and len(index) not in self._compiled_sizes:
+                loss_value = self._compiling_step(index, optimizer, loss_fn)
+            else:
+                loss_value = self._step(index, optimizer, loss_fn)
             if not math.isfinite(loss_value):
                 epoch_run.diverged = loss_value
                 break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
             if batch_scheduler is not None:
                 batch_scheduler.step()
             epoch_run.loss_sum += loss_value * len(index)
@@ -343,6 +451,59 @@ class Trainer:
                 callback.on_batch_end(self, state)
         epoch_run.seconds = time.perf_counter() - started - epoch_run.paused_seconds
         return epoch_run
+
+    def _stopping(self) -> bool:
+        """Whether to stop before the next batch; several processes stop together, at the batch after the one
+        in which any of them was asked to."""
+        return self._stop_agreed if self.cluster is not None else self._stop_requested.is_set()
+
+    def _step(self, index: torch.Tensor, optimizer: torch.optim.Optimizer, loss_fn) -> float:
+        """One optimiser step on the training batch ``index``; the batch's loss (not finite: no step taken)."""
+        loss, value = self._batch_loss(index, loss_fn)
+        if math.isfinite(value):
+            optimizer.zero_grad(set_to_none=True)
+            with self.cluster.exchanging() if self.cluster is not None else contextlib.nullcontext():
+                loss.backward()  # DDP exchanges the gradients here
+            optimizer.step()
+        return value
+
+    def _batch_loss(self, index: torch.Tensor, loss_fn) -> tuple[torch.Tensor, float]:
+        """The loss to back-propagate for the batch ``index``, and its value over the whole (global) batch."""
+        images, labels = self.data.train_x, self.data.train_y
+        if self.cluster is None:
+            with self.autocast():
+                loss = loss_fn(self._train_model(self._as_input(images[index])), labels[index])
+            return loss, loss.item()
+        part, weight = self.cluster.shard(index)
+        with self.autocast():
+            outputs = self._train_model(self._as_input(images[part]))
+            # a rank left without samples (a last batch smaller than the processes) still joins the gradient exchange
+            loss = loss_fn(outputs, labels[part]) * weight if len(part) else outputs.sum() * 0.0
+        value, self._stop_agreed = self.cluster.agree(loss, self._stop_requested.is_set())
+        return loss, value
+
+    def _compiling_step(self, index: torch.Tensor, optimizer: torch.optim.Optimizer, loss_fn) -> float:
+        """A step in which torch.compile compiles (the first batch, the first of a new size). If compiling
+        fails, the weights and random streams are put back and the run goes on eager, with a notice."""
+        weights, random_state = _snapshot(self.model), _random_state(self.device)
+        try:
+            value = self._step(index, optimizer, loss_fn)
+        except (torch.cuda.OutOfMemoryError, WorkbenchError):  # not the compiler's doing
+            raise
+        except Exception as error:  # compilers fail in many ways (no C compiler, an unsupported operation, ...)
+            self.model.load_state_dict(weights)
+            _set_random_state(self.device, random_state)
+            optimizer.zero_grad(set_to_none=True)
+            self._train_model = self._eager_model
+            self._notice(_compile_failed(error))
+            return self._step(index, optimizer, loss_fn)
+        self._compiled_sizes.add(len(index))
+        return value
+
+    def _as_input(self, images: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and images.dim() == 4:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
 
 
 @dataclass
@@ -393,19 +554,32 @@ def make_loss(name: str, num_classes: int):
     return functional.cross_entropy
 
 
-def evaluate(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn) -> tuple[float, float]:
+def wants_channels_last(model: nn.Module, device: torch.device) -> bool:
+    """Whether ``model`` trains in the channels-last memory format on ``device`` by default: convolutional
+    networks on CUDA, where cuDNN's convolutions are fastest in it (and more so under bfloat16)."""
+    return device.type == "cuda" and any(isinstance(module, nn.Conv2d) for module in model.modules())
+
+
+def autocast_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast to ``dtype`` on ``device``'s type; no context at all for None (float32)."""
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
+def evaluate(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn,
+             precision: torch.dtype | None = None) -> tuple[float, float]:
     """``(mean loss, accuracy)`` over a whole split in eval mode; NaNs for an empty split."""
-    loss, accuracy, _ = score(model, inputs, targets, loss_fn)
+    loss, accuracy, _ = score(model, inputs, targets, loss_fn, precision)
     return loss, accuracy
 
 
 @torch.no_grad()
 def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-          loss_fn) -> tuple[float, float, torch.Tensor]:
+          loss_fn, precision: torch.dtype | None = None) -> tuple[float, float, torch.Tensor]:
     """``(mean loss, accuracy, class probabilities)`` over a whole split in eval mode.
 
     The probabilities ``(N, classes)`` are the softmax of the outputs, on the inputs' device. An empty
-    split gives NaNs and an empty tensor.
+    split gives NaNs and an empty tensor. ``precision``: the autocast dtype of the forward passes (None:
+    float32).
     """
     if len(targets) == 0:
         return math.nan, math.nan, torch.empty(0, 0, device=inputs.device)
@@ -414,9 +588,10 @@ def score(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
     loss_sum = torch.zeros((), device=inputs.device)
     probabilities = []
     for start in range(0, len(targets), EVAL_BATCH):
-        outputs = model(inputs[start:start + EVAL_BATCH])
         batch_targets = targets[start:start + EVAL_BATCH]
-        loss_sum += loss_fn(outputs, batch_targets) * len(batch_targets)
+        with autocast_context(inputs.device, precision):
+            outputs = model(inputs[start:start + EVAL_BATCH])
+            loss_sum += loss_fn(outputs, batch_targets) * len(batch_targets)
         probabilities.append(torch.softmax(outputs.float(), dim=1))
     model.train(was_training)
     probabilities = torch.cat(probabilities)
@@ -429,14 +604,36 @@ def predict(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     """Class probabilities ``(N, classes)`` for a batch of inputs, computed in eval mode."""
     was_training = model.training
     model.eval()
-    probabilities = torch.cat([torch.softmax(model(inputs[start:start + EVAL_BATCH]), dim=1)
+    probabilities = torch.cat([torch.softmax(model(inputs[start:start + EVAL_BATCH]).float(), dim=1)
                                for start in range(0, len(inputs), EVAL_BATCH)])
     model.train(was_training)
     return probabilities
 
 
 def _snapshot(model: nn.Module, device: str | None = None) -> dict[str, torch.Tensor]:
-    return {name: tensor.detach().to(device, copy=True) for name, tensor in model.state_dict().items()}
+    """A copy of the model's weights and buffers, contiguous (safetensors refuses channels-last tensors)."""
+    return {name: tensor.detach().to(device, copy=True, memory_format=torch.contiguous_format)
+            for name, tensor in model.state_dict().items()}
+
+
+def _random_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    return torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
+def _set_random_state(device: torch.device, state: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
+def _compile_failed(error: Exception) -> str:
+    return (f"torch.compile failed ({type(error).__name__}: {_first_line(error)}); the run goes on without it, "
+            f"as plain (eager) PyTorch.")
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _divergence_message(loss: float, epoch: int, batch: int, lr: float) -> str:

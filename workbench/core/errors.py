@@ -23,3 +23,11 @@ class ConfigError(WorkbenchError):
 
 class RunError(WorkbenchError):
     """A run folder cannot be written or read."""
+
+
+class ExportError(WorkbenchError):
+    """A trained network cannot be exported, its export could not be written, or it failed its check."""
+
+
+class TrainingError(WorkbenchError):
+    """A run cannot go on: the GPU ran out of memory, or another process of a multi-process run failed."""

@@ -50,7 +50,7 @@ class Layout:
 
     def split_counts(self) -> tuple[int, int]:
         """``(training portion, test split)`` sizes; they do not depend on the seed."""
-        test = sum(_test_count(count) for count in np.bincount(self.labels, minlength=len(self.classes)))
+        test = sum(_test_count(int(count)) for count in np.bincount(self.labels, minlength=len(self.classes)))
         return len(self.files) - test, test
 
 
@@ -76,9 +76,11 @@ def scan(name: str) -> Layout:
     root = folder_path(name)
     if not root.is_dir():
         raise DatasetError(f"The image folder {root} does not exist or is not a folder. {_expected(root)}")
-    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir() and not _hidden(entry.name))
+    with os.scandir(root) as listing:
+        entries = list(listing)
+    classes = sorted(entry.name for entry in entries if entry.is_dir() and not _hidden(entry.name))
     if not classes:
-        loose = any(has_file_allowed_extension(entry.name, IMG_EXTENSIONS) for entry in os.scandir(root))
+        loose = any(has_file_allowed_extension(entry.name, IMG_EXTENSIONS) for entry in entries)
         where = "its images lie directly in it, but " if loose else ""
         raise DatasetError(f"{root} has no class sub-folders: {where}{_expected(root)}")
 
@@ -86,8 +88,8 @@ def scan(name: str) -> Layout:
         # Hidden files are skipped: macOS leaves "._name.jpg" companions next to photos that are not images.
         return has_file_allowed_extension(path, IMG_EXTENSIONS) and not _hidden(os.path.basename(path))
 
-    samples = make_dataset(root, {name: index for index, name in enumerate(classes)}, is_valid_file=is_image,
-                           allow_empty=True)
+    samples = make_dataset(root, {class_name: index for index, class_name in enumerate(classes)},
+                           is_valid_file=is_image, allow_empty=True)
     labels = np.array([label for _, label in samples], dtype=np.int64)
     _check_classes(root, classes, np.bincount(labels, minlength=len(classes)), IMG_EXTENSIONS)
     return Layout(root, tuple(classes), tuple(path for path, _ in samples), labels)
@@ -216,13 +218,13 @@ def image_pixels(path: str | os.PathLike, size: int, mode: str) -> tuple[np.ndar
     with Image.open(path) as image:
         image.load()
         colour = _is_colour(image)
-        upright = _flatten(ImageOps.exif_transpose(image)).convert(mode)
+        upright = flatten_image(ImageOps.exif_transpose(image)).convert(mode)
     if upright.size != (size, size):
         upright = upright.resize((size, size), RESAMPLE, reducing_gap=REDUCING_GAP)
     return np.asarray(upright, dtype=np.uint8), colour
 
 
-def _flatten(image: Image.Image) -> Image.Image:
+def flatten_image(image: Image.Image) -> Image.Image:
     """``image`` on a white background if it has transparency, with 16-bit grey made 8-bit; else as it is."""
     if image.mode.startswith("I;16"):
         # Pillow clips 16-bit values at 255 when converting to "L"; keep each value's high byte instead.
@@ -237,7 +239,8 @@ def _unreadable_message(layout: Layout, problems: list[tuple[str, str]]) -> str:
     if len(problems) == 1:
         path, reason = problems[0]
         return f"The image {path} cannot be read ({reason}). Remove or replace it."
-    shown = "; ".join(f"{os.path.relpath(path, layout.root)} ({reason})" for path, reason in problems[:_SHOWN_PROBLEMS])
+    shown = "; ".join(f"{os.path.relpath(path, layout.root)} ({reason})"
+                      for path, reason in problems[:_SHOWN_PROBLEMS])
     more = f"; and {len(problems) - _SHOWN_PROBLEMS} more" if len(problems) > _SHOWN_PROBLEMS else ""
     return (f"{len(problems)} of the {len(layout.files):,} images in {layout.root} cannot be read: {shown}{more}. "
             f"Remove or replace them.")

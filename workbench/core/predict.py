@@ -5,10 +5,11 @@ channels say, resized to its input height and width, scaled to [0, 1] and normal
 the model was trained with. The whole picture is resized, without cropping, so a picture that is not square
 is squeezed; crop it around the object first for the best guesses.
 
-Resizing uses Pillow's Lanczos filter with ``reducing_gap=3``: the usual case is a photo shrunk to 28×28 or
-8×8, and Lanczos shrinks without aliasing while keeping edges sharp; the reducing gap first shrinks large
-photos by a whole factor (box averaging, fast), which Pillow documents as indistinguishable from a full
-Lanczos pass at that gap.
+Resizing is done as for image-folder datasets (:func:`workbench.core.image_folders.image_pixels`), so that a
+network trained on the user's own folder sees its new images exactly as it saw its training images: Pillow's
+Lanczos filter, which shrinks without aliasing and keeps edges sharp, with ``reducing_gap=3``, which first
+shrinks a large photo by a whole factor (box averaging, fast) and which Pillow documents as
+indistinguishable from a full Lanczos pass.
 
 Fashion-MNIST and MNIST are light objects on a black background: photos of clothes or digits on white need
 ``invert=True``. Transparent pixels count as white (paper), before any inversion.
@@ -27,10 +28,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .engine import predict
 from .errors import RunError, WorkbenchError
+# The same preparation as a folder dataset's training images, so a network sees new images as it saw those.
+from .image_folders import REDUCING_GAP, RESAMPLE, flatten_image
 from .trained import TrainedModel
 
-RESAMPLE = Image.Resampling.LANCZOS
-REDUCING_GAP = 3.0
 _MODES = {1: "L", 3: "RGB"}
 
 
@@ -98,7 +99,7 @@ def load_image(path: str | os.PathLike, input_shape: Sequence[int], mean: Sequen
     _check_model_input(input_shape, mean, std)
     channels, height, width = input_shape
     image = _read(Path(path))
-    image = _flatten(image).convert(_MODES[channels])
+    image = flatten_image(image).convert(_MODES[channels])
     if invert:
         image = ImageOps.invert(image)
     if image.size != (width, height):
@@ -135,14 +136,3 @@ def _read(path: Path) -> Image.Image:
     except Exception as error:  # damaged files fail inside Pillow's decoders in many ways (OSError, ValueError, ...)
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ImageError(f"{path} is not a readable PNG or JPEG image ({reason}).") from None
-
-
-def _flatten(image: Image.Image) -> Image.Image:
-    """``image`` on a white background if it has transparency, with 16-bit grey made 8-bit; else as it is."""
-    if image.mode.startswith("I;16"):
-        # Pillow clips 16-bit values at 255 when converting to "L"; keep each value's high byte instead.
-        return Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
-    if not image.has_transparency_data:
-        return image
-    rgba = image.convert("RGBA")
-    return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)

@@ -29,6 +29,22 @@ def load_preset(name: str) -> Architecture:
     return Architecture.load(resource_dir("presets") / f"{name}.json")
 
 
+def with_classes(architecture: Architecture, num_classes: int) -> Architecture:
+    """A copy of the preset ``architecture`` classifying ``num_classes`` classes (e.g. an image folder's).
+
+    Presets are templates: like their input shape, their output follows the dataset. The last Linear
+    layer, every preset's output layer, gets ``num_classes`` outputs.
+    """
+    if architecture.num_classes == num_classes:
+        return architecture
+    fitted = architecture.copy()
+    fitted.num_classes = num_classes
+    output = next((layer for layer in reversed(fitted.layers) if layer.type == "Linear"), None)
+    if output is not None:
+        output.params["out_features"] = num_classes
+    return fitted
+
+
 def describe_preset(name: str) -> str:
     """One line for ``workbench presets``: name, parameter count, layers and description."""
     architecture = load_preset(name)

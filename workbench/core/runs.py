@@ -99,7 +99,10 @@ class RunRecorder(Callback):
     """Writes a run's folder as it trains: the start, every epoch (metrics and a checkpoint), and the
     end (weights, and the test split's evaluation: per-class scores and confusion matrix).
 
-    ``run.json`` records the trainer's own copy of the settings, with the subset sizes it drew.
+    ``run.json`` records the trainer's own copy of the settings, with the subset sizes it drew, and how it
+    trained (``execution``: precision, memory format, processes). Its status is ``running`` until the run
+    ends; a run broken off by an exception (e.g. the GPU ran out of memory) is marked ``failed`` with the
+    reason, and one whose process was killed stays ``running``.
     """
 
     def __init__(self, folder: Path):
@@ -122,18 +125,24 @@ class RunRecorder(Callback):
         weights = {name: tensor.detach().cpu().contiguous() for name, tensor in result.model.state_dict().items()}
         atomic_write_bytes(self.folder / WEIGHTS_FILE, safetensors.torch.save(weights))
         data = trainer.data
-        self.evaluation = evaluate_model(result.model, data.test_x, data.test_y, data.info.class_names)
+        with trainer.autocast():
+            self.evaluation = evaluate_model(result.model, data.test_x, data.test_y, data.info.class_names)
         atomic_write_text(self.folder / EVALUATION_FILE, json.dumps(self.evaluation.to_dict()) + "\n")
         self._write_run(trainer, result.status, result)
 
-    def _write_run(self, trainer: Trainer, status: str, result: TrainResult | None) -> None:
+    def on_train_failed(self, trainer: Trainer, state: TrainState, message: str) -> None:
+        self._write_run(trainer, "failed", None, message)
+
+    def _write_run(self, trainer: Trainer, status: str, result: TrainResult | None, message: str = "") -> None:
         document: dict[str, Any] = {
             "format": "workbench-run", "version": 1, "name": self._display_name(), "status": status,
             "started": self.started, "config": trainer.config.to_dict(),
             "architecture": trainer.architecture.to_dict(), "dataset": trainer.data.info.name,
             "seed": trainer.config.seed, "device": str(trainer.device), "versions": library_versions(),
-            "data": data_description(trainer.data.info),
+            "data": data_description(trainer.data.info), "execution": _execution(trainer),
         }
+        if message:
+            document["message"] = message
         if result is not None:
             document["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             document["message"] = result.message
@@ -153,6 +162,13 @@ class RunRecorder(Callback):
         except RunError:
             return self.folder.name
         return name if isinstance(name, str) and name.strip() else self.folder.name
+
+
+def _execution(trainer: Trainer) -> dict[str, Any]:
+    """How the run trains, beyond its settings: the forward passes' precision, the memory format, processes."""
+    precision = str(trainer.precision or torch.float32).removeprefix("torch.")
+    return {"precision": precision, "channels_last": trainer.channels_last, "compile": trainer.config.compile,
+            "processes": trainer.cluster.world_size if trainer.cluster is not None else 1}
 
 
 def data_description(info: DatasetInfo) -> dict[str, Any]:
@@ -375,7 +391,7 @@ def _strictly_inside(folder: Path, root: Path) -> bool:
 class RunSummary:
     """One row of the run history.
 
-    ``status`` is the run's own (running, finished, stopped, early-stopped, diverged) or ``damaged``: its
+    ``status`` is the run's own (running, finished, stopped, early-stopped, diverged, failed) or ``damaged``: its
     run.json cannot be read, or weights in its folder are unreadable or belong to another architecture.
     ``problem`` says why a run is damaged or cannot be continued. The fields after it: ``planned_epochs``
     the epochs its settings asked for, ``config`` the saved settings, ``message`` how it ended,

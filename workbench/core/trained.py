@@ -1,8 +1,10 @@
-"""A trained network read back from its run folder, ready to predict and to be evaluated again."""
+"""A trained network read back from its run folder or from a workbench bundle, ready to predict and to be evaluated
+again."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,11 @@ from .architecture import Architecture, build
 from .config import TrainConfig
 from .errors import RunError, WorkbenchError
 from .metrics import Evaluation, evaluate_model
-from .runs import CHECKPOINT_DIR, LATEST_FILE, WEIGHTS_FILE, read_run
+from .runs import ARCHITECTURE_FILE, CHECKPOINT_DIR, LATEST_FILE, RUN_FILE, WEIGHTS_FILE, read_run
+
+BUNDLE_FORMAT = "workbench-bundle"
+BUNDLE_VERSION = 1
+META_FILE = "meta.json"
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,10 @@ def _data_of(document: dict, config: TrainConfig, architecture: Architecture) ->
 class TrainedModel:
     """A run's network with its weights, in eval mode on the CPU.
 
-    ``source`` says where the weights came from: the run's final ``model.safetensors``, or the
-    last checkpoint of a run that never finished (stopped by a crash or ``kill -9``).
+    ``source`` says where the weights came from: the run's final ``model.safetensors``, the
+    last checkpoint of a run that never finished (stopped by a crash or ``kill -9``), or an
+    exported bundle. A bundle keeps no training settings: its ``config`` is the default one on
+    its dataset. ``test_accuracy`` is the one the run measured, None if it never finished.
     """
 
     folder: Path
@@ -68,6 +76,7 @@ class TrainedModel:
     model: nn.Module
     source: str
     data: DataDescription
+    test_accuracy: float | None = None
 
     @property
     def weights(self) -> dict[str, torch.Tensor]:
@@ -75,11 +84,26 @@ class TrainedModel:
 
 
 def load_trained(folder: str | os.PathLike) -> TrainedModel:
-    """The network of the run in ``folder``; :class:`RunError` saying why it cannot be used.
+    """The network of the run, or of the workbench bundle (see :mod:`workbench.core.export`), in ``folder``.
 
-    Weights are read through safetensors only; nothing is unpickled.
+    :class:`RunError` saying why it cannot be used. Weights are read through safetensors only;
+    nothing is unpickled.
     """
     folder = Path(folder)
+    if not folder.exists():
+        raise RunError(f"{folder} does not exist.")
+    if folder.is_file():
+        raise RunError(f"{folder} is a file, not a run folder nor a workbench bundle: give the folder of a run "
+                       f"or of an exported bundle.")
+    if not (folder / RUN_FILE).exists() and (folder / META_FILE).exists():
+        return _load_bundle(folder)
+    if not (folder / RUN_FILE).exists():
+        raise RunError(f"{folder} is not a run folder nor a workbench bundle: it has neither {RUN_FILE} nor "
+                       f"{META_FILE}.")
+    return _load_run(folder)
+
+
+def _load_run(folder: Path) -> TrainedModel:
     document = read_run(folder)
     try:
         architecture = Architecture.from_dict(document["architecture"])
@@ -87,6 +111,59 @@ def load_trained(folder: str | os.PathLike) -> TrainedModel:
     except WorkbenchError as error:
         raise RunError(f"{folder} is damaged: {error}") from None
     path, source = _weights_path(folder)
+    model = _model_with_weights(architecture, path)
+    data = _data_of(document, config, architecture)
+    _check_classes(folder, data, architecture)
+    metrics = document.get("metrics")
+    accuracy = _fraction(metrics.get("test_accuracy")) if isinstance(metrics, dict) else None
+    return TrainedModel(folder, str(document.get("name", folder.name)), architecture, config, model, source, data,
+                        accuracy)
+
+
+def _load_bundle(folder: Path) -> TrainedModel:
+    meta = _read_meta(folder)
+    try:
+        architecture = Architecture.load(folder / ARCHITECTURE_FILE)
+    except WorkbenchError as error:
+        raise RunError(f"The bundle {folder} is damaged: {error}") from None
+    try:
+        data = DataDescription.from_dict(meta["data"])
+    except (KeyError, TypeError, ValueError):
+        raise RunError(f"The bundle {folder} is damaged: the data description in its {META_FILE} is "
+                       f"incomplete.") from None
+    if tuple(data.input_shape) != tuple(architecture.input_shape):
+        raise RunError(f"The bundle {folder} is damaged: its {META_FILE} describes {data.input_shape} inputs but "
+                       f"its network takes {architecture.input_shape}.")
+    model = _model_with_weights(architecture, folder / WEIGHTS_FILE)
+    _check_classes(folder, data, architecture)
+    name = meta.get("name")
+    return TrainedModel(folder, name if isinstance(name, str) and name.strip() else folder.name, architecture,
+                        TrainConfig(dataset=data.name), model, "bundle weights", data,
+                        _fraction(meta.get("test_accuracy")))
+
+
+def _read_meta(folder: Path) -> dict:
+    """The bundle's meta.json; :class:`RunError` if it cannot be read or is not a workbench bundle's."""
+    path = folder / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        raise RunError(f"{path} cannot be read ({reason}).") from None
+    if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
+        raise RunError(f"{folder} is not a run folder nor a workbench bundle: its {META_FILE} is not a workbench "
+                       f"bundle's (its format should be \"{BUNDLE_FORMAT}\").")
+    version = meta.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise RunError(f"{path} is damaged: its version {version!r} is not a whole number.")
+    if version > BUNDLE_VERSION:
+        raise RunError(f"The bundle {folder} was written by a newer workbench (version {version}); this one reads "
+                       f"version {BUNDLE_VERSION}. Please update the workbench.")
+    return meta
+
+
+def _model_with_weights(architecture: Architecture, path: Path) -> nn.Module:
+    """The built network with the weights of the safetensors file ``path``, in eval mode."""
     try:
         weights = safetensors.torch.load_file(path)
     except Exception as error:  # truncated or foreign files fail inside safetensors in several ways
@@ -97,12 +174,20 @@ def load_trained(folder: str | os.PathLike) -> TrainedModel:
         model.load_state_dict(weights)
     except RuntimeError:
         raise RunError(f"The weights in {path} do not belong to the architecture '{architecture.name}'.") from None
-    data = _data_of(document, config, architecture)
+    return model.eval()
+
+
+def _check_classes(folder: Path, data: DataDescription, architecture: Architecture) -> None:
     if len(data.class_names) != architecture.num_classes:
         raise RunError(f"{folder} is damaged: {len(data.class_names)} class names for {architecture.num_classes} "
                        f"outputs.")
-    return TrainedModel(folder, str(document.get("name", folder.name)), architecture, config, model.eval(), source,
-                        data)
+
+
+def _fraction(value: object) -> float | None:
+    """An accuracy from a JSON document, or None when it is missing or not a number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def _weights_path(folder: Path) -> tuple[Path, str]:

@@ -12,10 +12,11 @@ from PySide6.QtWidgets import QApplication
 from .. import __version__
 from ..core import datasets
 from ..core.architecture import Architecture
+from ..core.config import TrainConfig
 from ..core.devices import resolve_device
 from ..core.errors import WorkbenchError
 from ..resources import resource_dir
-from .main_window import MainWindow
+from .main_window import DEFAULT_DATASET, MainWindow
 
 SETTLE_MS = 400
 
@@ -66,6 +67,16 @@ def run_app(args: argparse.Namespace) -> int:
     return outcome["status"]
 
 
+def _select_dataset(window: MainWindow, name: str, image_size: int | None, channels: int | None) -> None:
+    """Select the dataset ``name``; an image folder first gets its entry with ``image_size`` and ``channels``."""
+    config = TrainConfig(dataset=name, image_size=image_size, channels=channels)
+    config.check()  # image options for a registered dataset are refused with the core's message
+    datasets.get_info(config.dataset, image_size, channels)  # so are unknown names and bad folders
+    if datasets.is_folder(config.dataset):
+        window.panel.add_folder(config.dataset, image_size, channels)
+    window.load_dataset(config.dataset)
+
+
 def _apply_arguments(window: MainWindow, args: argparse.Namespace) -> None:
     if args.arch:
         window.builder.set_architecture(Architecture.load(args.arch))
@@ -75,9 +86,8 @@ def _apply_arguments(window: MainWindow, args: argparse.Namespace) -> None:
     if args.tab and not window.show_tab(args.tab):
         raise WorkbenchError(f"There is no tab '{args.tab}'; the tabs are: {', '.join(window.tab_names())}.")
     panel = window.panel
-    if args.dataset:
-        datasets.get_info(args.dataset)  # an unknown name is refused with the core's message
-        window.load_dataset(args.dataset)
+    if args.dataset or args.image_size is not None or args.channels is not None:
+        _select_dataset(window, args.dataset or DEFAULT_DATASET, args.image_size, args.channels)
     for option, spin in (("epochs", panel.epochs), ("train_size", panel.train_size), ("val_size", panel.val_size),
                          ("batch_size", panel.batch_size), ("seed", panel.seed)):
         value = getattr(args, option)

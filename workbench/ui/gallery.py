@@ -1,19 +1,23 @@
 """A paged grid of images with their true and predicted labels, green when the network was right and red when
-wrong; it filters (all / misclassified / one class) and sorts (by confidence) every item of a set itself."""
+wrong; it filters (all / misclassified / one class) and sorts (by confidence) every item of a set itself.
+Image files dropped on it are announced by its ``imagesDropped`` signal, for the window to predict them."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QMimeData, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from .images import ImageCell, scale_for, to_pixmap
 
 IMAGE_SIZE = 84
 TOP_CLASSES = 3
+DROPPABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 FILTERS = ("all", "misclassified", "class")
 ORDERS = ("dataset", "least-confident", "most-confident")
@@ -22,16 +26,27 @@ _FIXED_FILTER_LABELS = ("All images", "Misclassified only")
 _NEEDS_PREDICTIONS = "Needs the network's predictions"
 
 
+UNLABELLED = -1
+"""The label of an image whose class is not known."""
+
+
 class Gallery(QWidget):
     """``rows`` × ``columns`` captioned images of a set, with a header, a summary line and controls.
 
     :meth:`set_items` hands over every item of a set; the gallery filters, sorts and pages them itself, and
     :meth:`set_probabilities` re-captions the same items with new predictions. The cells are created once;
     pixmaps are made only for the items on the page shown. Previous/Next stop at the ends (no wrap-around).
+
+    Dropping files on it emits :attr:`imagesDropped` with the paths of those that are images (by suffix, see
+    :data:`DROPPABLE_SUFFIXES`); a drag carrying no image file is refused.
     """
+
+    imagesDropped = Signal(list)
+    """The local image files (``list[Path]``) just dropped on the gallery, in the order of the drag."""
 
     def __init__(self, rows: int = 3, columns: int = 5, parent: QWidget | None = None):
         super().__init__(parent)
+        self.setAcceptDrops(True)
         self._images = np.zeros((0, 1, 1, 1), dtype=np.uint8)
         self._labels = np.zeros(0, dtype=np.int64)
         self._class_names: list[str] = []
@@ -104,6 +119,9 @@ class Gallery(QWidget):
         """Show all items of a set: uint8 images ``(N, H, W, C)`` (C 1 or 3), their true ``labels`` and,
         if there are predictions, their class ``probabilities`` ``(N, K)``; from the first page.
 
+        A label of :data:`UNLABELLED` marks an image whose class nobody knows (e.g. one dropped on the
+        gallery): its caption gives the guess alone, in a neutral colour, and it is never counted right or wrong.
+
         The filter and order chosen are kept unless a class filter points past the new classes, in which case
         the filter goes back to all images. Without predictions captions give the true class only.
         """
@@ -111,8 +129,9 @@ class Gallery(QWidget):
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         if images.ndim != 4 or len(images) != len(labels):
             raise ValueError(f"Images (N, H, W, C) and labels differ in number: {images.shape} and {len(labels)}.")
-        if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
-            raise ValueError(f"Labels must lie in 0–{len(class_names) - 1} for {len(class_names)} classes.")
+        if len(labels) and (labels.min() < UNLABELLED or labels.max() >= len(class_names)):
+            raise ValueError(f"Labels must lie in 0–{len(class_names) - 1} for {len(class_names)} classes "
+                             f"(or be {UNLABELLED}: not labelled).")
         probabilities = _checked_probabilities(probabilities, (len(labels), len(class_names)))
         self._images, self._labels = images, labels
         self._set_class_names(class_names)
@@ -134,6 +153,24 @@ class Gallery(QWidget):
     def set_header(self, text: str) -> None:
         """Set the bold line above the summary, e.g. "After epoch 3 — validation accuracy 87%"."""
         self._header.setText(text)
+
+    # ---- dropped files ------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """Accept a drag that carries at least one local image file."""
+        if dropped_images(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Emit :attr:`imagesDropped` with the image files dropped; other files are left out."""
+        paths = dropped_images(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.imagesDropped.emit(paths)
 
     # ---- filter, order, pages -----------------------------------------------------------------
 
@@ -300,6 +337,8 @@ class Gallery(QWidget):
     def _describe(self, index: int) -> tuple[str, str, str]:
         """``(caption, state, tooltip)`` of item ``index``."""
         truth = int(self._labels[index])
+        if truth == UNLABELLED:
+            return self._describe_unlabelled(index)
         true_name = self._class_names[truth]
         if self._probabilities is None:
             return f"true: {true_name}", "unknown", f"True: {true_name}\nNot predicted yet"
@@ -309,6 +348,15 @@ class Gallery(QWidget):
         tooltip = "\n".join([f"True: {true_name}", f"Top {len(top)}:", *lines])
         caption = f"true: {true_name}\npredicted: {self._class_names[guess]}"
         return caption, "right" if guess == truth else "wrong", tooltip
+
+    def _describe_unlabelled(self, index: int) -> tuple[str, str, str]:
+        if self._probabilities is None:
+            return "not labelled", "unknown", "Not labelled\nNot predicted yet"
+        top = top_classes(self._probabilities[index], TOP_CLASSES)
+        guess, probability = top[0]
+        lines = [f"  {self._class_names[k]} {share:.1%}" for k, share in top]
+        return (f"guess: {self._class_names[guess]}\n{probability:.0%} sure", "unknown",
+                "\n".join(["Not labelled", f"Top {len(top)}:", *lines]))
 
     def _filter_name(self) -> str:
         if self._filter_kind == "class":
@@ -326,8 +374,12 @@ class Gallery(QWidget):
             return text + (", so in dataset order" if self._order != "dataset" else "")
         if self._filter_kind == "misclassified":
             return text + (f" ({count / total:.1%})" if total else "")
-        right = int(np.count_nonzero(self._predicted[self._shown] == self._labels[self._shown]))
-        return text + (f" · {right:,}/{count:,} right ({right / count:.1%})" if count else "")
+        labels = self._labels[self._shown]
+        labelled = int(np.count_nonzero(labels != UNLABELLED))
+        if count and not labelled:
+            return text + " · not labelled: the network's guesses"
+        right = int(np.count_nonzero(self._predicted[self._shown] == labels))
+        return text + (f" · {right:,}/{labelled:,} right ({right / labelled:.1%})" if labelled else "")
 
     def _page_text(self, shown: int) -> str:
         if not shown:
@@ -351,6 +403,12 @@ class Gallery(QWidget):
         return [cell for cell in self._cells if not cell.isHidden()]
 
 
+def dropped_images(mime: QMimeData) -> list[Path]:
+    """The local files in ``mime`` whose suffix (any case) is one of :data:`DROPPABLE_SUFFIXES`, in order."""
+    paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+    return [path for path in paths if path.suffix.lower() in DROPPABLE_SUFFIXES]
+
+
 def _checked_probabilities(probabilities: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
     """``probabilities`` as a float array of ``shape`` (items, classes), or None; a wrong shape is refused."""
     if probabilities is None:
@@ -367,7 +425,9 @@ def filter_indices(labels: np.ndarray, predicted: np.ndarray | None, kind: str,
     if kind == "class":
         return np.flatnonzero(labels == class_index)
     if kind == "misclassified":
-        return np.zeros(0, dtype=np.int64) if predicted is None else np.flatnonzero(predicted != labels)
+        if predicted is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero((predicted != labels) & (labels != UNLABELLED))
     return np.arange(len(labels))
 
 

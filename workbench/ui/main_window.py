@@ -6,26 +6,30 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QScrollArea,
+                               QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from ..core import datasets
 from ..core.architecture import Architecture, Layer, build
 from ..core.config import TrainConfig
-from ..core.engine import EpochMetrics, fit_to_dataset, predict
+from ..core.engine import fit_to_dataset, predict
 from ..core.errors import WorkbenchError
 from ..core.metrics import Evaluation, evaluate_model
-from ..core.presets import load_preset, preset_names
-from ..core.runs import load_checkpoint, read_run
+from ..core.predict import load_images
+from ..core.presets import load_preset, preset_names, with_classes
+from ..core.distributed import write_handoff
+from ..core.export import export_model
+from ..core.runs import RUN_FILE, default_runs_dir, load_checkpoint, new_run_dir, read_run
 from ..core.trained import TrainedModel, evaluate_trained, load_trained
 from .activation_explorer import ActivationExplorer
+from .cluster_dialog import ClusterDialog
 from .data_browser import DataBrowser
 from .evaluation import EvaluationView
-from .gallery import Gallery
+from .export_dialog import ExportDialog
+from .gallery import UNLABELLED, Gallery
 from .images import to_display
 from .layer_builder import LayerBuilder
 from .plots import LivePlots
@@ -71,6 +75,9 @@ class MainWindow(QMainWindow):
         self.evaluated: tuple[torch.nn.Module, str] | None = None  # the network behind the matrix shown, its dataset
         self.preview_label = ""
         self.evaluator: ThreadHandle | None = None
+        self.exporter: ThreadHandle | None = None
+        self.current_run: Path | None = None  # the run folder whose trained network the window shows
+        self.last_export = None
         self.last_end: RunEnd | None = None
         self.last_status = ""
         self.file_path: Path | None = None
@@ -109,6 +116,7 @@ class MainWindow(QMainWindow):
         for spin in (self.panel.seed, self.panel.train_size, self.panel.val_size):
             spin.valueChanged.connect(self.subset_timer.start)
         self.evaluation_view.cellSelected.connect(self.show_confusion_cell)
+        self.gallery.imagesDropped.connect(self.show_dropped_images)
         self.run_history.overlayRequested.connect(self._overlay_runs)
         self.run_history.loadRequested.connect(self.load_run)
         self.run_history.continueRequested.connect(self.continue_run)
@@ -170,6 +178,10 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         self.statusBar().showMessage("Ready")
+        self.busy = QProgressBar(maximumWidth=160, textVisible=False)  # shown while an export or evaluation runs
+        self.busy.setRange(0, 0)
+        self.statusBar().addPermanentWidget(self.busy)
+        self.busy.hide()
 
     def tab_names(self) -> list[str]:
         """The tabs' names in lower case, as ``workbench gui --tab`` takes them."""
@@ -190,6 +202,9 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Save architecture", self.save_architecture, QKeySequence.StandardKey.Save)
         self._action(file_menu, "Save architecture &as…", self.save_architecture_as, QKeySequence.StandardKey.SaveAs)
         file_menu.addSeparator()
+        open_trained = self._action(file_menu, "Open &trained model…", self.open_trained_model)
+        self.export_action = self._action(file_menu, "&Export trained model…", self.export_current)
+        file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         edit_menu = self.menuBar().addMenu("&Edit")
@@ -205,7 +220,7 @@ class MainWindow(QMainWindow):
             action = self._action(self.presets_menu, name, lambda checked=False, n=name: self.load_preset(n))
             action.setToolTip(load_preset(name).description)
         self.presets_menu.setToolTipsVisible(True)
-        self.editing_actions = (new, open_, self.presets_menu.menuAction())
+        self.editing_actions = (new, open_, open_trained, self.presets_menu.menuAction())
 
         train_menu = self.menuBar().addMenu("&Train")
         self.start_action = self._action(train_menu, "&Start", self.start_training, QKeySequence("Ctrl+R"))
@@ -214,6 +229,7 @@ class MainWindow(QMainWindow):
         self.evaluate_action = self._action(train_menu, "&Evaluate on the test set", self.evaluate_current,
                                             QKeySequence("Ctrl+E"))
         self._action(train_menu, "&Continue a run…", self.show_runs)
+        self._action(train_menu, "Run on a c&luster…", self.run_on_cluster)
 
         view_menu = self.menuBar().addMenu("&View")
         for dock in self.docks:
@@ -312,11 +328,17 @@ class MainWindow(QMainWindow):
             self._dataset_failed(name, str(error))
             return
         if found:
-            self._dataset_loaded(self._load_now(name))
+            try:
+                loaded = self._load_now(name)
+            except WorkbenchError as error:
+                self._dataset_failed(name, str(error))
+                return
+            self._dataset_loaded(loaded)
             return
         self.panel.show_status(f"Downloading {datasets.get_info(name).title}…")
         self.statusBar().showMessage(f"Looking for {datasets.get_info(name).title} online…")
-        worker = FunctionWorker(lambda: datasets.load(name, progress=False))
+        options = self.panel.load_options(name)
+        worker = FunctionWorker(lambda: datasets.load(name, progress=False, **options))
         self.loader = ThreadHandle(worker, self)
         worker.succeeded.connect(self._dataset_loaded)
         worker.failed.connect(lambda message: self._dataset_failed(name, message))
@@ -326,7 +348,7 @@ class MainWindow(QMainWindow):
 
     def _load_now(self, name: str) -> datasets.LoadedDataset:
         self.statusBar().showMessage(f"Loading {datasets.get_info(name).title}…")
-        return datasets.load(name, download=False)
+        return datasets.load(name, download=False, **self.panel.load_options(name))
 
     def _loader_done(self) -> None:
         self.loader.join()
@@ -334,7 +356,10 @@ class MainWindow(QMainWindow):
         self.panel.settings_box.setEnabled(self.session is None)
 
     def _dataset_failed(self, name: str, message: str) -> None:
-        title = datasets.get_info(name).title
+        try:
+            title = datasets.get_info(name).title
+        except WorkbenchError:  # e.g. an image folder that has been moved
+            title = name
         if self.dataset is None:
             fallback = datasets.get_info(FALLBACK_DATASET)
             self._dataset_loaded(self._load_now(FALLBACK_DATASET))
@@ -357,6 +382,10 @@ class MainWindow(QMainWindow):
         if info.name != FALLBACK_DATASET:
             self.notice.hide()
         self.val_images = None  # the old dataset's images must not meet the network adapted to the new one
+        current = self.builder.architecture()
+        if current.num_classes != len(info.class_names):
+            # The output layer follows the classes, as the input follows the image size.
+            self.builder.set_architecture(with_classes(current, len(info.class_names)))
         self.builder.set_input(tuple(info.input_shape), len(info.class_names))
         self.data_browser.set_data(to_display(dataset.train_x, info.mean, info.std), dataset.train_y.tolist(),
                                    info.class_names, f"{info.title} — training split")
@@ -422,6 +451,25 @@ class MainWindow(QMainWindow):
         else:
             self.gallery.set_probabilities(probabilities)
         self.gallery.set_header(header)
+
+    def show_dropped_images(self, paths: list[Path]) -> None:
+        """Images dropped onto the gallery: what the network shown makes of them."""
+        if self.session is not None:
+            self.report_problem("A run is training", "Drop your images again when the run has ended.")
+            return
+        if self.preview_model is None or self.dataset is None:
+            self.report_problem("No network to ask", "Make the network fit the data first.")
+            return
+        info = self.dataset.info
+        try:
+            batch = load_images(paths, tuple(info.input_shape), info.mean, info.std)
+        except WorkbenchError as error:
+            self.report_problem("Cannot use these images", str(error))
+            return
+        self.val_images = (batch, torch.full((len(paths),), UNLABELLED, dtype=torch.long))
+        self._show_gallery_set(True, f"Your {len(paths)} image{'s' if len(paths) != 1 else ''}: "
+                                     f"{self.preview_label or 'the network'}'s guesses")
+        self.tabs.setCurrentIndex(0)
 
     def _epoch_views_timer_expired(self) -> None:
         if self.pending_epoch is not None:
@@ -590,6 +638,7 @@ class MainWindow(QMainWindow):
         self.panel.show_status(f"{headline} — test accuracy {end.test_accuracy:.1%}", end.message, finished=True)
         self.statusBar().showMessage(f"{headline}: test accuracy {end.test_accuracy:.1%}. Run saved in {end.folder}")
         self.last_end = end
+        self.current_run = end.folder
         self.preview_label = f"{self.run_architecture.name} ({end.status})"
         if end.evaluation is not None:
             self.evaluated = (self.preview_model, self.run_config.dataset if self.run_config else "")
@@ -636,10 +685,10 @@ class MainWindow(QMainWindow):
         except WorkbenchError as error:
             self.report_problem("Cannot load this run", str(error))
             return False
+        self.builder.set_architecture(architecture)
+        self.panel.set_config(config)  # for an image folder this adds its entry, which loads it
         if self.dataset is None or self.dataset.info.name != config.dataset:
             self.load_dataset(config.dataset)
-        self.builder.set_architecture(architecture)
-        self.panel.set_config(config)
         self.file_path = None
         self._update_title()
         if show_weights:
@@ -657,6 +706,7 @@ class MainWindow(QMainWindow):
                 or tuple(self.dataset.info.input_shape) != tuple(trained.architecture.input_shape):
             return
         self.preview_model = trained.model
+        self.current_run = trained.folder
         self.preview_label = f"{trained.name} ({trained.source})"
         self.weights_view.show_weights(trained.architecture, trained.weights, self.preview_label)
         self._show_gallery_set(False, f"{self.preview_label}: its guesses")
@@ -688,6 +738,7 @@ class MainWindow(QMainWindow):
         worker.failed.connect(lambda message: self.report_problem("The evaluation failed", message))
         worker.done.connect(self._evaluator_done)
         self.evaluate_action.setEnabled(False)
+        self.busy.show()
         self.statusBar().showMessage("Evaluating on the test set…")
         self.evaluator.start()
 
@@ -703,6 +754,94 @@ class MainWindow(QMainWindow):
         self.evaluator.join()
         self.evaluator = None
         self.evaluate_action.setEnabled(True)
+        self.busy.setVisible(self.exporter is not None)
+
+    def run_on_cluster(self) -> ClusterDialog | None:
+        """Save the network and settings as a hand-off folder and show the torchrun commands that train them."""
+        if not self.builder.is_valid():
+            self.report_problem("The network does not fit", "\n".join(self.builder.report().errors))
+            return None
+        config, architecture = self.panel.config(), self.builder.architecture()
+        try:
+            config.check()
+            folder = new_run_dir(None, architecture, config)
+            write_handoff(folder, architecture, config)
+        except WorkbenchError as error:
+            self.report_problem("Cannot prepare the hand-off", str(error))
+            return None
+        dialog = ClusterDialog(folder, torch.cuda.device_count(), self)
+        if self.interactive:
+            dialog.exec()
+        return dialog
+
+    # ---- trained models: open, export ---------------------------------------------------------
+
+    def open_trained_model(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a run folder or an exported bundle",
+                                                str(default_runs_dir()))
+        if path:
+            self.open_trained(Path(path))
+
+    def open_trained(self, path: Path) -> bool:
+        """Show a trained network from a run folder or a safetensors bundle: network, settings, guesses, weights."""
+        if self.session is not None:
+            return False
+        if (path / RUN_FILE).is_file():
+            return self.load_run(path)
+        try:
+            trained = load_trained(path)
+        except WorkbenchError as error:
+            self.report_problem("Cannot open this model", str(error))
+            return False
+        self.builder.set_architecture(trained.architecture)
+        self.file_path = None
+        self._update_title()
+        if trained.data.name in datasets.DATASETS and (self.dataset is None
+                                                       or self.dataset.info.name != trained.data.name):
+            self.load_dataset(trained.data.name)
+        self._show_trained(trained)
+        return True
+
+    def export_current(self) -> None:
+        """File → Export: the network of the run the window shows, in a format the user picks."""
+        if self.current_run is None:
+            self.report_problem("Nothing to export", "Train a network, or open a run or a trained model, first.")
+            return
+        try:
+            trained = load_trained(self.current_run)
+        except WorkbenchError as error:
+            self.report_problem("Cannot export this run", str(error))
+            return
+        dialog = ExportDialog(trained, self)
+        if dialog.exec():
+            self.export_to(self.current_run, *dialog.choice())
+
+    def export_to(self, folder: Path, fmt: str, target: Path) -> None:
+        """Export the trained network of ``folder`` in the background, then name the file written."""
+        if self.exporter is not None:
+            return
+        worker = FunctionWorker(lambda: export_model(load_trained(folder), fmt, target, progress=worker.report))
+        self.exporter = ThreadHandle(worker, self)
+        worker.progress.connect(lambda message: self.statusBar().showMessage(f"Exporting: {message}"))
+        worker.succeeded.connect(self._export_done)
+        worker.failed.connect(lambda message: self.report_problem("The export failed", message))
+        worker.done.connect(self._exporter_done)
+        self.export_action.setEnabled(False)
+        self.busy.show()
+        self.statusBar().showMessage(f"Exporting {folder.name} as {fmt}…")
+        self.exporter.start()
+
+    def _export_done(self, result) -> None:
+        self.last_export = result
+        self.statusBar().showMessage(f"Wrote {result.path}. {result.message}", 15000)
+        if self.interactive:
+            QMessageBox.information(self, "Export finished", f"Wrote {result.path}\n\n{result.message}")
+
+    def _exporter_done(self) -> None:
+        self.exporter.join()
+        self.exporter = None
+        self.export_action.setEnabled(True)
+        self.busy.setVisible(self.evaluator is not None)
 
     # ---- feedback ---------------------------------------------------------------------------
 
@@ -737,10 +876,10 @@ class MainWindow(QMainWindow):
             self.session.worker.stop()
             self.session.join()
             self.session = None
-        for handle in (self.loader, self.evaluator):
+        for handle in (self.loader, self.evaluator, self.exporter):
             if handle is not None:
                 handle.join()
-        self.loader = self.evaluator = None
+        self.loader = self.evaluator = self.exporter = None
         event.accept()
 
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
+                               QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QMessageBox, QProgressBar,
+                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from ..core import datasets
-from ..core.config import TrainConfig
+from ..core.config import IMAGE_SIZES, TrainConfig
 from ..core.devices import available_devices
+from ..core.errors import WorkbenchError
+from ..core.image_folders import DEFAULT_IMAGE_SIZE
+
+CHOOSE_FOLDER = "choose-folder"
+"""The data of the dataset combo's last entry, "Image folder…", which asks for a folder of the user's images."""
 
 _OPTIMIZER_TITLES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
 _LOSS_TITLES = {"cross-entropy": "Cross-entropy", "mse": "MSE on one-hot (the class's first loss)"}
@@ -52,6 +59,53 @@ def _select(combo: QComboBox, key: str) -> None:
         combo.setCurrentIndex(index)
 
 
+def ask_folder(parent: QWidget) -> str:
+    """The folder the user picks in a file dialog; "" if cancelled."""
+    return QFileDialog.getExistingDirectory(parent, "Choose a folder holding one sub-folder of images per class")
+
+
+def ask_image_options(parent: QWidget, info: datasets.DatasetInfo, image_size: int | None,
+                      channels: int | None) -> tuple[int, int | None] | None:
+    """The image size and channels (None: automatic) the user chooses for the folder ``info`` describes; None if
+    cancelled."""
+    dialog = QDialog(parent)
+    dialog.setWindowTitle("Image folder")
+    size = _spin(*IMAGE_SIZES, image_size or DEFAULT_IMAGE_SIZE, "Every image is resized, whole, to a square of "
+                                                                 "this many pixels a side.")
+    guessed = "colour" if info.input_shape[0] == 3 else "grayscale"
+    kind = _combo({"auto": f"Automatic ({guessed})", "1": "Grayscale (1 channel)", "3": "Colour (3 channels)"},
+                  "Automatic: colour if any image is stored in colour.")
+    _select(kind, str(channels) if channels else "auto")
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    form = QFormLayout(dialog)
+    form.addRow(QLabel(f"{info.title}: {', '.join(info.class_names)}"))
+    form.addRow("Image size", size)
+    form.addRow("Channels", kind)
+    form.addRow(buttons)
+    if dialog.exec() != QDialog.DialogCode.Accepted:
+        return None
+    return size.value(), None if kind.currentData() == "auto" else int(kind.currentData())
+
+
+def warn(parent: QWidget, message: str) -> None:
+    """Tell the user why the folder they chose cannot be used."""
+    QMessageBox.warning(parent, "This folder cannot be used", message)
+
+
+class _DatasetCombo(QComboBox):
+    """The dataset combo. It remembers the last dataset selected, even by a caller that blocked its signals, so
+    that cancelling "Image folder…" goes back to it."""
+
+    settled = 0
+
+    def setCurrentIndex(self, index: int) -> None:
+        super().setCurrentIndex(index)
+        if self.itemData(index) != CHOOSE_FOLDER:
+            self.settled = index
+
+
 def format_duration(seconds: float) -> str:
     """``75`` -> ``1:15``; ``3725`` -> ``1:02:05``; unknown -> ``…``."""
     if not math.isfinite(seconds) or seconds < 0:
@@ -66,6 +120,13 @@ class TrainingPanel(QWidget):
 
     The panel only reports what the user asks for (``startRequested``, ``pauseToggled``,
     ``stopRequested``, ``datasetChanged``); the main window decides and calls :meth:`set_running`.
+
+    ``datasetChanged(name)`` says the dataset to show changed: another one was chosen, or, for an image
+    folder, its image size, channels or the seed (which draws a folder's test split); load it with
+    ``datasets.load(name, **panel.load_options(name))``. The last entry of the dataset combo, "Image
+    folder…", asks for a folder (:attr:`choose_folder`), checks its layout (telling what is wrong with
+    :attr:`report_problem`) and asks for the image size and channels (:attr:`choose_image_options`); the
+    three are attributes so that tests can answer in place of the dialogs.
     """
 
     startRequested = Signal()
@@ -76,9 +137,17 @@ class TrainingPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._can_start = True
+        self.choose_folder = ask_folder
+        self.choose_image_options = ask_image_options
+        self.report_problem = warn
+        self._folder_options: dict[str, tuple[int | None, int | None]] = {}
+        self._quiet = False
         defaults = TrainConfig()
-        self.dataset = _combo({name: datasets.get_info(name).title for name in datasets.dataset_names()},
-                              "The images to learn from.")
+        self.dataset = _DatasetCombo()
+        for name in datasets.dataset_names():
+            self.dataset.addItem(datasets.get_info(name).title, name)
+        self.dataset.addItem("Image folder…", CHOOSE_FOLDER)
+        self.dataset.setToolTip("The images to learn from; \"Image folder…\" for your own, one sub-folder per class.")
         self.train_size = _spin(1, 60_000, 10_000, "Training images drawn at random from the training split "
                                                    "(the class uses 10,000 to stay fast).")
         self.val_size = _spin(0, 60_000, 1_000, "Validation images, drawn apart from the training ones: "
@@ -153,7 +222,8 @@ class TrainingPanel(QWidget):
         self.start_button.clicked.connect(self.startRequested)
         self.pause_button.toggled.connect(self._pause_toggled)
         self.stop_button.clicked.connect(self.stopRequested)
-        self.dataset.currentIndexChanged.connect(lambda _: self.datasetChanged.emit(self.dataset.currentData()))
+        self.dataset.currentIndexChanged.connect(self._dataset_selected)
+        self.seed.valueChanged.connect(self._seed_changed)
         self.optimizer.currentIndexChanged.connect(self._update_optimizer_fields)
         self.momentum.valueChanged.connect(self._update_optimizer_fields)
         self._update_optimizer_fields()
@@ -162,8 +232,10 @@ class TrainingPanel(QWidget):
     def config(self) -> TrainConfig:
         """The settings as a :class:`TrainConfig` (not yet checked)."""
         optimizer = self.optimizer.currentData()
+        image_size, channels = self._folder_options.get(self.dataset.currentData(), (None, None))
         return TrainConfig(
-            dataset=self.dataset.currentData(), train_size=self.train_size.value(), val_size=self.val_size.value(),
+            dataset=self.dataset.currentData(), image_size=image_size, channels=channels,
+            train_size=self.train_size.value(), val_size=self.val_size.value(),
             epochs=self.epochs.value(), batch_size=self.batch_size.value(), optimizer=optimizer, lr=self.lr.value(),
             momentum=self.momentum.value(),
             nesterov=self.nesterov.isChecked() and self.nesterov.isEnabled(),
@@ -172,7 +244,22 @@ class TrainingPanel(QWidget):
             seed=self.seed.value(), device=self.device.currentData())
 
     def set_config(self, config: TrainConfig) -> None:
-        """Show ``config`` in the form (sizes left unset keep the form's values)."""
+        """Show ``config`` in the form (sizes left unset keep the form's values); an image folder gets its entry.
+
+        ``datasetChanged`` is emitted once at the end if the dataset to show changed.
+        """
+        before = self._dataset_state()
+        self._quiet = True
+        try:
+            self._show_config(config)
+        finally:
+            self._quiet = False
+        if self._dataset_state() != before:
+            self.datasetChanged.emit(self.dataset.currentData())
+
+    def _show_config(self, config: TrainConfig) -> None:
+        if datasets.is_folder(config.dataset):
+            self.add_folder(config.dataset, config.image_size, config.channels)
         _select(self.dataset, config.dataset)
         if config.train_size is not None:
             self.train_size.setValue(config.train_size)
@@ -190,6 +277,66 @@ class TrainingPanel(QWidget):
         self.epochs.setValue(config.epochs)
         self.early_stopping.setValue(config.early_stopping)
         self.seed.setValue(config.seed)
+
+    def add_folder(self, name: str, image_size: int | None = None, channels: int | None = None) -> int:
+        """Give the image folder ``name`` ("folder:PATH") an entry "Folder: <its name>" above "Image folder…", or
+        update its image size and channels if it has one; returns the entry's index. Selects nothing."""
+        name = datasets.canonical_name(name)
+        self._folder_options[name] = (image_size, channels)
+        index = self.dataset.findData(name)
+        if index < 0:
+            path = Path(name[len(datasets.FOLDER_PREFIX):])
+            index = self.dataset.count() - 1
+            self.dataset.insertItem(index, f"Folder: {path.name}", name)
+            self.dataset.setItemData(index, str(path), Qt.ItemDataRole.ToolTipRole)
+        return index
+
+    def load_options(self, name: str) -> dict:
+        """The keyword arguments of ``datasets.load`` for ``name`` as this form would train on it: an image
+        folder's image size, channels and seed; nothing for a registered dataset."""
+        if not datasets.is_folder(name):
+            return {}
+        image_size, channels = self._folder_options.get(datasets.canonical_name(name), (None, None))
+        return {"image_size": image_size, "channels": channels, "seed": self.seed.value()}
+
+    def _dataset_state(self) -> tuple:
+        name = self.dataset.currentData()
+        return name, tuple(sorted(self.load_options(name).items()))
+
+    def _dataset_selected(self, index: int) -> None:
+        if self._quiet:
+            return
+        if self.dataset.itemData(index) == CHOOSE_FOLDER:
+            self._choose_folder()
+            return
+        self.dataset.settled = index
+        self.datasetChanged.emit(self.dataset.itemData(index))
+
+    def _seed_changed(self) -> None:
+        if not self._quiet and datasets.is_folder(self.dataset.currentData()):
+            self.datasetChanged.emit(self.dataset.currentData())
+
+    def _choose_folder(self) -> None:
+        """Ask for a folder and its image options; select it, or go back to the dataset shown before."""
+        chosen = self._ask_for_folder()
+        self.dataset.blockSignals(True)
+        self.dataset.setCurrentIndex(self.dataset.settled if chosen is None else self.add_folder(*chosen))
+        self.dataset.blockSignals(False)
+        if chosen is not None:
+            self.datasetChanged.emit(chosen[0])
+
+    def _ask_for_folder(self) -> tuple[str, int, int | None] | None:
+        path = self.choose_folder(self)
+        if not path:
+            return None
+        name = datasets.folder_name(path)
+        try:
+            info = datasets.get_info(name)
+        except WorkbenchError as error:
+            self.report_problem(self, str(error))
+            return None
+        options = self.choose_image_options(self, info, *self._folder_options.get(name, (None, None)))
+        return None if options is None else (name, *options)
 
     def fit_sizes(self, available: int) -> None:
         """Limit the subset sizes to a training split of ``available`` images, shrinking the defaults."""

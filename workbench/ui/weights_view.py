@@ -24,7 +24,7 @@ TILE_TARGET = 48
 """Tiles are enlarged by a whole number so their longer side comes closest to this many pixels."""
 GAP = 4
 FRAME = 1
-COLUMNS = 16
+COLUMNS = 12  # 12 enlarged 28×28 tiles fit the tab of a 1600-pixel window without scrolling sideways
 FRAME_COLOUR = (96, 96, 96)
 BACKGROUND_COLOUR = (239, 239, 239)
 EXPLANATION = (

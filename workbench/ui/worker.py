@@ -237,11 +237,18 @@ def _cpu_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 class FunctionWorker(QObject):
-    """Runs one function on a thread: ``succeeded(result)`` or ``failed(message)``, then ``done``."""
+    """Runs one function on a thread: ``succeeded(result)`` or ``failed(message)``, then ``done``.
+
+    The function may report how far it is through :meth:`report`, which emits ``progress`` (thread-safe).
+    """
 
     succeeded = Signal(object)
     failed = Signal(str)
+    progress = Signal(str)
     done = Signal()
+
+    def report(self, message: str) -> None:
+        self.progress.emit(message)
 
     def __init__(self, function: Callable[[], Any]):
         super().__init__()

@@ -1,0 +1,104 @@
+"""Trained models in the window: your own images dropped on the gallery, export, opening a bundle."""
+
+from PIL import Image
+
+from workbench.core.engine import predict
+from workbench.ui.images import to_display
+
+
+def test_dropped_images_get_the_networks_guesses(qtbot, window, tmp_path):
+    with qtbot.waitSignal(window.runFinished, timeout=60_000):
+        window.start_training()
+    info = window.dataset.info
+    originals = window.dataset.test_x[:4]
+    paths = []
+    for index, pixels in enumerate(to_display(originals, info.mean, info.std)):
+        paths.append(tmp_path / f"digit-{index}.png")
+        Image.fromarray(pixels[:, :, 0]).save(paths[-1])
+    window.show_dropped_images(paths)
+    guesses = predict(window.preview_model, originals).argmax(dim=1).tolist()
+    assert [caption.splitlines()[0] for caption in window.gallery.captions()] == \
+        [f"guess: {info.class_names[guess]}" for guess in guesses]
+    assert set(window.gallery.caption_colours()) == {"unknown"}
+
+    (tmp_path / "notes.png").write_text("not a picture")
+    window.show_dropped_images([paths[0], tmp_path / "notes.png"])
+    assert "notes.png" in window.statusBar().currentMessage()
+    assert len(window.gallery.captions()) == 4, "the gallery keeps what it showed"
+
+
+def test_an_image_folder_trains_in_the_window_with_one_output_per_class(qtbot, window, tmp_path):
+    from tests.core.test_folder_datasets import draw_tree
+
+    root = tmp_path / "shapes"
+    draw_tree(root)
+    name = f"folder:{root}"
+    index = window.panel.add_folder(name, image_size=16, channels=1)
+    window.panel.dataset.setCurrentIndex(index)
+    qtbot.waitUntil(lambda: window.dataset is not None and window.dataset.info.name.startswith("folder:"),
+                    timeout=30_000)
+    classes = len(window.dataset.info.class_names)
+    assert window.builder.architecture().num_classes == classes
+    assert window.builder.architecture().layers[-1].params["out_features"] == classes
+    window.panel.train_size.setValue(0)
+    window.panel.val_size.setValue(0)
+    with qtbot.waitSignal(window.runFinished, timeout=60_000) as finished:
+        window.start_training()
+    assert finished.args == ["finished"]
+
+
+def test_export_from_the_window_writes_a_checked_file_and_a_bundle_opens_back(qtbot, window, tmp_path):
+    from workbench.ui.export_dialog import ExportDialog
+    from workbench.core.trained import load_trained
+
+    with qtbot.waitSignal(window.runFinished, timeout=60_000):
+        window.start_training()
+    run = tmp_path / "run"
+    assert window.current_run == run
+    dialog = ExportDialog(load_trained(run), window)
+    dialog.format.setCurrentIndex(dialog.format.findData("onnx"))
+    assert dialog.choice() == ("onnx", tmp_path / f"{load_trained(run).name}.onnx")
+    dialog.deleteLater()
+
+    target = tmp_path / "exports" / "digits.onnx"
+    target.parent.mkdir()
+    window.export_to(run, "onnx", target)
+    qtbot.waitUntil(lambda: window.exporter is None, timeout=120_000)
+    assert target.is_file() and window.last_export.max_abs_diff <= 1e-4
+    assert str(target) in window.statusBar().currentMessage()
+
+    window.export_to(run, "onnx", tmp_path / "missing" / "folder" / "x.onnx")
+    qtbot.waitUntil(lambda: window.exporter is None, timeout=60_000)
+    assert "export failed" in window.statusBar().currentMessage()
+
+    bundle = tmp_path / "exports" / "bundle"
+    window.export_to(run, "safetensors", bundle)
+    qtbot.waitUntil(lambda: window.exporter is None, timeout=60_000)
+    window.load_preset("cnn-small")
+    assert window.open_trained(bundle)
+    assert [layer.type for layer in window.builder.architecture().layers] == ["Flatten", "Linear", "ReLU", "Linear"]
+    assert window.current_run == bundle
+    images, _ = window.val_images
+    expected = predict(load_trained(bundle).model, images[window.gallery.visible_indices()]).argmax(dim=1)
+    names = window.dataset.info.class_names
+    assert [caption.splitlines()[1] for caption in window.gallery.captions()] == \
+        [f"predicted: {names[k]}" for k in expected.tolist()]
+
+
+def test_run_on_a_cluster_saves_the_hand_off_and_shows_torchrun_commands(window):
+    import json
+    import shlex
+
+    window.panel.epochs.setValue(7)
+    dialog = window.run_on_cluster()
+    single, multi = dialog.commands()
+    words = shlex.split(single)
+    assert words[:3] == ["torchrun", "--standalone", "--nproc-per-node=2"]
+    config = json.loads((dialog.folder / "config.json").read_text())
+    assert config["epochs"] == 7 and config["dataset"] == "digits"
+    assert words[words.index("--arch") + 1] == str(dialog.folder.resolve() / "architecture.json")
+    dialog.machines.setValue(3)
+    dialog.endpoint.setText("node0:29400")
+    _, multi = dialog.commands()
+    assert "--nnodes=3" in multi and "--rdzv-endpoint=node0:29400" in multi
+    dialog.deleteLater()
