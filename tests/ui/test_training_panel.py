@@ -202,3 +202,14 @@ def test_the_image_options_dialog_starts_from_the_given_answers(qtbot, shapes):
     assert seen == {"size": 28, "kind": "Automatic (colour)"}
     QTimer.singleShot(0, lambda: QApplication.activeModalWidget().reject())
     assert ask_image_options(None, info, 20, 1) is None
+
+
+def test_mixed_precision_and_compile_round_trip_through_the_form(qtbot):
+    from workbench.core.config import TrainConfig
+    from workbench.ui.training_panel import TrainingPanel
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    assert panel.config().mixed_precision == "auto" and panel.config().compile is False
+    panel.set_config(TrainConfig(dataset="digits", mixed_precision="off", compile=True))
+    assert panel.config().mixed_precision == "off" and panel.config().compile is True

@@ -176,6 +176,14 @@ class TrainingPanel(QWidget):
             self.device.addItem(description if device_id == "cpu" else f"{device_id} — {description}", device_id)
         self.device.insertItem(0, "Automatic (first GPU, else CPU)", "auto")
         self.device.setCurrentIndex(0)
+        self.mixed_precision = _combo({"auto": "Automatic (bf16 on GPUs)", "on": "On (bfloat16)",
+                                       "off": "Off (float32)"},
+                                      "Mixed precision: compute in bfloat16 where it is safe, keep the weights in "
+                                      "float32. About twice as fast on recent GPUs; a CPU run is exact only with "
+                                      "it off.")
+        self.compile = QCheckBox("Compile the network (torch.compile)")
+        self.compile.setToolTip("Faster GPU training after a slow first batch; if compiling fails the run says so "
+                                "and goes on without it.")
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -184,7 +192,8 @@ class TrainingPanel(QWidget):
                              ("Learning rate", self.lr), ("Momentum", self.momentum), ("", self.nesterov),
                              ("Weight decay", self.weight_decay), ("Batch size", self.batch_size),
                              ("Epochs", self.epochs), ("Loss", self.loss), ("LR schedule", self.schedule),
-                             ("Early stopping", self.early_stopping), ("Seed", self.seed), ("Device", self.device)):
+                             ("Early stopping", self.early_stopping), ("Seed", self.seed), ("Device", self.device),
+                             ("Mixed precision", self.mixed_precision), ("", self.compile)):
             form.addRow(label, field)
         self.settings_box = QGroupBox("Training settings")
         self.settings_box.setLayout(form)
@@ -241,7 +250,8 @@ class TrainingPanel(QWidget):
             nesterov=self.nesterov.isChecked() and self.nesterov.isEnabled(),
             weight_decay=self.weight_decay.value(), loss=self.loss.currentData(),
             schedule=self.schedule.currentData(), early_stopping=self.early_stopping.value(),
-            seed=self.seed.value(), device=self.device.currentData())
+            seed=self.seed.value(), device=self.device.currentData(),
+            mixed_precision=self.mixed_precision.currentData(), compile=self.compile.isChecked())
 
     def set_config(self, config: TrainConfig) -> None:
         """Show ``config`` in the form (sizes left unset keep the form's values); an image folder gets its entry.
@@ -269,6 +279,8 @@ class TrainingPanel(QWidget):
         _select(self.loss, config.loss)
         _select(self.schedule, config.schedule)
         _select(self.device, config.device)
+        _select(self.mixed_precision, config.mixed_precision)
+        self.compile.setChecked(config.compile)
         self.lr.setValue(config.lr)
         self.momentum.setValue(config.momentum)
         self.nesterov.setChecked(config.nesterov)
