@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import signal
 import sys
 from pathlib import Path
@@ -166,11 +167,22 @@ def _add_export_command(commands: argparse._SubParsersAction) -> None:
                     "same name.")
     export.add_argument("run", type=Path, metavar="RUN_DIR", help="a run folder or a safetensors bundle folder")
     export.add_argument("--format", required=True, choices=FORMATS)
-    export.add_argument("--out", type=Path, default=Path("."), metavar="PATH",
+    export.add_argument("--out", type=_export_target, default=Path("."), metavar="PATH",
                         help="the file (the folder of a bundle) to write, or an existing folder to write "
                              "RUN_NAME.onnx, RUN_NAME.pt2, RUN_NAME-bundle or RUN_NAME.py into (default: the "
                              "current folder)")
     export.set_defaults(command="export", handler=_export)
+
+
+def _export_target(text: str) -> Path:
+    """``--out``: a path ending in a slash names a folder to write into, made if it is missing."""
+    path = Path(text).expanduser()
+    if text.endswith(("/", os.sep)) and not path.exists():
+        try:
+            path.mkdir(parents=True)
+        except OSError as error:
+            raise argparse.ArgumentTypeError(f"cannot create the folder {path}: {error.strerror or error}") from None
+    return path
 
 
 def _export(args: argparse.Namespace) -> int:

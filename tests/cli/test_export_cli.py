@@ -65,6 +65,12 @@ def test_without_out_the_export_goes_into_the_current_folder(in_process, sandbox
     assert json.loads((sandbox.root / "mlp-bundle" / "meta.json").read_text())["name"] == "mlp"
 
 
+def test_an_out_ending_in_a_slash_is_a_folder_made_for_the_export(in_process, sandbox, runs):
+    result = in_process("export", runs["mlp"], "--format", "pt2", "--out", "new/exports/")
+    assert result.returncode == 0, result
+    assert listing(sandbox.root / "new" / "exports") == ["mlp.pt2"]
+
+
 def test_an_out_under_a_file_is_refused_and_nothing_is_written(sandbox: Sandbox, runs):
     (sandbox.root / "plain-file").write_text("not a folder")
     result = sandbox.run("export", runs["mlp"], "--format", "onnx", "--out", "plain-file/m.onnx")
