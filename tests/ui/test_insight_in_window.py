@@ -69,6 +69,7 @@ def test_a_finished_run_is_listed_loaded_back_evaluated_and_continued(qtbot, win
     window.load_preset("cnn-small")
     window.panel.epochs.setValue(9)
     assert window.load_run(folder)
+    assert (window.panel.train_size.value(), window.panel.val_size.value()) == (1000, 200)
     assert [layer.type for layer in window.builder.architecture().layers] == ["Flatten", "Linear", "ReLU", "Linear"]
     assert window.panel.epochs.value() == 2
     model = build(window.builder.architecture().copy())

@@ -17,8 +17,12 @@ from ..core.devices import resolve_device
 from ..core.errors import WorkbenchError
 from ..resources import resource_dir
 from .main_window import DEFAULT_DATASET, MainWindow
+from .settings import APPLICATION, ORGANISATION
 
 SETTLE_MS = 400
+DESKTOP_ID = "io.github.workbench.Workbench"
+WORK_OPTIONS = ("preset", "arch", "dataset", "image_size", "channels", "epochs", "train_size", "val_size",
+                "batch_size", "seed", "lr", "optimizer", "device", "start")
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -27,13 +31,17 @@ def run_app(args: argparse.Namespace) -> int:
     Returns the exit status: 0, or 2 when the scripted run could not start or failed.
     """
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("workbench")
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
+    app.setDesktopFileName(DESKTOP_ID)  # Wayland and the task bar match the window to the installed .desktop file
     icon = resource_dir("icons", "workbench.svg")
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
     scripted = args.quit_when_done
-    window = MainWindow(interactive=not scripted, runs_out=args.out)
+    # Scripted runs (demonstrations, tests, screenshots) neither read nor write the user's remembered settings.
+    window = MainWindow(interactive=not scripted, runs_out=args.out, remember=not scripted,
+                        restore_work=not names_work(args))
     try:
         _apply_arguments(window, args)
     except WorkbenchError as error:
@@ -65,6 +73,13 @@ def run_app(args: argparse.Namespace) -> int:
         QTimer.singleShot(SETTLE_MS, finish)
     app.exec()
     return outcome["status"]
+
+
+def names_work(args: argparse.Namespace) -> bool:
+    """Whether the command line says what to train (network, dataset or a setting): the window then starts
+    from the defaults with those, as the README's examples expect, not from the last session's work."""
+    values = [getattr(args, option, None) for option in WORK_OPTIONS]
+    return any(value is not None and value is not False for value in values)
 
 
 def _select_dataset(window: MainWindow, name: str, image_size: int | None, channels: int | None) -> None:

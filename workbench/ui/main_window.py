@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import torch
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QScrollArea,
-                               QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QColor, QDesktopServices, QKeySequence, QPalette
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from ..core import datasets
 from ..core.architecture import Architecture, Layer, build
@@ -35,13 +35,16 @@ from .layer_builder import LayerBuilder
 from .plots import LivePlots
 from .training_panel import TrainingPanel
 from .gradient_plots import GradientPlots
+from .help import about_html, about_text, user_guide_path
 from .run_history import RunHistory
+from .settings import LAYOUT_VERSION, SessionStore, remember_file
 from .weights_view import WeightsView
 from .worker import BatchPacket, EpochPacket, FunctionWorker, RunEnd, RunStart, ThreadHandle, TrainingWorker
 
 DEFAULT_PRESET = "seed-simplenet"
 DEFAULT_DATASET = "fashion-mnist"
 FALLBACK_DATASET = "digits"
+DEFAULT_SIZE = (1600, 1000)
 
 
 class MainWindow(QMainWindow):
@@ -49,12 +52,20 @@ class MainWindow(QMainWindow):
 
     ``interactive`` False (scripted mode, tests) reports problems in the status bar and on stderr
     instead of in dialogs, and closing during a run stops it without asking.
+
+    ``remember`` True (the app started by hand) restores what the last window closed with — geometry, dock
+    layout, recent files and, unless ``restore_work`` is False, the network, dataset and settings — and saves
+    them again on closing (see :mod:`workbench.ui.settings`). Without it the window starts from the defaults
+    and writes nothing.
+
+    ``open_url`` opens the user guide (``QDesktopServices.openUrl``; tests replace it).
     """
 
     runFinished = Signal(str)     # the run's status, or "failed"
     datasetReady = Signal(str)
 
-    def __init__(self, interactive: bool = True, runs_out: Path | None = None):
+    def __init__(self, interactive: bool = True, runs_out: Path | None = None, remember: bool = False,
+                 restore_work: bool = True):
         super().__init__()
         # Training runs on a worker thread; a shorter GIL switch interval keeps painting from
         # stalling it (and it from stalling the event loop) for the default 5 ms at a time.
@@ -81,8 +92,11 @@ class MainWindow(QMainWindow):
         self.last_end: RunEnd | None = None
         self.last_status = ""
         self.file_path: Path | None = None
+        self.recent_files: list[Path] = []
+        self.store = SessionStore() if remember else None
+        self.open_url = QDesktopServices.openUrl
         self.setWindowTitle("workbench")
-        self.resize(1600, 1000)
+        self.resize(*DEFAULT_SIZE)
 
         self.builder = LayerBuilder()
         self.panel = TrainingPanel()
@@ -99,7 +113,9 @@ class MainWindow(QMainWindow):
         self.notice.setStyleSheet("background: #fff4ce; color: #5c4400; padding: 6px; border: 1px solid #e0c060;")
         self.notice.hide()
         self._assemble()
+        self.default_layout = self.saveState(LAYOUT_VERSION)
         self._make_menus()
+        self._follow_colour_scheme()
 
         self.builder.architectureChanged.connect(self._architecture_changed)
         self.builder.undo_stack.cleanChanged.connect(self._update_title)
@@ -125,7 +141,10 @@ class MainWindow(QMainWindow):
         self.builder.set_architecture(load_preset(DEFAULT_PRESET))
         self.builder.undo_stack.clear()
         self.builder.undo_stack.setClean()
-        self.load_dataset(DEFAULT_DATASET)
+        if self.store is not None:
+            self._restore_session(restore_work)
+        if self.dataset is None and self.loader is None:
+            self.load_dataset(self.panel.dataset.currentData() if self.store is not None else DEFAULT_DATASET)
 
     # ---- layout -------------------------------------------------------------------------------
 
@@ -199,6 +218,8 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         new = self._action(file_menu, "&New network", self.new_network, QKeySequence.StandardKey.New)
         open_ = self._action(file_menu, "&Open architecture…", self.open_architecture, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self._fill_recent_menu()
         self._action(file_menu, "&Save architecture", self.save_architecture, QKeySequence.StandardKey.Save)
         self._action(file_menu, "Save architecture &as…", self.save_architecture_as, QKeySequence.StandardKey.SaveAs)
         file_menu.addSeparator()
@@ -220,7 +241,7 @@ class MainWindow(QMainWindow):
             action = self._action(self.presets_menu, name, lambda checked=False, n=name: self.load_preset(n))
             action.setToolTip(load_preset(name).description)
         self.presets_menu.setToolTipsVisible(True)
-        self.editing_actions = (new, open_, open_trained, self.presets_menu.menuAction())
+        self.editing_actions = (new, open_, self.recent_menu.menuAction(), open_trained, self.presets_menu.menuAction())
 
         train_menu = self.menuBar().addMenu("&Train")
         self.start_action = self._action(train_menu, "&Start", self.start_training, QKeySequence("Ctrl+R"))
@@ -237,6 +258,12 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         self._action(view_menu, "&Run history", self.show_runs)
         self._action(view_menu, "&Clear overlaid runs", self.plots.clear_overlays)
+        view_menu.addSeparator()
+        self._action(view_menu, "Reset &layout", self.reset_layout)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&User guide", self.show_user_guide, QKeySequence.StandardKey.HelpContents)
+        self._action(help_menu, "&About workbench", self.show_about)
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
@@ -281,6 +308,7 @@ class MainWindow(QMainWindow):
         self.file_path = path
         self.builder.undo_stack.setClean()
         self._update_title()
+        self.add_recent_file(path)
         return True
 
     def save_architecture(self) -> None:
@@ -304,6 +332,7 @@ class MainWindow(QMainWindow):
         self.file_path = path
         self.builder.undo_stack.setClean()
         self._update_title()
+        self.add_recent_file(path)
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 
@@ -311,6 +340,144 @@ class MainWindow(QMainWindow):
         name = self.file_path.name if self.file_path else self.builder.architecture().name
         modified = "" if self.builder.undo_stack.isClean() else " *"
         self.setWindowTitle(f"{name}{modified} — workbench")
+
+    # ---- recent files -----------------------------------------------------------------------
+
+    def add_recent_file(self, path: Path) -> None:
+        """Put ``path`` first in File → Open recent (and in the remembered settings)."""
+        self.recent_files = remember_file(self.recent_files, path)
+        self._recent_files_changed()
+
+    def clear_recent_files(self) -> None:
+        """Empty File → Open recent."""
+        self.recent_files = []
+        self._recent_files_changed()
+
+    def open_recent_file(self, path: Path) -> bool:
+        """Open an architecture file from the recent list; one that has gone is taken off the list."""
+        if self.session is not None:
+            return False
+        if not path.is_file():
+            self.recent_files = [other for other in self.recent_files if other != path]
+            self._recent_files_changed()
+            self.report_problem("Cannot open the architecture", f"{path} is not there any more.")
+            return False
+        return self.open_architecture_file(path)
+
+    def _recent_files_changed(self) -> None:
+        self._fill_recent_menu()
+        if self.store is not None:
+            self.store.save_recent(self.recent_files)
+            self.store.sync()
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()  # deletes the actions it owns: those added below
+        for number, path in enumerate(self.recent_files, start=1):
+            action = self.recent_menu.addAction(f"&{number} {path.name}")
+            action.triggered.connect(lambda checked=False, p=path: self.open_recent_file(p))
+            action.setToolTip(str(path))
+        if self.recent_files:
+            self.recent_menu.addSeparator()
+        clear = self.recent_menu.addAction("&Clear the list")
+        clear.triggered.connect(self.clear_recent_files)
+        clear.setEnabled(bool(self.recent_files))
+        self.recent_menu.setToolTipsVisible(True)
+
+    # ---- remembering: layout, work, settings --------------------------------------------------
+
+    def _restore_session(self, restore_work: bool) -> None:
+        """Put back what the last window closed with; anything missing or damaged keeps its default."""
+        geometry, layout = self.store.geometry(), self.store.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if layout is not None:
+            self.restoreState(layout, LAYOUT_VERSION)
+        self.recent_files = self.store.recent_files()
+        self._fill_recent_menu()
+        if restore_work:
+            self._restore_work()
+
+    def _restore_work(self) -> None:
+        architecture = self.store.architecture()
+        if architecture is not None:
+            self.builder.set_architecture(architecture)
+            self.builder.undo_stack.clear()
+            self.builder.undo_stack.setClean()
+        self._update_title()
+        config = self.store.config()
+        if config is None:
+            return
+        self.panel.set_config(config)  # loads the dataset when it differs from the form's
+        if self.dataset is None and self.loader is None:
+            self.load_dataset(config.dataset)
+        if self.dataset is not None and self.dataset.info.name == config.dataset:
+            self.panel.set_config(config)  # again: loading a dataset shrinks the sizes to its defaults
+
+    def save_session(self) -> None:
+        """Remember the geometry, dock layout, network, settings and recent files (when ``remember``)."""
+        if self.store is None:
+            return
+        self.store.save_window(self.saveGeometry(), self.saveState(LAYOUT_VERSION))
+        self.store.save_work(self.builder.architecture(), self.panel.config())
+        self.store.save_recent(self.recent_files)
+        self.store.sync()
+
+    def reset_layout(self) -> None:
+        """View → Reset layout: both docks back in place and shown, and the window at its first size."""
+        if self.isMaximized() or self.isFullScreen():
+            self.showNormal()
+        self.restoreState(self.default_layout, LAYOUT_VERSION)
+        for dock in self.docks:
+            dock.setFloating(False)
+            dock.show()
+        self.resize(*DEFAULT_SIZE)
+        self.statusBar().showMessage("Layout reset", 5000)
+
+    # ---- help -------------------------------------------------------------------------------
+
+    def show_user_guide(self) -> QUrl | None:
+        """Help → User guide: open the README with the system's viewer; returns the URL asked for."""
+        path = user_guide_path()
+        if path is None:
+            self.report_problem("No user guide", "This installation carries no README.md.")
+            return None
+        url = QUrl.fromLocalFile(str(path))
+        if not self.open_url(url):
+            self.report_problem("Cannot open the user guide", f"Nothing here opens {path}: open it yourself.")
+        return url
+
+    def show_about(self) -> QMessageBox:
+        """Help → About: the versions of the app, PyTorch, Qt, PySide6 and Python, and the training devices."""
+        box = QMessageBox(self)
+        box.setWindowTitle("About workbench")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(about_html())
+        box.setDetailedText(about_text())
+        icon = self.windowIcon()
+        if not icon.isNull():
+            box.setIconPixmap(icon.pixmap(64, 64))
+        if self.interactive:
+            box.exec()
+        return box
+
+    # ---- colours ----------------------------------------------------------------------------
+
+    def changeEvent(self, event: QEvent) -> None:
+        palette_changed = event.type() in (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange)
+        if palette_changed and hasattr(self, "tabs"):  # not while __init__ is still building the window
+            self._follow_colour_scheme()
+        super().changeEvent(event)
+
+    def _follow_colour_scheme(self) -> None:
+        """Menus, docks, forms and dialogs follow the system's light or dark palette. The tabs' pages stay light
+        paper in both, like the plots: their colours (green and red captions, matrix shades, weight images) are
+        made for a white page."""
+        dark = QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        paper = paper_palette() if dark else QPalette()
+        for index in range(self.tabs.count()):
+            page = self.tabs.widget(index)
+            page.setPalette(paper)
+            page.setAutoFillBackground(dark)
 
     # ---- datasets ---------------------------------------------------------------------------
 
@@ -689,6 +856,8 @@ class MainWindow(QMainWindow):
         self.panel.set_config(config)  # for an image folder this adds its entry, which loads it
         if self.dataset is None or self.dataset.info.name != config.dataset:
             self.load_dataset(config.dataset)
+            if self.dataset is not None and self.dataset.info.name == config.dataset:
+                self.panel.set_config(config)  # loading a dataset resets the sizes to its defaults
         self.file_path = None
         self._update_title()
         if show_weights:
@@ -880,7 +1049,18 @@ class MainWindow(QMainWindow):
             if handle is not None:
                 handle.join()
         self.loader = self.evaluator = self.exporter = None
+        self.save_session()
         event.accept()
+
+
+def paper_palette() -> QPalette:
+    """A light palette, whatever the system's: black on white pages and light grey buttons, blue selection."""
+    palette = QPalette(QColor("#efefef"), QColor("#ffffff"))
+    palette.setColor(QPalette.ColorRole.AlternateBase, QColor("#f7f7f7"))
+    palette.setColor(QPalette.ColorRole.Highlight, QColor("#308cc6"))
+    palette.setColor(QPalette.ColorRole.PlaceholderText, QColor("#808080"))
+    palette.setColor(QPalette.ColorRole.Link, QColor("#1f5fa8"))
+    return palette
 
 
 def _validation_subset(dataset: datasets.LoadedDataset, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
