@@ -9,8 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.cli.test_cli import Result, Sandbox
-from workbench import cli
+from tests.cli.test_cli import Result, Sandbox, in_process  # noqa: F401 (fixture)
 from workbench.core.config import TrainConfig
 from workbench.core.engine import Trainer, predict
 from workbench.core.presets import load_preset
@@ -45,21 +44,6 @@ def run_and_images(tmp_path_factory):
 @pytest.fixture
 def sandbox(tmp_path) -> Sandbox:
     return Sandbox.make(tmp_path / "sandbox")
-
-
-@pytest.fixture
-def in_process(capsys):
-    """``workbench ARGS`` through ``cli.main`` in this process (for refusals: the console script costs seconds)."""
-    def run(*args) -> Result:
-        argv = tuple(str(arg) for arg in args)
-        capsys.readouterr()
-        try:
-            status = cli.main(list(argv))
-        except SystemExit as exit_:  # argparse
-            status = exit_.code
-        out, err = capsys.readouterr()
-        return Result(argv, status, out, err)
-    return run
 
 
 def _parsed(result: Result) -> list[tuple[str, list[tuple[str, float]]]]:
