@@ -12,6 +12,7 @@ import math
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -32,6 +33,7 @@ from .core.runs import RunRecorder, default_runs_dir, list_runs, load_checkpoint
 from .core.trained import load_trained
 
 USAGE_ERROR = 2
+LOSS_SHOWN_EVERY = 0.25  # seconds between updates of the loss shown next to the progress bar
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -355,6 +357,7 @@ class ConsoleReporter(Callback):
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
         self.bar: tqdm | None = None
+        self.loss_shown_at = -math.inf
 
     def announce(self, trainer: Trainer, folder: Path) -> None:
         info, config = trainer.data.info, trainer.config
@@ -377,7 +380,10 @@ class ConsoleReporter(Callback):
             self.bar = tqdm(total=state.batches_per_epoch, desc=f"epoch {state.epoch}/{state.epochs}",
                             unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True)
         self.bar.update(state.batch - self.bar.n)
-        self.bar.set_postfix_str(f"loss {state.batch_loss:.4f}", refresh=False)
+        now = time.monotonic()
+        if now - self.loss_shown_at >= LOSS_SHOWN_EVERY:  # reading the loss makes the CPU wait for the GPU
+            self.bar.set_postfix_str(f"loss {state.batch_loss:.4f}", refresh=False)
+            self.loss_shown_at = now
 
     def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
         self._close_bar()

@@ -256,3 +256,19 @@ def test_the_gpu_benchmark_says_it_is_skipped_without_cuda(monkeypatch, capsys):
     monkeypatch.setattr("sys.argv", ["gpu_bench"])
     gpu_bench.main()
     assert capsys.readouterr().out == "no CUDA device: GPU benchmark skipped\n"
+
+
+def test_the_gpu_benchmark_runs_through_on_the_cpu_with_small_sizes(fashion_mnist, monkeypatch, capsys):
+    """The script a lent GPU machine runs once: every table and both recipes must come out."""
+    from benchmarks import gpu_bench
+    monkeypatch.setattr("sys.argv", ["gpu_bench", "--device", "cpu", "--train-size", "256", "--epochs", "2",
+                                     "--recipe-train-size", "512", "--recipe-val-size", "100", "--recipe-epochs", "1",
+                                     "--recipe-batch-sizes", "512"])
+    gpu_bench.main()
+    out = capsys.readouterr().out
+    assert out.startswith(f"torch {torch.__version__}, CPU\n")
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith(("cnn-small ", "cnn-strong "))}
+    assert set(rows) == {"cnn-small", "cnn-strong"}
+    assert all(row.count("x)") == 4 and "(1.00x)" in row for row in rows.values())  # 4 variants, against the first
+    assert "AdamW lr 0.004243 one-cycle, weight decay 5e-4, batch 512, up to 1 epochs" in out
+    assert out.count("not reached in 1 epochs") == 1

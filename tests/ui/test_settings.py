@@ -370,3 +370,30 @@ def test_the_pages_follow_a_change_of_system_palette_while_running(window, qapp)
     qapp.processEvents()
     assert not page.autoFillBackground()
     assert page.palette().color(QPalette.ColorRole.Window) == before.color(QPalette.ColorRole.Window)
+
+
+def _text_contrast(label) -> float:
+    """Contrast between a message label's background (right edge) and its darkest pixel (the text)."""
+    image = label.grab().toImage()
+    background = QColor(image.pixel(image.width() - 2, image.height() // 2))
+    darkest = min((QColor(image.pixel(x, y)) for x in range(8, image.width() - 1) for y in range(image.height())),
+                  key=lambda colour: colour.lightness())
+    return contrast(darkest, background)
+
+
+def test_under_a_dark_palette_the_red_problem_lines_stay_readable(dark_system, window, qtbot):
+    architecture = window.builder.architecture()
+    del architecture.layers[0]  # no Flatten: the network no longer fits
+    window.builder.set_architecture(architecture)
+    hint = window.panel.start_hint
+    assert hint.isVisibleTo(window.panel) and "Flatten" in hint.text()
+    assert _text_contrast(hint) >= 4.5
+    window.builder.undo_stack.undo()
+
+    dialog = window.run_on_cluster()
+    assert dialog.problem.isHidden()  # nothing wrong, nothing shown
+    (dialog.folder / "config.json").unlink()  # the hand-off folder lost a file behind the dialog's back
+    dialog.machines.setValue(3)
+    assert not dialog.problem.isHidden() and dialog.problem.text()
+    assert _text_contrast(dialog.problem) >= 4.5
+    dialog.deleteLater()

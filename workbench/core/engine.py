@@ -30,6 +30,7 @@ from .architecture import Architecture, build
 from .config import TrainConfig
 from .devices import autocast_dtype, resolve_device
 from .errors import ConfigError, TrainingError, WorkbenchError
+from .loss_watch import LossWatch
 
 if TYPE_CHECKING:
     from .distributed import Cluster
@@ -121,11 +122,19 @@ class TrainState:
     batches_per_epoch: int
     epoch: int = 0
     batch: int = 0
-    batch_loss: float = math.nan
+    batch_loss_value: torch.Tensor | float = math.nan
+    """The latest batch's loss as the engine holds it: a 0-d tensor on the run's device, not read back yet, or a
+    float. Callbacks that collect every batch's loss keep these and read them together (``read_losses``)."""
     samples_seen: int = 0
     history: list[EpochMetrics] = field(default_factory=list)
     val_probabilities: torch.Tensor | None = None
     """Class probabilities ``(validation items, classes)`` of the latest validation pass, on the run's device."""
+
+    @property
+    def batch_loss(self) -> float:
+        """The latest batch's loss. On a GPU, reading it waits until the GPU has computed it: a callback that reads
+        it at every batch makes the CPU wait for the GPU at every batch."""
+        return float(self.batch_loss_value)
 
 
 @dataclass
@@ -334,7 +343,8 @@ class Trainer:
             epoch_run = self._train_epoch(state, optimizer, scheduler if per_batch else None, loss_fn, self.shuffle)
             if epoch_run.diverged:
                 model.load_state_dict(last_good)
-                status, message = "diverged", _divergence_message(epoch_run.diverged, epoch, state.batch + 1, config.lr)
+                batch, loss = epoch_run.diverged
+                status, message = "diverged", _divergence_message(loss, epoch, batch, config.lr)
                 break
             if epoch_run.interrupted:
                 status, message = "stopped", f"Stopped by the user during epoch {epoch}."
@@ -343,7 +353,8 @@ class Trainer:
                 scheduler.step()
             val_loss, val_accuracy, state.val_probabilities = self._score(data.val_x, data.val_y, loss_fn)
             elapsed = time.perf_counter() - epoch_started - epoch_run.paused_seconds
-            metrics = EpochMetrics(epoch, epoch_run.loss_sum / epoch_run.seen, val_loss, val_accuracy, lr, elapsed,
+            train_loss = float(epoch_run.loss_sum) / epoch_run.seen
+            metrics = EpochMetrics(epoch, train_loss, val_loss, val_accuracy, lr, elapsed,
                                    epoch_run.seen / epoch_run.seconds)
             state.history.append(metrics)
             last_good = _snapshot(model)
@@ -409,7 +420,7 @@ class Trainer:
         """Take up the checkpoint's optimizer, random streams and history; the first epoch to train."""
         resume = self.resume_from
         self.optimizer = make_optimizer(self.model, self.config)
-        self.optimizer.load_state_dict(resume.optimizer)
+        load_optimizer_state(self.optimizer, resume.optimizer)
         self.shuffle.set_state(resume.shuffle_rng)
         torch.set_rng_state(resume.torch_rng)
         state.history = list(resume.history)
@@ -421,9 +432,10 @@ class Trainer:
                      shuffle: torch.Generator) -> _EpochRun:
         """One pass over the shuffled training subset, batch by batch, honouring pause and stop."""
         data, batch_size = self.data, self.config.batch_size
-        epoch_run = _EpochRun()
+        epoch_run = _EpochRun(loss_sum=torch.zeros((), device=self.device))  # summed where the losses are
         started = time.perf_counter()
         order = torch.randperm(len(data.train_y), generator=shuffle).to(self.device)
+        watch = LossWatch(self.device)
         self.model.train()
         for batch in range(state.batches_per_epoch):
             if not self._running.is_set():
@@ -435,20 +447,21 @@ class Trainer:
                 break
             index = order[batch * batch_size:(batch + 1) * batch_size]
             if self._train_model is not self._eager_model and len(index) not in self._compiled_sizes:
-                loss_value = self._compiling_step(index, optimizer, loss_fn)
+                loss = self._compiling_step(index, optimizer, loss_fn)
             else:
-                loss_value = self._step(index, optimizer, loss_fn)
-            if not math.isfinite(loss_value):
-                epoch_run.diverged = loss_value
+                loss = self._step(index, optimizer, loss_fn)
+            epoch_run.diverged = watch.add(batch + 1, loss)
+            if epoch_run.diverged:
                 break
             if batch_scheduler is not None:
                 batch_scheduler.step()
-            epoch_run.loss_sum += loss_value * len(index)
+            epoch_run.loss_sum = epoch_run.loss_sum + loss * len(index)
             epoch_run.seen += len(index)
-            state.batch, state.batch_loss = batch + 1, loss_value
+            state.batch, state.batch_loss_value = batch + 1, loss
             state.samples_seen += len(index)
             for callback in self.callbacks:
                 callback.on_batch_end(self, state)
+        epoch_run.diverged = epoch_run.diverged or watch.settle()
         epoch_run.seconds = time.perf_counter() - started - epoch_run.paused_seconds
         return epoch_run
 
@@ -457,23 +470,27 @@ class Trainer:
         in which any of them was asked to."""
         return self._stop_agreed if self.cluster is not None else self._stop_requested.is_set()
 
-    def _step(self, index: torch.Tensor, optimizer: torch.optim.Optimizer, loss_fn) -> float:
-        """One optimiser step on the training batch ``index``; the batch's loss (not finite: no step taken)."""
+    def _step(self, index: torch.Tensor, optimizer: torch.optim.Optimizer, loss_fn) -> torch.Tensor | float:
+        """One optimiser step on the training batch ``index``; the batch's loss over the whole (global) batch, as a
+        detached tensor not read back from the device yet, or (multi-process) a float.
+
+        A non-finite loss still takes its step: the run notices it (see :class:`LossWatch`) and puts back the
+        weights of the last good epoch.
+        """
         loss, value = self._batch_loss(index, loss_fn)
-        if math.isfinite(value):
-            optimizer.zero_grad(set_to_none=True)
-            with self.cluster.exchanging() if self.cluster is not None else contextlib.nullcontext():
-                loss.backward()  # DDP exchanges the gradients here
-            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        with self.cluster.exchanging() if self.cluster is not None else contextlib.nullcontext():
+            loss.backward()  # DDP exchanges the gradients here
+        optimizer.step()
         return value
 
-    def _batch_loss(self, index: torch.Tensor, loss_fn) -> tuple[torch.Tensor, float]:
+    def _batch_loss(self, index: torch.Tensor, loss_fn) -> tuple[torch.Tensor, torch.Tensor | float]:
         """The loss to back-propagate for the batch ``index``, and its value over the whole (global) batch."""
         images, labels = self.data.train_x, self.data.train_y
         if self.cluster is None:
             with self.autocast():
                 loss = loss_fn(self._train_model(self._as_input(images[index])), labels[index])
-            return loss, loss.item()
+            return loss, loss.detach()
         part, weight = self.cluster.shard(index)
         with self.autocast():
             outputs = self._train_model(self._as_input(images[part]))
@@ -482,7 +499,8 @@ class Trainer:
         value, self._stop_agreed = self.cluster.agree(loss, self._stop_requested.is_set())
         return loss, value
 
-    def _compiling_step(self, index: torch.Tensor, optimizer: torch.optim.Optimizer, loss_fn) -> float:
+    def _compiling_step(self, index: torch.Tensor, optimizer: torch.optim.Optimizer,
+                        loss_fn) -> torch.Tensor | float:
         """A step in which torch.compile compiles (the first batch, the first of a new size). If compiling
         fails, the weights and random streams are put back and the run goes on eager, with a notice."""
         weights, random_state = _snapshot(self.model), _random_state(self.device)
@@ -508,27 +526,47 @@ class Trainer:
 
 @dataclass
 class _EpochRun:
-    """What one pass over the training data did; ``diverged`` holds the non-finite loss, if any."""
+    """What one pass over the training data did; ``diverged`` holds ``(batch, loss)`` of the first non-finite
+    loss, if any."""
 
-    loss_sum: float = 0.0
+    loss_sum: torch.Tensor
     seen: int = 0
     seconds: float = 0.0
     paused_seconds: float = 0.0
     interrupted: bool = False
-    diverged: float | None = None
+    diverged: tuple[int, float] | None = None
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """The configured optimizer over the model's parameters."""
-    params, lr, decay = model.parameters(), config.lr, config.weight_decay
+    """The configured optimizer over the model's parameters.
+
+    On a CUDA GPU, SGD, Adam and AdamW use PyTorch's fused implementations: one kernel updates every parameter,
+    where the default launches several per step, which is most of an optimiser step for a small network.
+    """
+    params, lr, decay = list(model.parameters()), config.lr, config.weight_decay
+    fused = {"fused": True} if _fusable(params) else {}
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=config.nesterov,
-                               weight_decay=decay)
+                               weight_decay=decay, **fused)
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=decay, **fused)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=decay, **fused)
     return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=decay)
+
+
+def _fusable(params: list[torch.Tensor]) -> bool:
+    return bool(params) and all(param.is_cuda and param.is_floating_point() for param in params)
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Load a saved optimizer state, keeping this optimizer's own implementation (fused or not): a run saved on
+    a GPU may go on on the CPU, and the other way round."""
+    implementation = [{key: group[key] for key in ("fused", "foreach") if key in group}
+                      for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, kept in zip(optimizer.param_groups, implementation):
+        group.update(kept)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, batches_per_epoch: int,

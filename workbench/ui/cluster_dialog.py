@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QGroupBox
 
 from ..core.distributed import cluster_commands
 from ..core.errors import WorkbenchError
+from .network_list import tone_style
 
 
 class ClusterDialog(QDialog):
@@ -35,7 +36,7 @@ class ClusterDialog(QDialog):
         self.single = _command_box()
         self.multi = _command_box()
         self.problem = QLabel(wordWrap=True, objectName="problem")
-        self.problem.setStyleSheet("color: #c62828;")
+        self.problem.setStyleSheet(tone_style("error"))
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addLayout(form)
@@ -60,8 +61,10 @@ class ClusterDialog(QDialog):
                                         self.endpoint.text().strip() or "HOST:29500")
         except WorkbenchError as error:
             self.problem.setText(str(error))
+            self.problem.show()
             return
         self.problem.clear()
+        self.problem.hide()
         self.single.setPlainText(commands["single_node"])
         self.multi.setPlainText(commands["multi_node"])
 

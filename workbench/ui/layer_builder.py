@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QAbstractItemView, QLabel, QScrollArea, QSplitter,
 
 from ..core.architecture import Architecture, ValidationReport
 from ..core.layers import GROUPS, layers_in_group
-from .network_list import LAYER_MIME, TONES, NetworkModel, NetworkView
+from .network_list import LAYER_MIME, NetworkModel, NetworkView, tone_style
 from .param_form import ParamForm
 
 _LAYER_ROLE = Qt.ItemDataRole.UserRole
@@ -220,9 +220,7 @@ class LayerBuilder(QWidget):
         self._problem.setText(message)
         self._problem.setVisible(bool(message))
         if tone:
-            colours = TONES[tone]
-            self._problem.setStyleSheet(f"background: {colours.background.name()}; color: {colours.text.name()}; "
-                                        f"border-left: 4px solid {colours.mark.name()}; padding: 4px 6px;")
+            self._problem.setStyleSheet(tone_style(tone))
 
 
 def _caption(text: str) -> QLabel:

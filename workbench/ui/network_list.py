@@ -48,6 +48,14 @@ TONES = {
 }
 
 
+def tone_style(tone: str) -> str:
+    """The style sheet of a message in ``tone`` ("error", "warning"): its own background and text colours, so it
+    reads the same under a light or a dark system palette."""
+    colours = TONES[tone]
+    return (f"background: {colours.background.name()}; color: {colours.text.name()}; "
+            f"border-left: 4px solid {colours.mark.name()}; padding: 4px 6px;")
+
+
 def layer_label(layer: Layer) -> str:
     """The layer type with its main sizes, e.g. ``Linear(120)``, ``Conv2d(16, 3×3)``, ``ReLU``."""
     if layer.type not in CATALOG:

@@ -15,6 +15,7 @@ from ..core.config import IMAGE_SIZES, TrainConfig
 from ..core.devices import available_devices
 from ..core.errors import WorkbenchError
 from ..core.image_folders import DEFAULT_IMAGE_SIZE
+from .network_list import tone_style
 
 CHOOSE_FOLDER = "choose-folder"
 """The data of the dataset combo's last entry, "Image folder…", which asks for a folder of the user's images."""
@@ -209,7 +210,7 @@ class TrainingPanel(QWidget):
             buttons.addWidget(button)
         self.start_hint = QLabel()
         self.start_hint.setWordWrap(True)
-        self.start_hint.setStyleSheet("color: #c62828;")
+        self.start_hint.setStyleSheet(tone_style("error"))
         self.start_hint.hide()
 
         self.progress = QProgressBar()

@@ -26,6 +26,7 @@ from ..core.config import TrainConfig
 from ..core.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
 from ..core.errors import WorkbenchError
 from ..core.gradients import GradientMonitor, GradientSample
+from ..core.loss_watch import read_losses
 from ..core.metrics import Evaluation, evaluation_from_predictions
 from ..core.runs import RunRecorder, load_checkpoint, new_run_dir
 
@@ -181,7 +182,7 @@ class _SignalRelay(Callback):
         self.folder = folder
         self.monitor = monitor
         self.steps: list[int] = []
-        self.losses: list[float] = []
+        self.losses: list[torch.Tensor | float] = []
         self.last_emit = time.perf_counter()
         self.last_samples = 0
         self.samples_at_start = 0
@@ -199,7 +200,7 @@ class _SignalRelay(Callback):
 
     def on_batch_end(self, trainer: Trainer, state: TrainState) -> None:
         self.steps.append((state.epoch - 1) * state.batches_per_epoch + state.batch)
-        self.losses.append(state.batch_loss)
+        self.losses.append(state.batch_loss_value)  # read back together in _emit, not one batch at a time
         now = time.perf_counter()
         if now - self.last_emit >= self.interval:
             self._emit(state, now)
@@ -225,8 +226,8 @@ class _SignalRelay(Callback):
         done_batches = (state.epoch - 1) * state.batches_per_epoch + state.batch
         per_batch = (state.samples_seen - self.samples_at_start) / max(done_batches - self.batches_at_start, 1)
         seconds_left = (total_batches - done_batches) * per_batch / self.rate if self.rate else float("nan")
-        self.worker.batchProgress.emit(BatchPacket(self.steps, self.losses, state.epoch, state.epochs, state.batch,
-                                                   state.batches_per_epoch, self.rate, seconds_left,
+        self.worker.batchProgress.emit(BatchPacket(self.steps, read_losses(self.losses), state.epoch, state.epochs,
+                                                   state.batch, state.batches_per_epoch, self.rate, seconds_left,
                                                    self.monitor.take_new()))
         self.steps, self.losses = [], []
         self.last_emit, self.last_samples = now, state.samples_seen
