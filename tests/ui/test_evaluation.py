@@ -104,3 +104,64 @@ def test_long_class_names_fit_without_scrolling(view):
     assert header.length() <= matrix.viewport().width()
     for column in range(len(CLASSES)):
         assert header.sectionSize(column) >= header.sectionSizeHint(column)
+
+
+def test_showing_evaluations_again_does_not_widen_the_matrix(view, evaluation):
+    matrix = view.findChild(QTableWidget, "confusionMatrix")
+    first = matrix.minimumSize()
+    for _ in range(3):  # one validation matrix per epoch, then the test matrix
+        view.show_evaluation(evaluation, "Validation")
+    assert matrix.minimumSize() == first
+
+
+def _in_scroll_area(qtbot, evaluation, width):
+    """The view as the Evaluation tab holds it, in a scroll area ``width`` pixels wide."""
+    from PySide6.QtWidgets import QScrollArea
+
+    scroll = QScrollArea()
+    qtbot.addWidget(scroll)
+    view = EvaluationView()
+    scroll.setWidget(view)
+    scroll.setWidgetResizable(True)
+    view.show_evaluation(evaluation, "Test")
+    scroll.resize(width, 1000)
+    scroll.show()
+    qtbot.waitExposed(scroll)
+    qtbot.wait(50)
+    return scroll, view
+
+
+def test_a_narrow_tab_puts_the_scores_below_the_matrix_with_nothing_cut_off(qtbot, evaluation):
+    scroll, view = _in_scroll_area(qtbot, evaluation, 840)  # a 1,600-pixel window with both docks open
+    matrix, scores = view.findChild(QTableWidget, "confusionMatrix"), view.findChild(QTableWidget, "scores")
+    assert not view.side_by_side
+    assert scroll.horizontalScrollBar().maximum() == 0
+    assert matrix.geometry().right() <= scroll.viewport().width() and scores.geometry().right() <= view.width()
+    assert scores.geometry().top() > matrix.geometry().bottom()
+    assert scores.verticalScrollBar().maximum() == 0  # every class's row shows
+
+
+def test_a_wide_tab_puts_the_scores_beside_the_matrix(qtbot, evaluation):
+    scroll, view = _in_scroll_area(qtbot, evaluation, 1500)
+    matrix, scores = view.findChild(QTableWidget, "confusionMatrix"), view.findChild(QTableWidget, "scores")
+    assert view.side_by_side
+    assert scores.geometry().left() > matrix.geometry().right()
+    assert scroll.horizontalScrollBar().maximum() == 0
+    scroll.resize(840, 1000)
+    qtbot.waitUntil(lambda: not view.side_by_side, timeout=2000)
+
+
+def test_an_evaluation_shown_after_the_tab_opened_is_arranged_for_its_size(qtbot, evaluation):
+    from PySide6.QtWidgets import QScrollArea
+
+    scroll = QScrollArea()
+    qtbot.addWidget(scroll)
+    view = EvaluationView()
+    scroll.setWidget(view)
+    scroll.setWidgetResizable(True)
+    scroll.resize(840, 1000)
+    scroll.show()
+    qtbot.waitExposed(scroll)  # empty: small enough to sit side by side
+    view.show_evaluation(evaluation, "Validation")
+    qtbot.waitUntil(lambda: not view.side_by_side, timeout=2000)
+    qtbot.waitUntil(lambda: scroll.horizontalScrollBar().maximum() == 0, timeout=2000)

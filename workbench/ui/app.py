@@ -58,7 +58,8 @@ def run_app(args: argparse.Namespace) -> int:
         if args.screenshot:
             window.plots.flush()
             window.gradient_plots.flush()
-            app.processEvents()
+            for _ in range(3):  # a page that rearranges itself for its new size (Evaluation) settles in a few passes
+                app.processEvents()
             if not window.grab().save(str(args.screenshot)):
                 print(f"workbench: cannot write the screenshot {args.screenshot}", file=sys.stderr)
                 outcome["status"] = 2

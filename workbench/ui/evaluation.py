@@ -15,8 +15,8 @@ import math
 import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QSizePolicy, QStyle, QStyledItemDelegate, QStyleOptionViewItem,
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QBoxLayout, QGridLayout, QHBoxLayout, QHeaderView,
+                               QLabel, QLayout, QPushButton, QSizePolicy, QStyle, QStyledItemDelegate, QStyleOptionViewItem,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from workbench.core.metrics import ClassScores, Evaluation
@@ -168,7 +168,8 @@ def _score_items(scores: ClassScores) -> list[QTableWidgetItem]:
 
 
 class EvaluationView(QWidget):
-    """A network's results on a split: confusion matrix on the left, per-class scores on the right.
+    """A network's results on a split: confusion matrix on the left, per-class scores on the right, or below it
+    when the view is too narrow for both side by side (it then asks only for the wider of the two).
 
     Clicking a matrix cell (or :meth:`select_cell`) emits :attr:`cellSelected` with the cell's true and
     predicted class, so a gallery can show the images it counts.
@@ -191,13 +192,43 @@ class EvaluationView(QWidget):
         top = QHBoxLayout()
         top.addWidget(self._header, 1)
         top.addWidget(self._copy)
-        body = QHBoxLayout()
-        body.addLayout(self._matrix_panel(), 3)
-        body.addWidget(self._scores, 2)
+        self._matrix_layout = self._matrix_panel()
+        self._body = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        self._body.addLayout(self._matrix_layout, 3)
+        self._body.addWidget(self._scores, 2)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addLayout(body, 1)
+        layout.addLayout(self._body, 1)
+        # the layout must not pin the view to its side-by-side width: minimumSizeHint says what it needs
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
         self.clear()
+
+    @property
+    def side_by_side(self) -> bool:
+        """Whether the scores are beside the matrix (else below it)."""
+        return self._body.direction() == QBoxLayout.Direction.LeftToRight
+
+    def minimumSizeHint(self) -> QSize:
+        """Wide enough for the wider of the matrix and the scores; as tall as the current arrangement needs."""
+        margins = self.layout().contentsMargins()
+        width = max(self._matrix_layout.minimumSize().width(), self._scores.minimumWidth())
+        return QSize(width + margins.left() + margins.right(), self.layout().minimumSize().height())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._arrange(event.size().width())
+
+    def _arrange(self, width: int) -> None:
+        """Scores beside the matrix if ``width`` has room for both, else below it."""
+        self._matrix_layout.invalidate()  # its cached minimum may predate the matrix's new size
+        margins = self.layout().contentsMargins()
+        needed = (self._matrix_layout.minimumSize().width() + self._body.spacing() + self._scores.minimumWidth()
+                  + margins.left() + margins.right())
+        direction = (QBoxLayout.Direction.LeftToRight if width >= needed else QBoxLayout.Direction.TopToBottom)
+        if direction != self._body.direction():
+            self._body.setDirection(direction)
+            self._body.setStretch(1, 2 if direction == QBoxLayout.Direction.LeftToRight else 0)
+            self.updateGeometry()  # a scroll area around the view learns the new height
 
     def _matrix_panel(self) -> QGridLayout:
         legend = QLabel("Colour strength: the share of the true class's images in the cell "
@@ -225,6 +256,7 @@ class EvaluationView(QWidget):
         self._copy.setEnabled(True)
         self._fill_matrix(evaluation)
         self._fill_scores(evaluation)
+        self._arrange(self.width())  # the new figures may need more room than the last ones
 
     def clear(self) -> None:
         """Show nothing, as before the first evaluation."""
@@ -267,6 +299,8 @@ class EvaluationView(QWidget):
         """Give every cell room for its header, its count and a margin: the matrix never scrolls."""
         matrix, columns, rows = self._matrix, self._matrix.horizontalHeader(), self._matrix.verticalHeader()
         count = matrix.columnCount()
+        for header in (columns, rows):
+            header.setMinimumSectionSize(-1)  # the style's default: else the hints below include the last fit's size
         width = max(max(columns.sectionSizeHint(c), matrix.sizeHintForColumn(c)) for c in range(count)) + CELL_PADDING
         height = max(max(rows.sectionSizeHint(r), matrix.sizeHintForRow(r)) for r in range(count)) + CELL_PADDING
         columns.setMinimumSectionSize(width)
@@ -286,13 +320,16 @@ class EvaluationView(QWidget):
         self._fit_scores()
 
     def _fit_scores(self) -> None:
-        """Make the scores table wide enough for every column, the numbers' columns equally wide."""
+        """Make the scores table wide enough for every column, the numbers' columns equally wide, and tall enough
+        for every row."""
         scores, header = self._scores, self._scores.horizontalHeader()
         hints = [max(header.sectionSizeHint(c), scores.sizeHintForColumn(c)) for c in range(scores.columnCount())]
         header.setMinimumSectionSize(max(hints[1:]))
         numbers = (len(hints) - 1) * max(hints[1:])
         scroll_bar = scores.verticalScrollBar().sizeHint().width()
         scores.setMinimumWidth(hints[0] + numbers + 2 * scores.frameWidth() + scroll_bar)
+        rows = scores.verticalHeader().length()
+        scores.setMinimumHeight(header.sizeHint().height() + rows + 2 * scores.frameWidth())
 
     def _copy_text(self) -> None:
         QApplication.clipboard().setText(self._evaluation.as_text())

@@ -182,8 +182,6 @@ class MainWindow(QMainWindow):
         evaluation_scroll.setWidget(self.evaluation_view)
         evaluation_scroll.setWidgetResizable(True)
         evaluation_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        # The matrix and the scores table side by side need this much; narrower windows scroll instead of clipping.
-        self.evaluation_view.setMinimumWidth(1180)
         self.tabs.addTab(evaluation_scroll, "Evaluation")
         self.tabs.addTab(self.gradient_plots, "Gradients")
         self.tabs.addTab(self.weights_view, "Weights")
