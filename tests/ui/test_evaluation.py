@@ -165,3 +165,26 @@ def test_an_evaluation_shown_after_the_tab_opened_is_arranged_for_its_size(qtbot
     view.show_evaluation(evaluation, "Validation")
     qtbot.waitUntil(lambda: not view.side_by_side, timeout=2000)
     qtbot.waitUntil(lambda: scroll.horizontalScrollBar().maximum() == 0, timeout=2000)
+
+
+def test_a_hidden_view_scores_and_fills_only_the_last_evaluation_when_shown(qtbot, evaluation):
+    """A run hands the view a matrix at every epoch; behind another tab it computes and fills only the last."""
+    view = EvaluationView()
+    qtbot.addWidget(view)
+    computed = []
+
+    def later(epoch):
+        def compute():
+            computed.append(epoch)
+            return evaluation
+        return compute
+
+    for epoch in (1, 2, 3):
+        view.show_evaluation(later(epoch), f"Validation after epoch {epoch}:")
+    matrix = view.findChild(QTableWidget, "confusionMatrix")
+    assert computed == [] and matrix.rowCount() == 0
+    view.show()
+    qtbot.waitExposed(view)
+    assert computed == [3] and matrix.rowCount() == len(CLASSES)
+    assert view.findChild(QLabel, "header").text().startswith("Validation after epoch 3: accuracy")
+    assert view.evaluation is evaluation and computed == [3]

@@ -16,6 +16,8 @@ from workbench.ui.weights_view import (BACKGROUND_COLOUR, FRAME, FRAME_COLOUR, N
 def view(qtbot):
     widget = WeightsView()
     qtbot.addWidget(widget)
+    widget.show()
+    qtbot.waitExposed(widget)
     return widget
 
 
@@ -130,3 +132,19 @@ def test_clear_shows_the_message_and_the_view_explains_the_colours(view):
     assert view.panel_titles() == [] and view.caption.text() == "Start a run to see its weights."
     assert "red" in view.explanation.text() and "blue" in view.explanation.text()
     assert view.scroll_area.widgetResizable()
+
+
+def test_a_hidden_view_draws_the_latest_weights_when_shown(qtbot, view):
+    """A run hands the view weights at every epoch; behind another tab it draws only the last, once shown."""
+    hidden = WeightsView()
+    qtbot.addWidget(hidden)
+    architecture = load_preset("seed-linear")
+    for epoch in range(1, 4):
+        hidden.show_weights(architecture, weights_of(architecture, seed=epoch), caption=f"After epoch {epoch}")
+    assert hidden.caption.text().startswith("No weights yet")  # nothing drawn while hidden
+    hidden.show()
+    qtbot.waitExposed(hidden)
+    assert hidden.caption.text() == "After epoch 3"
+    view.show_weights(architecture, weights_of(architecture, seed=3))  # the same weights, drawn at once
+    assert hidden.tile_count(0) == view.tile_count(0) == 10
+    assert all(hidden.tile_image(0, tile) == view.tile_image(0, tile) for tile in range(10))

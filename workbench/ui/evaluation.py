@@ -11,6 +11,7 @@ diagonal of 90%.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, QPointF, QRectF, QSize, Qt, Signal
@@ -179,7 +180,8 @@ class EvaluationView(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self._evaluation: Evaluation | None = None
+        self._evaluation: Evaluation | Callable[[], Evaluation] | None = None
+        self._pending_title: str | None = None
         self._header = QLabel(EMPTY_HEADER, objectName="header")
         self._header.setStyleSheet("QLabel { font-weight: bold; font-size: 12pt; }")
         self._copy = QPushButton("Copy", objectName="copy")
@@ -247,11 +249,30 @@ class EvaluationView(QWidget):
     @property
     def evaluation(self) -> Evaluation | None:
         """The evaluation shown, None when cleared."""
+        if callable(self._evaluation):
+            self._evaluation = self._evaluation()
         return self._evaluation
 
-    def show_evaluation(self, evaluation: Evaluation, title: str) -> None:
-        """Show ``evaluation``; ``title`` names the split, e.g. "Test" gives "Test accuracy 84.3% (10,000 images)"."""
-        self._evaluation = evaluation
+    def show_evaluation(self, evaluation: Evaluation | Callable[[], Evaluation], title: str) -> None:
+        """Show ``evaluation``; ``title`` names the split, e.g. "Test" gives "Test accuracy 84.3% (10,000 images)".
+
+        While the view is hidden (another tab in front) the tables are filled when it is next shown: a run hands
+        it a matrix at every epoch, and filling the tables takes the window's thread for tens of milliseconds.
+        ``evaluation`` may be a function that computes it, called only when the view is shown or
+        :attr:`evaluation` is read.
+        """
+        self._evaluation, self._pending_title = evaluation, title
+        if self.isVisible():
+            self._fill_pending()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._fill_pending()
+
+    def _fill_pending(self) -> None:
+        if self._pending_title is None:
+            return
+        evaluation, title, self._pending_title = self.evaluation, self._pending_title, None
         self._header.setText(f"{title} accuracy {evaluation.accuracy:.1%} ({evaluation.count:,} images)")
         self._copy.setEnabled(True)
         self._fill_matrix(evaluation)
@@ -260,7 +281,7 @@ class EvaluationView(QWidget):
 
     def clear(self) -> None:
         """Show nothing, as before the first evaluation."""
-        self._evaluation = None
+        self._evaluation = self._pending_title = None
         self._header.setText(EMPTY_HEADER)
         self._copy.setEnabled(False)
         self._matrix.setRowCount(0)
@@ -269,15 +290,18 @@ class EvaluationView(QWidget):
 
     def cell_text(self, true_class: int, predicted_class: int) -> str:
         """The text of the matrix cell in row ``true_class`` and column ``predicted_class``."""
+        self._fill_pending()
         return self._matrix.item(true_class, predicted_class).text()
 
     def table_rows(self) -> list[list[str]]:
         """The scores table as text, row by row: one row per class, then the macro and weighted averages."""
+        self._fill_pending()
         return [[self._scores.item(row, column).text() for column in range(self._scores.columnCount())]
                 for row in range(self._scores.rowCount())]
 
     def select_cell(self, true_class: int, predicted_class: int) -> None:
         """Select a matrix cell as a click would, emitting :attr:`cellSelected`."""
+        self._fill_pending()
         self._matrix.setCurrentCell(true_class, predicted_class)
         self.cellSelected.emit(true_class, predicted_class)
 
@@ -332,7 +356,7 @@ class EvaluationView(QWidget):
         scores.setMinimumHeight(header.sizeHint().height() + rows + 2 * scores.frameWidth())
 
     def _copy_text(self) -> None:
-        QApplication.clipboard().setText(self._evaluation.as_text())
+        QApplication.clipboard().setText(self.evaluation.as_text())
 
 
 def _make_matrix() -> QTableWidget:

@@ -780,10 +780,11 @@ class MainWindow(QMainWindow):
                 and len(packet.val_probabilities) == len(self.val_images[1]):
             self.gallery.set_probabilities(packet.val_probabilities)
             self.gallery.set_header(f"After epoch {metrics.epoch}{accuracy}")
-        if packet.val_evaluation is not None:
+        if packet.val_probabilities is not None:
             self.evaluation_split = "validation"
-            self.evaluation_view.show_evaluation(
-                packet.val_evaluation, f"{self.run_architecture.name} — validation set after epoch {metrics.epoch}:")
+            self.evaluation_view.show_evaluation(  # scored only if the Evaluation tab is looked at
+                lambda: packet.val_evaluation,
+                f"{self.run_architecture.name} — validation set after epoch {metrics.epoch}:")
         self.weights_view.show_weights(self.run_architecture, packet.weights, f"After epoch {metrics.epoch}")
 
     def _run_finished(self, end: RunEnd) -> None:

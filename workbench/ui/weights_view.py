@@ -166,7 +166,11 @@ class _Panel(QWidget):
 
 class WeightsView(QWidget):
     """The drawable weights of a network (see :func:`~workbench.core.weights.weight_tiles`), one titled grid
-    per layer, in a scroll area, under a line explaining the colours and a caption (e.g. which epoch)."""
+    per layer, in a scroll area, under a line explaining the colours and a caption (e.g. which epoch).
+
+    While the view is hidden (another tab in front), weights given to it are drawn when it is next shown: a run
+    hands it new weights at every epoch, and drawing them takes the window's thread for milliseconds.
+    """
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -175,6 +179,7 @@ class WeightsView(QWidget):
         self.caption = QLabel()
         self.caption.setWordWrap(True)
         self._panels: list[_Panel] = []
+        self._pending: tuple[Architecture, dict[str, torch.Tensor], str] | None = None
         self._content = QWidget()
         self._content_layout = QVBoxLayout(self._content)
         self._content_layout.setAlignment(Qt.AlignmentFlag.AlignTop)
@@ -189,7 +194,20 @@ class WeightsView(QWidget):
         self.clear("No weights yet: they appear at the end of each epoch.")
 
     def show_weights(self, architecture: Architecture, weights: dict[str, torch.Tensor], caption: str = "") -> None:
-        """Draw the weights of ``architecture`` from its state dict ``weights``, under ``caption``."""
+        """Draw the weights of ``architecture`` from its state dict ``weights``, under ``caption`` (now if the view
+        is showing, else when it is next shown)."""
+        self._pending = (architecture, weights, caption)
+        if self.isVisible():
+            self._draw_pending()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._draw_pending()
+
+    def _draw_pending(self) -> None:
+        if self._pending is None:
+            return
+        (architecture, weights, caption), self._pending = self._pending, None
         panels = weight_tiles(architecture, weights)
         if not panels:
             self.clear(NOTHING_TO_SHOW)
@@ -202,20 +220,24 @@ class WeightsView(QWidget):
 
     def clear(self, message: str = "") -> None:
         """Remove the pictures and show ``message`` instead."""
+        self._pending = None
         self._set_panel_count(0)
         self.caption.setText(message)
         self.caption.setVisible(bool(message))
 
     def panel_titles(self) -> list[str]:
         """The titles of the panels shown, first layer first."""
+        self._draw_pending()
         return [panel.title.text() for panel in self._panels]
 
     def tile_count(self, panel_index: int) -> int:
         """How many tiles panel ``panel_index`` draws."""
+        self._draw_pending()
         return self._panels[panel_index].layout_info.count
 
     def tile_image(self, panel_index: int, tile_index: int) -> QImage:
         """The pixels drawn for one tile (enlarged), as a QImage."""
+        self._draw_pending()
         panel = self._panels[panel_index]
         return panel.image.pixmap().copy(panel.layout_info.rect(tile_index)).toImage()
 

@@ -9,6 +9,7 @@ handles, so they act at the next batch boundary even while the worker's event lo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import traceback
 import weakref
@@ -79,7 +80,16 @@ class EpochPacket:
     metrics: EpochMetrics
     weights: dict[str, torch.Tensor] = field(repr=False)
     val_probabilities: np.ndarray | None = field(default=None, repr=False)
-    val_evaluation: Evaluation | None = field(default=None, repr=False)
+    val_labels: np.ndarray | None = field(default=None, repr=False)
+    class_names: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def val_evaluation(self) -> Evaluation | None:
+        """The scores of :attr:`val_probabilities`, computed when first asked for (scikit-learn takes milliseconds
+        that a quick run's epochs cannot spare, and the window asks only for the epochs it shows)."""
+        if self.val_probabilities is None or self.val_labels is None:
+            return None
+        return evaluation_from_predictions(self.val_labels, self.val_probabilities, self.class_names)
 
 
 @dataclass
@@ -207,12 +217,12 @@ class _SignalRelay(Callback):
 
     def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
         self._emit(state, time.perf_counter())
-        probabilities = evaluation = None
+        probabilities = labels = None
         if state.val_probabilities is not None and len(state.val_probabilities):
             probabilities = state.val_probabilities.to("cpu", torch.float32).numpy()
-            evaluation = evaluation_from_predictions(trainer.data.val_y.cpu(), probabilities,
-                                                     trainer.data.info.class_names)
-        self.worker.epochEnded.emit(EpochPacket(metrics, _cpu_weights(trainer.model), probabilities, evaluation))
+            labels = trainer.data.val_y.cpu().numpy()
+        self.worker.epochEnded.emit(EpochPacket(metrics, _cpu_weights(trainer.model), probabilities, labels,
+                                                tuple(trainer.data.info.class_names)))
 
     def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
         if self.steps:
