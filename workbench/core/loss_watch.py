@@ -39,7 +39,7 @@ class LossWatch:
         buffer, event = self._buffers[self._slot], self._events[self._slot]
         self._slot ^= 1
         buffer.copy_(loss.detach().float(), non_blocking=True)
-        event.record()
+        event.record(torch.cuda.current_stream(loss.device))  # the run's GPU, which need not be the current one
         self._pending.append((batch, buffer, event))
         return self._look(leave=1)
 
