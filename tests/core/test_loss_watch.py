@@ -1,16 +1,19 @@
 """Batch losses read back without stalling the GPU: the loss watch, late NaN detection, fused optimizers.
 
 On the CPU every loss is looked at at once; on a GPU one batch late, and the training steps must then not make
-the CPU wait for the GPU at all (checked with PyTorch's sync debug mode on a GPU machine).
+the CPU wait for the GPU at all (checked with PyTorch's sync debug mode on a GPU machine). The CPU tests also
+walk the GPU's one-batch-late path (``deferred``), so that its effect on a run is checked without a GPU.
 """
 
 import copy
+import functools
 import math
 
 import pytest
 import torch
 
 from workbench.core.config import TrainConfig
+from workbench.core import engine
 from workbench.core.engine import Callback, Trainer, load_optimizer_state, make_optimizer
 from workbench.core.loss_watch import LossWatch, read_losses
 from workbench.core.presets import load_preset
@@ -18,6 +21,13 @@ from workbench.core.presets import load_preset
 CUDA_AVAILABLE = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA_AVAILABLE, reason="needs a CUDA GPU")
 DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, needs_cuda])]
+WATCHES = [("cpu", None), ("cpu", True), pytest.param("cuda", None, marks=[pytest.mark.cuda, needs_cuda])]
+
+
+@pytest.fixture
+def deferred_on_cpu(monkeypatch):
+    """Runs on the CPU look at their losses one batch late, as on a GPU."""
+    monkeypatch.setattr(engine, "LossWatch", functools.partial(LossWatch, deferred=True))
 
 
 def digits_config(**overrides):
@@ -27,26 +37,26 @@ def digits_config(**overrides):
     return TrainConfig(**values)
 
 
-@pytest.mark.parametrize("device", DEVICES)
-def test_the_watch_reports_the_first_non_finite_loss_with_its_batch(device):
-    watch = LossWatch(torch.device(device))
+@pytest.mark.parametrize("device, deferred", WATCHES)
+def test_the_watch_reports_the_first_non_finite_loss_with_its_batch(device, deferred):
+    watch = LossWatch(torch.device(device), deferred)
     found = [watch.add(batch, torch.tensor(loss, device=device))
              for batch, loss in enumerate([0.7, 0.6, math.inf, math.nan], start=1)]
-    if device == "cpu":
+    if device == "cpu" and not deferred:
         assert found[:3] == [None, None, (3, math.inf)]
     else:  # one batch late: batch 3 is looked at when batch 4 comes
         assert found[:3] == [None, None, None] and found[3] == (3, math.inf)
     assert watch.settle() is None  # nothing left over once a bad loss has been reported
 
 
-@pytest.mark.parametrize("device", DEVICES)
-def test_settling_looks_at_the_losses_still_waiting(device):
-    watch = LossWatch(torch.device(device))
+@pytest.mark.parametrize("device, deferred", WATCHES)
+def test_settling_looks_at_the_losses_still_waiting(device, deferred):
+    watch = LossWatch(torch.device(device), deferred)
     assert watch.add(1, torch.tensor(0.5, device=device)) is None
     last = watch.add(2, torch.tensor(math.nan, device=device))
     settled = watch.settle()
     assert (last or settled)[0] == 2 and math.isnan((last or settled)[1])
-    assert (last is None) == (device == "cuda")
+    assert (last is None) == (device == "cuda" or bool(deferred))
 
 
 def test_losses_already_read_back_are_looked_at_at_once():
@@ -73,8 +83,13 @@ class PoisonWeights(Callback):
                 next(trainer.model.parameters()).fill_(math.nan)
 
 
-@pytest.mark.parametrize("device", DEVICES)
-def test_a_run_names_the_batch_whose_loss_went_bad_and_keeps_the_last_good_epoch(device):
+@pytest.mark.parametrize("after", [4, 9])  # 10 batches an epoch: the last one's loss is looked at when it ends
+@pytest.mark.parametrize("device", DEVICES + ["cpu-deferred"])
+def test_a_run_names_the_batch_whose_loss_went_bad_and_keeps_the_last_good_epoch(request, device, after):
+    if device == "cpu-deferred":
+        request.getfixturevalue("deferred_on_cpu")
+        device = "cpu"
+
     class Keep(Callback):
         weights = None
 
@@ -82,13 +97,25 @@ def test_a_run_names_the_batch_whose_loss_went_bad_and_keeps_the_last_good_epoch
             Keep.weights = {name: tensor.clone() for name, tensor in trainer.model.state_dict().items()}
 
     trainer = Trainer(load_preset("seed-relu-mlp"), digits_config(device=device, epochs=3), progress=False,
-                      callbacks=[Keep(), PoisonWeights(after=4)])
+                      callbacks=[Keep(), PoisonWeights(after=after)])
     result = trainer.run()
     assert result.status == "diverged"
-    assert "The loss became NaN at epoch 2, batch 5" in result.message
+    assert f"The loss became NaN at epoch 2, batch {after + 1}:" in result.message
     assert len(result.history) == 1
     for name, tensor in result.model.state_dict().items():
         assert torch.equal(tensor, Keep.weights[name]), name
+
+
+@pytest.mark.parametrize("preset", ["seed-relu-mlp", "cnn-small"])
+def test_looking_at_the_losses_a_batch_late_trains_exactly_the_same(monkeypatch, preset):
+    config = digits_config(train_size=400, epochs=2, optimizer="adamw", schedule="one-cycle")
+    at_once = Trainer(load_preset(preset), config, progress=False).run()
+    monkeypatch.setattr(engine, "LossWatch", functools.partial(LossWatch, deferred=True))
+    late = Trainer(load_preset(preset), config, progress=False).run()
+    assert [m.train_loss for m in late.history] == [m.train_loss for m in at_once.history]
+    assert late.test_accuracy == at_once.test_accuracy
+    for name, tensor in at_once.model.state_dict().items():
+        assert torch.equal(late.model.state_dict()[name], tensor), name
 
 
 def test_the_epoch_loss_is_the_mean_of_the_batch_losses_the_callbacks_saw():

@@ -18,12 +18,16 @@ import torch
 
 
 class LossWatch:
-    """Watches the losses of one epoch's batches for NaN and infinity."""
+    """Watches the losses of one epoch's batches for NaN and infinity.
 
-    def __init__(self, device: torch.device):
-        self._deferred = device.type == "cuda"
-        self._pending: collections.deque[tuple[int, torch.Tensor, torch.cuda.Event]] = collections.deque()
-        if self._deferred:
+    ``deferred`` (default: on CUDA devices) looks at each loss one batch late. Elsewhere than on CUDA it keeps
+    a copy of the loss instead of a page-locked one, which lets the CPU tests walk the GPU's path.
+    """
+
+    def __init__(self, device: torch.device, deferred: bool | None = None):
+        self._deferred = device.type == "cuda" if deferred is None else deferred
+        self._pending: collections.deque[tuple[int, torch.Tensor, torch.cuda.Event | None]] = collections.deque()
+        if self._deferred and device.type == "cuda":
             # two slots: one for the batch just queued, one for the batch before it, which is looked at next
             self._buffers = [torch.empty((), dtype=torch.float32, pin_memory=True) for _ in range(2)]
             self._events = [torch.cuda.Event() for _ in range(2)]
@@ -36,10 +40,13 @@ class LossWatch:
         """
         if not self._deferred or not isinstance(loss, torch.Tensor):
             return _non_finite(batch, float(loss))
-        buffer, event = self._buffers[self._slot], self._events[self._slot]
-        self._slot ^= 1
-        buffer.copy_(loss.detach().float(), non_blocking=True)
-        event.record(torch.cuda.current_stream(loss.device))  # the run's GPU, which need not be the current one
+        if loss.is_cuda:
+            buffer, event = self._buffers[self._slot], self._events[self._slot]
+            self._slot ^= 1
+            buffer.copy_(loss.detach().float(), non_blocking=True)
+            event.record(torch.cuda.current_stream(loss.device))  # the run's GPU, which need not be the current one
+        else:
+            buffer, event = loss.detach().float().clone(), None
         self._pending.append((batch, buffer, event))
         return self._look(leave=1)
 
@@ -50,7 +57,8 @@ class LossWatch:
     def _look(self, leave: int) -> tuple[int, float] | None:
         while len(self._pending) > leave:
             batch, buffer, event = self._pending.popleft()
-            event.synchronize()
+            if event is not None:
+                event.synchronize()
             found = _non_finite(batch, buffer.item())
             if found is not None:
                 self._pending.clear()
