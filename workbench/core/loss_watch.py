@@ -1,11 +1,11 @@
 """Reading batch losses back from the device without making the CPU wait for the GPU at every batch.
 
 Reading a CUDA tensor's value (``.item()``) waits until the GPU has finished everything queued before it, so a
-loop that reads every batch's loss at once leaves the GPU idle while Python queues the next batch; for the small
-networks of this app that idle time is most of a step. :class:`LossWatch` instead has each loss copied to
-page-locked host memory as the GPU gets to it, and looks at it one batch later, when that copy has long finished:
-the CPU stays a batch ahead of the GPU. On the CPU, and for values already read back (a multi-process run reads
-the global loss to agree on it), it looks at once.
+loop that reads every batch's loss at once leaves the GPU idle while Python queues the next batch, which for
+networks as small as this app's can take longer than the GPU's own work. :class:`LossWatch` instead has each
+loss copied to page-locked host memory as the GPU gets to it, and looks at it one batch later, when that copy has
+long finished: the CPU stays a batch ahead of the GPU. On the CPU, and for values already read back (a
+multi-process run reads the global loss to agree on it), it looks at once.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QBoxLayout, QGridLayout, QHBoxLayout, QHeaderView,
-                               QLabel, QLayout, QPushButton, QSizePolicy, QStyle, QStyledItemDelegate, QStyleOptionViewItem,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QLabel, QLayout, QPushButton, QSizePolicy, QStyle, QStyledItemDelegate,
+                               QStyleOptionViewItem, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from workbench.core.metrics import ClassScores, Evaluation
 
