@@ -5,7 +5,7 @@ on the same 10,000-image Fashion-MNIST subset, in one process, interleaved round
 that the machine's noise hits them alike. Reported: median samples/s over the rounds and the
 ratios engine/bare and engine/seed.
 
-- engine: ``workbench.core.engine.Trainer`` over tensors preloaded once;
+- engine: ``workbench.core.training.engine.Trainer`` over tensors preloaded once;
 - bare: the shortest correct PyTorch loop over the same preloaded tensors;
 - seed: the class notebook's loop, a DataLoader over torchvision's FashionMNIST with
   ToTensor + Normalize, batch 512, 2 workers.
@@ -26,20 +26,30 @@ import torchvision
 from torch.nn import functional
 from torch.utils.data import DataLoader, Subset
 
-from workbench.core import datasets
 from workbench.core.architecture import build
-from workbench.core.config import TrainConfig
-from workbench.core.devices import resolve_device
-from workbench.core.engine import Trainer, prepare_data
+from workbench.core.data import datasets
 from workbench.core.presets import load_preset
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.devices import resolve_device
+from workbench.core.training.engine import Trainer, prepare_data
 
 TARGET_VS_BARE = 0.95
 TARGET_VS_SEED = 15.0
 
 
 def seed_config(train_size: int, device: str) -> TrainConfig:
-    return TrainConfig(dataset="fashion-mnist", train_size=train_size, val_size=1000, epochs=4, batch_size=512,
-                       optimizer="sgd", lr=1e-3, momentum=0.9, device=device, seed=0)
+    return TrainConfig(
+        dataset="fashion-mnist",
+        train_size=train_size,
+        val_size=1000,
+        epochs=4,
+        batch_size=512,
+        optimizer="sgd",
+        lr=1e-3,
+        momentum=0.9,
+        device=device,
+        seed=0,
+    )
 
 
 def steady(rates: list[float]) -> float:
@@ -70,7 +80,7 @@ def bare_samples_per_second(preset: str, config: TrainConfig, data) -> float:
         started = time.perf_counter()
         order = torch.randperm(len(targets), generator=generator).to(device)
         for start in range(0, len(targets), config.batch_size):
-            index = order[start:start + config.batch_size]
+            index = order[start : start + config.batch_size]
             loss = functional.cross_entropy(model(inputs[index]), targets[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -92,8 +102,9 @@ def torchvision_root(system_folder: Path, scratch: Path) -> Path:
 
 def seed_samples_per_second(preset: str, config: TrainConfig, root: Path, indices: list[int]) -> float:
     """One epoch of the notebook's loop, DataLoader start-up included as the student lives it."""
-    transform = torchvision.transforms.Compose([torchvision.transforms.ToTensor(),
-                                                torchvision.transforms.Normalize((0.5,), (0.5,))])
+    transform = torchvision.transforms.Compose(
+        [torchvision.transforms.ToTensor(), torchvision.transforms.Normalize((0.5,), (0.5,))]
+    )
     train_set = torchvision.datasets.FashionMNIST(str(root), train=True, download=False, transform=transform)
     loader = DataLoader(Subset(train_set, indices), batch_size=config.batch_size, shuffle=True, num_workers=2)
     model, optimizer = fresh_model_and_optimizer(preset, config)
@@ -130,10 +141,12 @@ def main() -> None:
     data = prepare_data(config, progress=False)
     generator = torch.Generator().manual_seed(config.seed)
     indices = torch.randperm(datasets.get_info("fashion-mnist").train_count, generator=generator)
-    indices = indices[:args.train_size].tolist()
-    print(f"torch {torch.__version__}, device {resolve_device(args.device)}, {torch.get_num_threads()} CPU threads, "
-          f"{args.train_size:,} Fashion-MNIST "
-          f"images, batch {config.batch_size}, median of {args.rounds} rounds (samples/s)")
+    indices = indices[: args.train_size].tolist()
+    print(
+        f"torch {torch.__version__}, device {resolve_device(args.device)}, {torch.get_num_threads()} CPU threads, "
+        f"{args.train_size:,} Fashion-MNIST "
+        f"images, batch {config.batch_size}, median of {args.rounds} rounds (samples/s)"
+    )
     print(f"{'network':<16}{'engine':>10}{'bare':>10}{'seed':>10}{'engine/bare':>13}{'engine/seed':>13}")
     with tempfile.TemporaryDirectory() as scratch:
         root = torchvision_root(location.path, Path(scratch))
@@ -144,10 +157,11 @@ def main() -> None:
                 rates["bare"].append(bare_samples_per_second(preset, config, data))
                 rates["seed"].append(seed_samples_per_second(preset, config, root, indices))
             engine, bare, seed = (statistics.median(rates[name]) for name in ("engine", "bare", "seed"))
-            verdict = ("meets" if engine / bare >= TARGET_VS_BARE and engine / seed >= TARGET_VS_SEED
-                       else "misses")
-            print(f"{preset:<16}{engine:>10,.0f}{bare:>10,.0f}{seed:>10,.0f}{engine / bare:>12.2f}x"
-                  f"{engine / seed:>12.1f}x  {verdict} targets ≥{TARGET_VS_BARE}x bare, ≥{TARGET_VS_SEED:g}x seed")
+            verdict = "meets" if engine / bare >= TARGET_VS_BARE and engine / seed >= TARGET_VS_SEED else "misses"
+            print(
+                f"{preset:<16}{engine:>10,.0f}{bare:>10,.0f}{seed:>10,.0f}{engine / bare:>12.2f}x"
+                f"{engine / seed:>12.1f}x  {verdict} targets ≥{TARGET_VS_BARE}x bare, ≥{TARGET_VS_SEED:g}x seed"
+            )
 
 
 if __name__ == "__main__":

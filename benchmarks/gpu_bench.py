@@ -23,12 +23,12 @@ import time
 
 import torch
 
-from workbench.core import datasets
-from workbench.core.config import TrainConfig
-from workbench.core.devices import autocast_dtype
-from workbench.core.engine import Callback, SplitData, Trainer, evaluate, make_loss, prepare_data
+from workbench.core.data import datasets
 from workbench.core.errors import ConfigError
 from workbench.core.presets import load_preset
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.devices import autocast_dtype
+from workbench.core.training.engine import Callback, SplitData, Trainer, evaluate, make_loss, prepare_data
 
 SKIPPED = "no CUDA device: GPU benchmark skipped"
 TARGET_ACCURACY = 0.93
@@ -37,17 +37,40 @@ VARIANTS = (("off", False), ("off", True), ("on", False), ("on", True))
 
 
 def throughput_config(train_size: int, epochs: int, device: str, mixed_precision: str) -> TrainConfig:
-    return TrainConfig(dataset="fashion-mnist", train_size=train_size, val_size=1000, epochs=epochs, batch_size=512,
-                       optimizer="sgd", lr=1e-2, momentum=0.9, device=device, mixed_precision=mixed_precision, seed=0)
+    return TrainConfig(
+        dataset="fashion-mnist",
+        train_size=train_size,
+        val_size=1000,
+        epochs=epochs,
+        batch_size=512,
+        optimizer="sgd",
+        lr=1e-2,
+        momentum=0.9,
+        device=device,
+        mixed_precision=mixed_precision,
+        seed=0,
+    )
 
 
-def recipe_config(train_size: int, val_size: int, epochs: int, device: str, compile_model: bool,
-                  batch_size: int = 256) -> TrainConfig:
+def recipe_config(
+    train_size: int, val_size: int, epochs: int, device: str, compile_model: bool, batch_size: int = 256
+) -> TrainConfig:
     """The recipe that reaches 93 % on an H200 within 15 epochs at batch 256; the learning rate grows with the
     square root of the batch size."""
-    return TrainConfig(dataset="fashion-mnist", train_size=train_size, val_size=val_size, epochs=epochs,
-                       batch_size=batch_size, optimizer="adamw", lr=round(3e-3 * (batch_size / 256) ** 0.5, 6),
-                       weight_decay=5e-4, schedule="one-cycle", device=device, seed=0, compile=compile_model)
+    return TrainConfig(
+        dataset="fashion-mnist",
+        train_size=train_size,
+        val_size=val_size,
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer="adamw",
+        lr=round(3e-3 * (batch_size / 256) ** 0.5, 6),
+        weight_decay=5e-4,
+        schedule="one-cycle",
+        device=device,
+        seed=0,
+        compile=compile_model,
+    )
 
 
 def samples_per_second(preset: str, config: TrainConfig, data: SplitData, channels_last: bool) -> float:
@@ -59,13 +82,19 @@ def samples_per_second(preset: str, config: TrainConfig, data: SplitData, channe
 def throughput_table(args: argparse.Namespace) -> None:
     data = prepare_data(throughput_config(args.train_size, args.epochs, args.device, "off"), progress=False)
     data = dataclasses.replace(data, test_x=data.test_x[:0], test_y=data.test_y[:0])  # no test pass at each end
-    print(f"Throughput: {args.train_size:,} Fashion-MNIST images, batch 512, SGD, median of epochs 2–{args.epochs} "
-          f"(samples/s; ratios against float32 contiguous)")
+    print(
+        f"Throughput: {args.train_size:,} Fashion-MNIST images, batch 512, SGD, median of epochs 2–{args.epochs} "
+        f"(samples/s; ratios against float32 contiguous)"
+    )
     variants = VARIANTS if _has_bfloat16(args.device) else VARIANTS[:2]
     print(f"{'network':<12}" + "".join(f"{_variant(precision, layout):>22}" for precision, layout in variants))
     for preset in PRESETS:
-        rates = [samples_per_second(preset, throughput_config(args.train_size, args.epochs, args.device, precision),
-                                    data, layout) for precision, layout in variants]
+        rates = [
+            samples_per_second(
+                preset, throughput_config(args.train_size, args.epochs, args.device, precision), data, layout
+            )
+            for precision, layout in variants
+        ]
         cells = [f"{rate:>12,.0f} ({rate / rates[0]:.2f}x)" for rate in rates]
         print(f"{preset:<12}" + "".join(f"{cell:>22}" for cell in cells), flush=True)
 
@@ -106,28 +135,40 @@ class AccuracyClock(Callback):
 
 def time_to_target(args: argparse.Namespace, batch_size: int, data: SplitData | None) -> SplitData:
     """Train the recipe until the test split reaches the target; print when it did. The data, for the next call."""
-    config = recipe_config(args.recipe_train_size, args.recipe_val_size, args.recipe_epochs, args.device,
-                           args.compile, batch_size)
+    config = recipe_config(
+        args.recipe_train_size, args.recipe_val_size, args.recipe_epochs, args.device, args.compile, batch_size
+    )
     clock = AccuracyClock(TARGET_ACCURACY)
     trainer = Trainer(load_preset("cnn-strong"), config, data, callbacks=[clock], progress=False)
-    options = ", ".join([str(trainer.precision or "float32").removeprefix("torch."),
-                         "channels-last" if trainer.channels_last else "contiguous"]
-                        + (["torch.compile"] if args.compile else []))
-    print(f"\nTime to {TARGET_ACCURACY:.0%} test accuracy: cnn-strong, {config.train_size:,} train / "
-          f"{config.val_size:,} validation, AdamW lr {config.lr:g} one-cycle, weight decay 5e-4, batch "
-          f"{batch_size}, up to {config.epochs} epochs ({options})", flush=True)
+    options = ", ".join(
+        [
+            str(trainer.precision or "float32").removeprefix("torch."),
+            "channels-last" if trainer.channels_last else "contiguous",
+        ]
+        + (["torch.compile"] if args.compile else [])
+    )
+    print(
+        f"\nTime to {TARGET_ACCURACY:.0%} test accuracy: cnn-strong, {config.train_size:,} train / "
+        f"{config.val_size:,} validation, AdamW lr {config.lr:g} one-cycle, weight decay 5e-4, batch "
+        f"{batch_size}, up to {config.epochs} epochs ({options})",
+        flush=True,
+    )
     result = trainer.run()
     for notice in trainer.notices:
         print(f"note: {notice}")
     accuracies = "  ".join(f"{accuracy:.2%}" for accuracy in clock.accuracies)
     rate = statistics.median(metrics.samples_per_second for metrics in result.history)
     if clock.reached is None:
-        print(f"not reached in {config.epochs} epochs ({rate:,.0f} samples/s); test accuracy after each epoch: "
-              f"{accuracies}")
+        print(
+            f"not reached in {config.epochs} epochs ({rate:,.0f} samples/s); test accuracy after each epoch: "
+            f"{accuracies}"
+        )
     else:
         epoch, seconds, accuracy = clock.reached
-        print(f"reached {accuracy:.2%} after epoch {epoch} in {seconds:.1f} s ({rate:,.0f} samples/s; test "
-              f"accuracy by epoch: {accuracies})")
+        print(
+            f"reached {accuracy:.2%} after epoch {epoch} in {seconds:.1f} s ({rate:,.0f} samples/s; test "
+            f"accuracy by epoch: {accuracies})"
+        )
     return trainer.data
 
 

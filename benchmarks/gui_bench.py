@@ -17,16 +17,16 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import numpy as np
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
-from workbench.core.config import TrainConfig  # noqa: E402
-from workbench.core.engine import Trainer, prepare_data  # noqa: E402
-from workbench.core.presets import load_preset  # noqa: E402
-from workbench.core.runs import METRICS_FILE  # noqa: E402
-from workbench.ui.main_window import MainWindow  # noqa: E402
+from workbench.core.presets import load_preset
+from workbench.core.runs.folders import METRICS_FILE
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import Trainer, prepare_data
+from workbench.ui.main_window import MainWindow
 
 TARGET_RATIO = 0.85
 TARGET_P99_MS = 50.0
@@ -83,12 +83,20 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=list(EPOCHS))
     args = parser.parse_args()
     app = QApplication.instance() or QApplication([])  # noqa: F841 (kept alive for the windows)
-    print(f"\nGUI vs headless on Fashion-MNIST (10,000 training images), median of {args.rounds} rounds; "
-          f"event-loop lateness of a {TICK_MS} ms QTimer while the window trains")
+    print(
+        f"\nGUI vs headless on Fashion-MNIST (10,000 training images), median of {args.rounds} rounds; "
+        f"event-loop lateness of a {TICK_MS} ms QTimer while the window trains"
+    )
     with tempfile.TemporaryDirectory() as scratch:
         for preset in args.presets:
-            config = TrainConfig(dataset="fashion-mnist", train_size=10_000, val_size=1_000,
-                                 epochs=EPOCHS.get(preset, 3), device="cpu", seed=0)
+            config = TrainConfig(
+                dataset="fashion-mnist",
+                train_size=10_000,
+                val_size=1_000,
+                epochs=EPOCHS.get(preset, 3),
+                device="cpu",
+                seed=0,
+            )
             headless, gui, lateness = [], [], []
             for round_number in range(args.rounds):
                 headless.append(headless_rate(preset, config))
@@ -97,11 +105,13 @@ def main() -> None:
                 lateness.extend(late)
             ratio = statistics.median(gui) / statistics.median(headless)
             p50, p99 = np.percentile(lateness, [50, 99])
-            print(f"  {preset:<15} headless {statistics.median(headless):>9,.0f}/s  window "
-                  f"{statistics.median(gui):>9,.0f}/s  ratio {ratio:.2f}x "
-                  f"({'meets' if ratio >= TARGET_RATIO else 'misses'} ≥{TARGET_RATIO}x)  "
-                  f"lateness p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-                  f"({'meets' if p99 <= TARGET_P99_MS else 'misses'} p99 ≤{TARGET_P99_MS:g} ms)")
+            print(
+                f"  {preset:<15} headless {statistics.median(headless):>9,.0f}/s  window "
+                f"{statistics.median(gui):>9,.0f}/s  ratio {ratio:.2f}x "
+                f"({'meets' if ratio >= TARGET_RATIO else 'misses'} ≥{TARGET_RATIO}x)  "
+                f"lateness p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+                f"({'meets' if p99 <= TARGET_P99_MS else 'misses'} p99 ≤{TARGET_P99_MS:g} ms)"
+            )
 
 
 if __name__ == "__main__":

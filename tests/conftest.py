@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core import datasets
+from workbench.core.data import datasets
 
 FASHION_MNIST = datasets.SYSTEM_ROOT / "fashion-mnist"
 

@@ -42,8 +42,9 @@ def desktop_entry(path: Path) -> configparser.SectionProxy:
 
 
 def validate_desktop(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([tool("desktop-file-validate", "desktop-file-utils"), str(path)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [tool("desktop-file-validate", "desktop-file-utils"), str(path)], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_the_desktop_file_is_valid():
@@ -52,8 +53,12 @@ def test_the_desktop_file_is_valid():
 
 
 def test_the_metainfo_is_valid_without_reaching_the_network():
-    completed = subprocess.run([tool("appstreamcli", "appstream"), "validate", "--no-net", str(METAINFO_FILE)],
-                               capture_output=True, text=True, timeout=60)
+    completed = subprocess.run(
+        [tool("appstreamcli", "appstream"), "validate", "--no-net", str(METAINFO_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     problems = [line for line in completed.stdout.splitlines() if line.startswith(("E:", "W:"))]
     assert not problems, completed.stdout
@@ -99,8 +104,9 @@ def test_make_install_desktop_installs_for_the_user_under_xdg_data_home(tmp_path
         pytest.skip("make is not installed")
     data_home = tmp_path / "share"
     env = dict(os.environ, XDG_DATA_HOME=str(data_home))
-    completed = subprocess.run([make, "-s", "-C", str(ROOT), "install-desktop"], capture_output=True, text=True,
-                               env=env, timeout=60)
+    completed = subprocess.run(
+        [make, "-s", "-C", str(ROOT), "install-desktop"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     installed = data_home / "applications" / DESKTOP_FILE.name
     assert (data_home / "metainfo" / METAINFO_FILE.name).read_bytes() == METAINFO_FILE.read_bytes()
@@ -111,7 +117,8 @@ def test_make_install_desktop_installs_for_the_user_under_xdg_data_home(tmp_path
         completed = validate_desktop(installed)
         assert completed.returncode == 0 and not completed.stdout.strip(), completed.stdout
 
-    completed = subprocess.run([make, "-s", "-C", str(ROOT), "uninstall-desktop"], capture_output=True, text=True,
-                               env=env, timeout=60)
+    completed = subprocess.run(
+        [make, "-s", "-C", str(ROOT), "uninstall-desktop"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert not installed.exists() and not (data_home / "metainfo" / METAINFO_FILE.name).exists()

@@ -17,20 +17,29 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import __version__
-from .core import datasets
-from .core.architecture import Architecture
-from .core.config import (CHANNELS, DEFAULT_TRAIN_SIZE, DEFAULT_VAL_SIZE, LOSSES, MIXED_PRECISION, OPTIMIZERS,
-                          SCHEDULES, TrainConfig, read_settings)
-from .core.distributed import joined, rank_test_hooks, write_test_weights
-from .core.devices import available_devices
-from .core.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
-from .core.errors import ConfigError, WorkbenchError
-from .core.export import FORMATS, export_model
-from .core.predict import Guess, predict_images
-from .core.presets import describe_preset, load_preset, preset_names, with_classes
-from .core.runs import RunRecorder, default_runs_dir, list_runs, load_checkpoint, new_run_dir
-from .core.trained import load_trained
+from workbench import __version__
+from workbench.core.architecture import Architecture
+from workbench.core.data import datasets
+from workbench.core.errors import ConfigError, WorkbenchError
+from workbench.core.export.formats import FORMATS, export_model
+from workbench.core.presets import describe_preset, load_preset, preset_names, with_classes
+from workbench.core.runs.folders import RunRecorder, default_runs_dir, list_runs, load_checkpoint, new_run_dir
+from workbench.core.runs.predict import Guess, predict_images
+from workbench.core.runs.trained import load_trained
+from workbench.core.training.config import (
+    CHANNELS,
+    DEFAULT_TRAIN_SIZE,
+    DEFAULT_VAL_SIZE,
+    LOSSES,
+    MIXED_PRECISION,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    read_settings,
+)
+from workbench.core.training.devices import available_devices
+from workbench.core.training.distributed import joined, rank_test_hooks, write_test_weights
+from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
 
 USAGE_ERROR = 2
 LOSS_SHOWN_EVERY = 0.25  # seconds between updates of the loss shown next to the progress bar
@@ -56,10 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.set_defaults(command=None)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    gui = commands.add_parser("gui", help="open the desktop app (the default command)",
-                              description="Open the workbench window. The options script it for demonstrations "
-                                          "and tests: gui --preset P --dataset D --epochs N --start "
-                                          "--screenshot FILE --quit-when-done")
+    gui = commands.add_parser(
+        "gui",
+        help="open the desktop app (the default command)",
+        description="Open the workbench window. The options script it for demonstrations "
+        "and tests: gui --preset P --dataset D --epochs N --start "
+        "--screenshot FILE --quit-when-done",
+    )
     _add_gui_arguments(gui)
     gui.set_defaults(command="gui", handler=_gui)
 
@@ -68,33 +80,53 @@ def _parser() -> argparse.ArgumentParser:
     listing.set_defaults(command="datasets", handler=_datasets)
 
     runs = commands.add_parser("runs", help="list the runs: settings, accuracy, and whether they can be continued")
-    runs.add_argument("--runs-dir", type=Path, help="where the runs are (default: the user data folder, or "
-                                                     "$WORKBENCH_RUNS_DIR)")
+    runs.add_argument(
+        "--runs-dir", type=Path, help="where the runs are (default: the user data folder, or $WORKBENCH_RUNS_DIR)"
+    )
     runs.set_defaults(command="runs", handler=_runs)
 
     presets = commands.add_parser("presets", help="list the bundled networks with their parameter counts")
     presets.set_defaults(command="presets", handler=_presets)
 
     train = commands.add_parser(
-        "train", help="train a network headless and write a run folder",
+        "train",
+        help="train a network headless and write a run folder",
         description="Train a network headless. Shows a progress bar, one line per epoch, then the test "
-                    "accuracy and the run folder.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "accuracy and the run folder.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     source = train.add_mutually_exclusive_group()
-    source.add_argument("--preset", help=f"a bundled network: {', '.join(preset_names())} "
-                                         f"(default seed-simplenet)")
+    source.add_argument("--preset", help=f"a bundled network: {', '.join(preset_names())} (default seed-simplenet)")
     source.add_argument("--arch", type=Path, metavar="FILE", help="an architecture JSON file")
-    source.add_argument("--resume", type=Path, metavar="RUN_DIR",
-                        help="continue this run folder for --epochs more epochs, with its own settings")
-    train.add_argument("--dataset", default=defaults.dataset,
-                       help=", ".join(datasets.dataset_names()) + ", or folder:PATH for your own images")
-    train.add_argument("--data-dir", help="folder holding the dataset files (else $WORKBENCH_DATA_DIR, the "
-                                          "user data folder, the system folder, a download)")
+    source.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue this run folder for --epochs more epochs, with its own settings",
+    )
+    train.add_argument(
+        "--dataset",
+        default=defaults.dataset,
+        help=", ".join(datasets.dataset_names()) + ", or folder:PATH for your own images",
+    )
+    train.add_argument(
+        "--data-dir",
+        help="folder holding the dataset files (else $WORKBENCH_DATA_DIR, the "
+        "user data folder, the system folder, a download)",
+    )
     _add_image_arguments(train)
-    train.add_argument("--train-size", type=int, help=f"training images drawn from the training split "
-                                                     f"(default {DEFAULT_TRAIN_SIZE:,}, or what a small dataset has)")
-    train.add_argument("--val-size", type=int, help=f"validation images drawn from the training split "
-                                                   f"(default {DEFAULT_VAL_SIZE:,}, or a tenth of a small dataset)")
+    train.add_argument(
+        "--train-size",
+        type=int,
+        help=f"training images drawn from the training split "
+        f"(default {DEFAULT_TRAIN_SIZE:,}, or what a small dataset has)",
+    )
+    train.add_argument(
+        "--val-size",
+        type=int,
+        help=f"validation images drawn from the training split "
+        f"(default {DEFAULT_VAL_SIZE:,}, or a tenth of a small dataset)",
+    )
     train.add_argument("--epochs", type=int, default=defaults.epochs)
     train.add_argument("--batch-size", type=int, default=defaults.batch_size)
     train.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer)
@@ -102,30 +134,57 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--momentum", type=float, default=defaults.momentum, help="for sgd and rmsprop")
     train.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
     train.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    train.add_argument("--loss", choices=LOSSES, default=defaults.loss,
-                       help="mse = mean squared error against one-hot labels, as early in the class")
+    train.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=defaults.loss,
+        help="mse = mean squared error against one-hot labels, as early in the class",
+    )
     train.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule, help="learning-rate schedule")
     train.add_argument("--step-size", type=int, default=defaults.step_size, help="epochs between steps (step)")
     train.add_argument("--gamma", type=float, default=defaults.gamma, help="factor at each step (step)")
-    train.add_argument("--early-stopping", type=int, default=defaults.early_stopping, metavar="PATIENCE",
-                       help="stop after this many epochs without a better validation loss (0 = off)")
+    train.add_argument(
+        "--early-stopping",
+        type=int,
+        default=defaults.early_stopping,
+        metavar="PATIENCE",
+        help="stop after this many epochs without a better validation loss (0 = off)",
+    )
     train.add_argument("--seed", type=int, default=defaults.seed)
-    train.add_argument("--device", default=defaults.device,
-                       help="auto, cpu, cuda, cuda:N or mps; here: "
-                            + ", ".join(device_id for device_id, _ in available_devices()))
-    train.add_argument("--out", type=Path, help="run folder to write (default: a new folder in the user data "
-                                                "folder, or $WORKBENCH_RUNS_DIR)")
-    train.add_argument("--mixed-precision", choices=MIXED_PRECISION, default=defaults.mixed_precision,
-                       help="bfloat16 autocast: auto = on for CUDA GPUs that support it, off elsewhere")
-    train.add_argument("--compile", action=argparse.BooleanOptionalAction, default=defaults.compile,
-                       help="train through torch.compile (slow to start; falls back to plain PyTorch if it fails)")
-    train.add_argument("--config", type=Path, metavar="FILE",
-                       help="training settings from a JSON file (a TrainConfig, or a run's run.json); the options "
-                            "typed here override them")
+    train.add_argument(
+        "--device",
+        default=defaults.device,
+        help="auto, cpu, cuda, cuda:N or mps; here: " + ", ".join(device_id for device_id, _ in available_devices()),
+    )
+    train.add_argument(
+        "--out",
+        type=Path,
+        help="run folder to write (default: a new folder in the user data folder, or $WORKBENCH_RUNS_DIR)",
+    )
+    train.add_argument(
+        "--mixed-precision",
+        choices=MIXED_PRECISION,
+        default=defaults.mixed_precision,
+        help="bfloat16 autocast: auto = on for CUDA GPUs that support it, off elsewhere",
+    )
+    train.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.compile,
+        help="train through torch.compile (slow to start; falls back to plain PyTorch if it fails)",
+    )
+    train.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="training settings from a JSON file (a TrainConfig, or a run's run.json); the options "
+        "typed here override them",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     # Defaults are marked so that --config can tell the options typed from those left alone.
-    train.set_defaults(command="train", handler=_train,
-                       **{name: _Default(train.get_default(name)) for name in _SETTINGS})
+    train.set_defaults(
+        command="train", handler=_train, **{name: _Default(train.get_default(name)) for name in _SETTINGS}
+    )
     _add_predict_command(commands)
     _add_export_command(commands)
     return parser
@@ -133,18 +192,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_predict_command(commands: argparse._SubParsersAction) -> None:
     predict = commands.add_parser(
-        "predict", help="guess the classes of your own image files with a trained network",
+        "predict",
+        help="guess the classes of your own image files with a trained network",
         description="Print the most probable classes of each image (PNG, JPEG, ...), one line per image. Each "
-                    "image is made into the network's input: grayscale or colour, resized (area averaging), "
-                    "normalised as in training. If any image cannot be read, nothing is printed and every "
-                    "unreadable file is named.")
+        "image is made into the network's input: grayscale or colour, resized (area averaging), "
+        "normalised as in training. If any image cannot be read, nothing is printed and every "
+        "unreadable file is named.",
+    )
     predict.add_argument("model", type=Path, metavar="MODEL", help="a run folder or a safetensors bundle folder")
     predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files")
-    predict.add_argument("--top", type=_at_least_one, default=3, metavar="N",
-                         help="how many classes to show per image (default 3)")
-    predict.add_argument("--invert", action="store_true",
-                         help="invert the images first: dark objects on a light background become light on dark, "
-                              "as in Fashion-MNIST and MNIST")
+    predict.add_argument(
+        "--top", type=_at_least_one, default=3, metavar="N", help="how many classes to show per image (default 3)"
+    )
+    predict.add_argument(
+        "--invert",
+        action="store_true",
+        help="invert the images first: dark objects on a light background become light on dark, "
+        "as in Fashion-MNIST and MNIST",
+    )
     predict.set_defaults(command="predict", handler=_predict)
 
 
@@ -160,19 +225,26 @@ def _at_least_one(text: str) -> int:
 
 def _add_export_command(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser(
-        "export", help="export a trained network: ONNX, torch.export, a safetensors bundle or a Python file",
+        "export",
+        help="export a trained network: ONNX, torch.export, a safetensors bundle or a Python file",
         description="Export the trained network of a run folder (or a bundle), then check the export against "
-                    "the PyTorch model on 64 test images (random inputs if the dataset is not here). onnx: an "
-                    "ONNX file (input 'input', output 'logits', any batch size); pt2: a torch.export program; "
-                    "safetensors: a bundle folder with model.safetensors, architecture.json and meta.json; "
-                    "python: a standalone .py file with its weights beside it in a .safetensors file of the "
-                    "same name.")
+        "the PyTorch model on 64 test images (random inputs if the dataset is not here). onnx: an "
+        "ONNX file (input 'input', output 'logits', any batch size); pt2: a torch.export program; "
+        "safetensors: a bundle folder with model.safetensors, architecture.json and meta.json; "
+        "python: a standalone .py file with its weights beside it in a .safetensors file of the "
+        "same name.",
+    )
     export.add_argument("run", type=Path, metavar="RUN_DIR", help="a run folder or a safetensors bundle folder")
     export.add_argument("--format", required=True, choices=FORMATS)
-    export.add_argument("--out", type=_export_target, default=Path("."), metavar="PATH",
-                        help="the file (the folder of a bundle) to write, or an existing folder to write "
-                             "RUN_NAME.onnx, RUN_NAME.pt2, RUN_NAME-bundle or RUN_NAME.py into (default: the "
-                             "current folder)")
+    export.add_argument(
+        "--out",
+        type=_export_target,
+        default=Path("."),
+        metavar="PATH",
+        help="the file (the folder of a bundle) to write, or an existing folder to write "
+        "RUN_NAME.onnx, RUN_NAME.pt2, RUN_NAME-bundle or RUN_NAME.py into (default: the "
+        "current folder)",
+    )
     export.set_defaults(command="export", handler=_export)
 
 
@@ -207,25 +279,41 @@ def _add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="auto, cpu, cuda:N or mps")
     parser.add_argument("--out", type=Path, help="run folder for a --start run")
     parser.add_argument("--start", action="store_true", help="start training at once")
-    parser.add_argument("--tab", metavar="NAME",
-                        help="show this tab: training, evaluation, gradients, weights, runs, data or activations "
-                             "(with --screenshot: the tab to take)")
-    parser.add_argument("--screenshot", type=Path, metavar="PNG",
-                        help="save a picture of the whole window (after the run, with --start)")
-    parser.add_argument("--quit-when-done", action="store_true",
-                        help="exit after the run (or the screenshot); problems go to stderr, not dialogs")
+    parser.add_argument(
+        "--tab",
+        metavar="NAME",
+        help="show this tab: training, evaluation, gradients, weights, runs, data or activations "
+        "(with --screenshot: the tab to take)",
+    )
+    parser.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="PNG",
+        help="save a picture of the whole window (after the run, with --start)",
+    )
+    parser.add_argument(
+        "--quit-when-done",
+        action="store_true",
+        help="exit after the run (or the screenshot); problems go to stderr, not dialogs",
+    )
 
 
 def _add_image_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that shape a folder:PATH dataset's images."""
-    parser.add_argument("--image-size", type=int, metavar="N",
-                        help="folder:PATH only: resize every image to N×N pixels (default 28)")
-    parser.add_argument("--channels", type=int, choices=CHANNELS,
-                        help="folder:PATH only: 1 = grayscale, 3 = colour (default: 3 if any image is in colour)")
+    parser.add_argument(
+        "--image-size", type=int, metavar="N", help="folder:PATH only: resize every image to N×N pixels (default 28)"
+    )
+    parser.add_argument(
+        "--channels",
+        type=int,
+        choices=CHANNELS,
+        help="folder:PATH only: 1 = grayscale, 3 = colour (default: 3 if any image is in colour)",
+    )
 
 
 def _gui(args: argparse.Namespace) -> int:
-    from .ui.app import run_app  # Qt is loaded only when the window is wanted
+    from workbench.ui.app import run_app
+
     return run_app(args)
 
 
@@ -251,9 +339,10 @@ def _predict(args: argparse.Namespace) -> int:
 def guess_lines(guesses: list[Guess]) -> list[str]:
     """One line per image, the classes starting in one column: ``shirt.png: Shirt 61.2%, T-shirt/top 30.1%``."""
     width = max((len(str(guess.path)) for guess in guesses), default=0) + 1
-    return [f"{str(guess.path) + ':':<{width}} " + ", ".join(f"{name} {probability:.1%}"
-                                                           for name, probability in guess.top)
-            for guess in guesses]
+    return [
+        f"{str(guess.path) + ':':<{width}} " + ", ".join(f"{name} {probability:.1%}" for name, probability in guess.top)
+        for guess in guesses
+    ]
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -261,12 +350,16 @@ def _runs(args: argparse.Namespace) -> int:
     if not summaries:
         print(f"No runs in {args.runs_dir or default_runs_dir()}.")
         return 0
-    print(f"{'run':<44} {'status':<13} {'dataset':<14} {'optimizer':<9} {'lr':>8} {'epochs':>6} "
-          f"{'best val':>8} {'test':>7}  network")
+    print(
+        f"{'run':<44} {'status':<13} {'dataset':<14} {'optimizer':<9} {'lr':>8} {'epochs':>6} "
+        f"{'best val':>8} {'test':>7}  network"
+    )
     for run in summaries:
         lr = f"{run.lr:g}" if run.lr is not None else "?"
-        print(f"{run.name[:44]:<44} {run.status:<13} {run.dataset:<14} {run.optimizer:<9} {lr:>8} {run.epochs:>6} "
-              f"{_percent(run.best_val_accuracy):>8} {_percent(run.test_accuracy):>7}  {run.architecture}")
+        print(
+            f"{run.name[:44]:<44} {run.status:<13} {run.dataset:<14} {run.optimizer:<9} {lr:>8} {run.epochs:>6} "
+            f"{_percent(run.best_val_accuracy):>8} {_percent(run.test_accuracy):>7}  {run.architecture}"
+        )
         if run.problem:
             print(f"    ! {run.problem}")
     return 0
@@ -305,8 +398,9 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig.from_dict({**(read_settings(args.config) if args.config else {}), **typed})
     architecture = Architecture.load(args.arch) if args.arch else _preset(args.preset, config.dataset)
     with joined(config.device) as cluster:
-        trainer = Trainer(architecture, config, progress=not args.quiet and (cluster is None or cluster.is_main),
-                          cluster=cluster)
+        trainer = Trainer(
+            architecture, config, progress=not args.quiet and (cluster is None or cluster.is_main), cluster=cluster
+        )
         folder = new_run_dir(args.out, architecture, config) if trainer.is_main else None
         return _run_trainer(trainer, folder, args.quiet)
 
@@ -325,8 +419,13 @@ def _continue(args: argparse.Namespace) -> int:
     architecture, saved, checkpoint = load_checkpoint(args.resume)
     config = dataclasses.replace(saved, epochs=checkpoint.epoch + args.epochs)
     with joined(config.device) as cluster:
-        trainer = Trainer(architecture, config, progress=not args.quiet and (cluster is None or cluster.is_main),
-                          resume=checkpoint, cluster=cluster)
+        trainer = Trainer(
+            architecture,
+            config,
+            progress=not args.quiet and (cluster is None or cluster.is_main),
+            resume=checkpoint,
+            cluster=cluster,
+        )
         if trainer.is_main:
             print(f"Continuing {args.resume} after epoch {checkpoint.epoch}, for {args.epochs} more.")
         return _run_trainer(trainer, args.resume, args.quiet)
@@ -361,10 +460,13 @@ class ConsoleReporter(Callback):
 
     def announce(self, trainer: Trainer, folder: Path) -> None:
         info, config = trainer.data.info, trainer.config
-        print(f"{trainer.architecture.name} on {info.title} ({len(trainer.data.train_y):,} train / "
-              f"{len(trainer.data.val_y):,} validation / {len(trainer.data.test_y):,} test), "
-              f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, {config.epochs} epochs, "
-              f"device {trainer.device}{_execution(trainer)}. Run folder: {folder}", flush=True)
+        print(
+            f"{trainer.architecture.name} on {info.title} ({len(trainer.data.train_y):,} train / "
+            f"{len(trainer.data.val_y):,} validation / {len(trainer.data.test_y):,} test), "
+            f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, {config.epochs} epochs, "
+            f"device {trainer.device}{_execution(trainer)}. Run folder: {folder}",
+            flush=True,
+        )
 
     def on_notice(self, trainer: Trainer, message: str) -> None:
         self._close_bar()
@@ -377,8 +479,14 @@ class ConsoleReporter(Callback):
         if self.quiet:
             return
         if self.bar is None:
-            self.bar = tqdm(total=state.batches_per_epoch, desc=f"epoch {state.epoch}/{state.epochs}",
-                            unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=state.batches_per_epoch,
+                desc=f"epoch {state.epoch}/{state.epochs}",
+                unit="batch",
+                leave=False,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
         self.bar.update(state.batch - self.bar.n)
         now = time.monotonic()
         if now - self.loss_shown_at >= LOSS_SHOWN_EVERY:  # reading the loss makes the CPU wait for the GPU
@@ -387,9 +495,12 @@ class ConsoleReporter(Callback):
 
     def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
         self._close_bar()
-        print(f"epoch {metrics.epoch:>3}/{state.epochs}  train loss {metrics.train_loss:.4f}  "
-              f"val loss {metrics.val_loss:.4f}  val acc {_percent(metrics.val_accuracy)}  "
-              f"{metrics.samples_per_second:,.0f} samples/s", flush=True)
+        print(
+            f"epoch {metrics.epoch:>3}/{state.epochs}  train loss {metrics.train_loss:.4f}  "
+            f"val loss {metrics.val_loss:.4f}  val acc {_percent(metrics.val_accuracy)}  "
+            f"{metrics.samples_per_second:,.0f} samples/s",
+            flush=True,
+        )
 
     def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
         self._close_bar()

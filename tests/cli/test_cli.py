@@ -23,10 +23,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -37,15 +37,25 @@ SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
 RUN_FILES = ["architecture.json", "checkpoint", "evaluation.json", "metrics.jsonl", "model.safetensors", "run.json"]
 
 # Variables through which the user's own setup could leak into a test.
-_LEAKY = ("WORKBENCH_RUNS_DIR", "WORKBENCH_DATA_DIR", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",
-          "PYTHONWARNINGS", "PYTHONSTARTUP")
+_LEAKY = (
+    "WORKBENCH_RUNS_DIR",
+    "WORKBENCH_DATA_DIR",
+    "XDG_DATA_HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_CACHE_HOME",
+    "PYTHONWARNINGS",
+    "PYTHONSTARTUP",
+)
 
-EPOCH_LINE = re.compile(r"epoch +(\d+)/(\d+)  train loss (\d+\.\d{4})  val loss (\d+\.\d{4})  "
-                        r"val acc +(\d+\.\d\d%)  ([\d,]+) samples/s")
+EPOCH_LINE = re.compile(
+    r"epoch +(\d+)/(\d+)  train loss (\d+\.\d{4})  val loss (\d+\.\d{4})  "
+    r"val acc +(\d+\.\d\d%)  ([\d,]+) samples/s"
+)
 TEST_LINE = re.compile(r"test accuracy +(\d+\.\d\d%)  \(test loss (\d+\.\d{4})\)")
 
 
 # The sandbox
+
 
 @dataclass(frozen=True)
 class Result:
@@ -57,8 +67,10 @@ class Result:
     stderr: str
 
     def __str__(self) -> str:
-        return (f"workbench {' '.join(self.args)}\n-> exit {self.returncode}\n"
-                f"--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}")
+        return (
+            f"workbench {' '.join(self.args)}\n-> exit {self.returncode}\n"
+            f"--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}"
+        )
 
     @property
     def lines(self) -> list[str]:
@@ -92,23 +104,44 @@ class Sandbox:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if key not in _LEAKY}
-        env.update(HOME=str(self.home), XDG_DATA_HOME=str(self.data_home), WORKBENCH_RUNS_DIR=str(self.runs),
-                   PYTHONIOENCODING="utf-8")
+        env.update(
+            HOME=str(self.home),
+            XDG_DATA_HOME=str(self.data_home),
+            WORKBENCH_RUNS_DIR=str(self.runs),
+            PYTHONIOENCODING="utf-8",
+        )
         env.update(extra)
         return env
 
     def run(self, *args: str | os.PathLike, timeout: float = TIMEOUT, **extra_env: str) -> Result:
         argv = tuple(os.fspath(arg) for arg in args)
-        done = subprocess.run([str(WORKBENCH), *argv], capture_output=True, text=True, encoding="utf-8",
-                              errors="replace", env=self.env(**extra_env), cwd=self.root, timeout=timeout)
+        done = subprocess.run(
+            [str(WORKBENCH), *argv],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=self.env(**extra_env),
+            cwd=self.root,
+            timeout=timeout,
+        )
         return Result(argv, done.returncode, done.stdout, done.stderr)
 
     def start(self, *args: str | os.PathLike, stderr_path: Path) -> subprocess.Popen:
         """Start a command with stdout on a pipe, read line by line, and stderr into a file."""
         argv = [str(WORKBENCH), *(os.fspath(arg) for arg in args)]
         with open(stderr_path, "w") as stderr:
-            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True, encoding="utf-8",
-                                    errors="replace", env=self.env(), cwd=self.root, bufsize=1)
+            return subprocess.Popen(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                env=self.env(),
+                cwd=self.root,
+                bufsize=1,
+            )
 
     def user_files(self) -> list[Path]:
         """Everything written under HOME; nothing should be."""
@@ -124,6 +157,7 @@ def sandbox(tmp_path: Path) -> Sandbox:
 
 
 # Files the tests write
+
 
 def idx_bytes(array: np.ndarray) -> bytes:
     """An unsigned-byte IDX file: 00 00 08 <ndim>, each dimension as a big-endian uint32, then the bytes."""
@@ -150,8 +184,14 @@ def write_idx_set(folder: Path, gz: bool = True, train: int = 12, test: int = 5)
 
 def architecture(layers: list[dict], name: str = "test-net") -> dict:
     """An architecture document for the 8×8 digits."""
-    return {"format": "workbench-architecture", "version": 1, "name": name, "input_shape": [1, 8, 8],
-            "num_classes": 10, "layers": layers}
+    return {
+        "format": "workbench-architecture",
+        "version": 1,
+        "name": name,
+        "input_shape": [1, 8, 8],
+        "num_classes": 10,
+        "layers": layers,
+    }
 
 
 def write_json(path: Path, document) -> Path:
@@ -160,19 +200,27 @@ def write_json(path: Path, document) -> Path:
     return path
 
 
-TINY_CNN = architecture([
-    {"type": "Conv2d", "out_channels": 6, "kernel_size": 3, "padding": 1},
-    {"type": "ReLU"},
-    {"type": "MaxPool2d", "kernel_size": 2},
-    {"type": "Flatten"},
-    {"type": "Linear", "out_features": 10},
-], name="tiny-cnn")
+TINY_CNN = architecture(
+    [
+        {"type": "Conv2d", "out_channels": 6, "kernel_size": 3, "padding": 1},
+        {"type": "ReLU"},
+        {"type": "MaxPool2d", "kernel_size": 2},
+        {"type": "Flatten"},
+        {"type": "Linear", "out_features": 10},
+    ],
+    name="tiny-cnn",
+)
 
-MLP = [{"type": "Flatten"}, {"type": "Linear", "out_features": 32}, {"type": "ReLU"},
-       {"type": "Linear", "out_features": 10}]
+MLP = [
+    {"type": "Flatten"},
+    {"type": "Linear", "out_features": 32},
+    {"type": "ReLU"},
+    {"type": "Linear", "out_features": 10},
+]
 
 
 # 1. presets
+
 
 def test_presets_lists_one_line_per_bundled_network(sandbox):
     result = sandbox.run("presets")
@@ -188,6 +236,7 @@ def test_presets_lists_one_line_per_bundled_network(sandbox):
 
 
 # 2. datasets
+
 
 def test_datasets_lists_every_dataset_and_finds_fashion_mnist_in_the_data_dir(sandbox):
     data_dir = sandbox.root / "data"
@@ -222,16 +271,36 @@ def test_datasets_without_a_data_dir_offers_the_user_folder_for_downloads(sandbo
 
 # 3. train: a preset on digits
 
+
 def test_train_preset_prints_epochs_and_writes_the_run_folder(sandbox):
     out = sandbox.root / "my-run"
-    result = sandbox.run("train", "--preset", "seed-relu-mlp", "--dataset", "digits", "--epochs", "2",
-                         "--train-size", "1000", "--val-size", "200", "--out", out, "--optimizer", "adam",
-                         "--lr", "1e-3")
+    result = sandbox.run(
+        "train",
+        "--preset",
+        "seed-relu-mlp",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--train-size",
+        "1000",
+        "--val-size",
+        "200",
+        "--out",
+        out,
+        "--optimizer",
+        "adam",
+        "--lr",
+        "1e-3",
+    )
     assert result.returncode == 0, result
     lines = result.lines
     assert len(lines) == 5, result
-    assert re.fullmatch(r"seed-relu-mlp on Digits \(1,000 train / 200 validation / 360 test\), adam lr 0\.001, "
-                        r"batch 512, 2 epochs, device \S+\. Run folder: " + re.escape(str(out)), lines[0]), result
+    assert re.fullmatch(
+        r"seed-relu-mlp on Digits \(1,000 train / 200 validation / 360 test\), adam lr 0\.001, "
+        r"batch 512, 2 epochs, device \S+\. Run folder: " + re.escape(str(out)),
+        lines[0],
+    ), result
     epochs = [EPOCH_LINE.fullmatch(line) for line in lines[1:3]]
     assert all(epochs), result
     assert [(m[1], m[2]) for m in epochs] == [("1", "2"), ("2", "2")]
@@ -254,9 +323,14 @@ def test_train_preset_prints_epochs_and_writes_the_run_folder(sandbox):
     assert json.loads((out / "architecture.json").read_text())["layers"] == run["architecture"]["layers"]
 
     from safetensors.numpy import load_file
+
     weights = load_file(out / "model.safetensors")
     assert {name: tuple(tensor.shape) for name, tensor in weights.items()} == {
-        "1.weight": (120, 64), "1.bias": (120,), "3.weight": (10, 120), "3.bias": (10,)}
+        "1.weight": (120, 64),
+        "1.bias": (120,),
+        "3.weight": (10, 120),
+        "3.bias": (10,),
+    }
 
     # Not --quiet: tqdm's bar over the batches of each epoch goes to stderr, never to stdout.
     assert "epoch 1/2" in result.stderr and "epoch 2/2" in result.stderr and "batch" in result.stderr, result
@@ -266,11 +340,26 @@ def test_train_preset_prints_epochs_and_writes_the_run_folder(sandbox):
 
 # 4. train: an architecture file
 
+
 def test_train_arch_file_records_that_architecture(sandbox):
     arch = write_json(sandbox.root / "tiny-cnn.json", TINY_CNN)
     out = sandbox.root / "cnn-run"
-    result = sandbox.run("train", "--arch", arch, "--dataset", "digits", "--epochs", "1", "--train-size", "300",
-                         "--val-size", "50", "--out", out, "--quiet")
+    result = sandbox.run(
+        "train",
+        "--arch",
+        arch,
+        "--dataset",
+        "digits",
+        "--epochs",
+        "1",
+        "--train-size",
+        "300",
+        "--val-size",
+        "50",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert result.returncode == 0, result
     assert result.lines[0].startswith("tiny-cnn on Digits (300 train / 50 validation / 360 test)"), result
     assert result.lines[-1] == f"run folder: {out}"
@@ -284,9 +373,22 @@ def test_train_arch_file_records_that_architecture(sandbox):
 
 # 5. train: the default run folder
 
+
 def test_train_without_out_creates_a_run_folder_in_the_runs_dir(sandbox):
-    result = sandbox.run("train", "--preset", "seed-linear", "--dataset", "digits", "--epochs", "1",
-                         "--train-size", "200", "--val-size", "50", "--quiet")
+    result = sandbox.run(
+        "train",
+        "--preset",
+        "seed-linear",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "1",
+        "--train-size",
+        "200",
+        "--val-size",
+        "50",
+        "--quiet",
+    )
     assert result.returncode == 0, result
     [folder] = sandbox.run_folders()
     assert re.fullmatch(r"\d{8}-\d{6}-seed-linear-digits", folder.name), folder.name
@@ -299,10 +401,24 @@ def test_train_without_out_creates_a_run_folder_in_the_runs_dir(sandbox):
 
 # 7. Ctrl+C
 
+
 def test_ctrl_c_stops_the_run_and_keeps_what_was_trained(sandbox):
     stderr_path = sandbox.root / "stderr.txt"
-    process = sandbox.start("train", "--preset", "seed-relu-mlp", "--dataset", "digits", "--epochs", "1000",
-                            "--train-size", "1400", "--val-size", "37", "--quiet", stderr_path=stderr_path)
+    process = sandbox.start(
+        "train",
+        "--preset",
+        "seed-relu-mlp",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "1000",
+        "--train-size",
+        "1400",
+        "--val-size",
+        "37",
+        "--quiet",
+        stderr_path=stderr_path,
+    )
     lines: queue.Queue[str | None] = queue.Queue()
 
     def read() -> None:
@@ -351,6 +467,7 @@ def test_ctrl_c_stops_the_run_and_keeps_what_was_trained(sandbox):
 
 # 8. no arguments
 
+
 def test_help_lists_every_command(sandbox):
     result = sandbox.run("--help")
     assert result.returncode == 0, result
@@ -370,14 +487,26 @@ Setup = Callable[[Path], tuple[list, list[str]]]
 
 
 def _train(*args) -> list:
-    return ["train", "--dataset", "digits", "--train-size", "100", "--val-size", "20", "--epochs", "1",
-            "--quiet", *args]
+    return [
+        "train",
+        "--dataset",
+        "digits",
+        "--train-size",
+        "100",
+        "--val-size",
+        "20",
+        "--epochs",
+        "1",
+        "--quiet",
+        *args,
+    ]
 
 
 def _arch_case(layers: list[dict], *says: str, name: str = "test-net") -> Setup:
     def setup(folder: Path):
         path = write_json(folder / "net.json", architecture(layers, name=name))
         return _train("--arch", path), list(says)
+
     return setup
 
 
@@ -386,6 +515,7 @@ def _text_arch_case(text: str, *says: str) -> Setup:
         path = folder / "net.json"
         path.write_text(text, encoding="utf-8")
         return _train("--arch", path), list(says)
+
     return setup
 
 
@@ -410,54 +540,93 @@ def _corrupt_idx(folder: Path):
     write_idx_set(data_dir, gz=False)
     images = data_dir / "train-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:1000])
-    return (["train", "--dataset", "fashion-mnist", "--data-dir", data_dir, "--train-size", "5", "--val-size", "2",
-             "--epochs", "1", "--quiet"],
-            [str(images), "is damaged: expected 9,408 bytes of pixels, found 984."])
+    return (
+        [
+            "train",
+            "--dataset",
+            "fashion-mnist",
+            "--data-dir",
+            data_dir,
+            "--train-size",
+            "5",
+            "--val-size",
+            "2",
+            "--epochs",
+            "1",
+            "--quiet",
+        ],
+        [str(images), "is damaged: expected 9,408 bytes of pixels, found 984."],
+    )
 
 
 TRUNCATED = json.dumps(architecture(MLP), indent=2)[:150]
 
 BAD_INPUT: dict[str, Setup] = {
-    "unknown-preset": lambda _: (_train("--preset", "seed-simplnet"),
-                                 ["Unknown preset 'seed-simplnet'.", "Did you mean 'seed-simplenet'?"]),
-    "unknown-dataset": lambda _: (["train", "--dataset", "fashion-minst"],
-                                  ["There is no dataset called 'fashion-minst'.", "Did you mean 'fashion-mnist'?"]),
-    "unknown-layer": _arch_case([{"type": "Flatten"}, {"type": "Linaer", "out_features": 10}],
-                                "layer 2: unknown layer type 'Linaer'", "did you mean 'Linear'"),
-    "wrong-type": _arch_case([{"type": "Flatten"}, {"type": "Linear", "out_features": "ten"}],
-                             'layer 2 Linear: out_features must be an integer from 1 to 4096, not "ten".'),
-    "out-of-range": _arch_case([{"type": "Conv2d", "kernel_size": 12}, {"type": "Flatten"},
-                                {"type": "Linear", "out_features": 10}],
-                               "layer 1 Conv2d: kernel_size must be an integer from 1 to 11, not 12."),
-    "does-not-fit": _arch_case([{"type": "Conv2d", "out_channels": 4}, {"type": "Linear", "out_features": 10}],
-                               "layer 2 Linear", "4×6×6", "add a Flatten"),
-    "malformed-json": _text_arch_case("{'layers': [Flatten, Linear]}",
-                                      "net.json is not valid JSON (line 1, column 2"),
+    "unknown-preset": lambda _: (
+        _train("--preset", "seed-simplnet"),
+        ["Unknown preset 'seed-simplnet'.", "Did you mean 'seed-simplenet'?"],
+    ),
+    "unknown-dataset": lambda _: (
+        ["train", "--dataset", "fashion-minst"],
+        ["There is no dataset called 'fashion-minst'.", "Did you mean 'fashion-mnist'?"],
+    ),
+    "unknown-layer": _arch_case(
+        [{"type": "Flatten"}, {"type": "Linaer", "out_features": 10}],
+        "layer 2: unknown layer type 'Linaer'",
+        "did you mean 'Linear'",
+    ),
+    "wrong-type": _arch_case(
+        [{"type": "Flatten"}, {"type": "Linear", "out_features": "ten"}],
+        'layer 2 Linear: out_features must be an integer from 1 to 4096, not "ten".',
+    ),
+    "out-of-range": _arch_case(
+        [{"type": "Conv2d", "kernel_size": 12}, {"type": "Flatten"}, {"type": "Linear", "out_features": 10}],
+        "layer 1 Conv2d: kernel_size must be an integer from 1 to 11, not 12.",
+    ),
+    "does-not-fit": _arch_case(
+        [{"type": "Conv2d", "out_channels": 4}, {"type": "Linear", "out_features": 10}],
+        "layer 2 Linear",
+        "4×6×6",
+        "add a Flatten",
+    ),
+    "malformed-json": _text_arch_case("{'layers': [Flatten, Linear]}", "net.json is not valid JSON (line 1, column 2"),
     "truncated-json": _text_arch_case(TRUNCATED, "net.json is not valid JSON", "Is the file complete?"),
     "missing-arch": _missing_arch,
-    "train-size-digits": lambda _: (["train", "--dataset", "digits", "--train-size", "5000", "--quiet"],
-                                    ["5,000 training", "Digits has 1,437 in its training split"]),
-    "train-size-fashion": lambda _: (["train", "--dataset", "fashion-mnist", "--train-size", "70000", "--quiet"],
-                                     ["70,000 training", "Fashion-MNIST has 60,000 in its training split"]),
+    "train-size-digits": lambda _: (
+        ["train", "--dataset", "digits", "--train-size", "5000", "--quiet"],
+        ["5,000 training", "Digits has 1,437 in its training split"],
+    ),
+    "train-size-fashion": lambda _: (
+        ["train", "--dataset", "fashion-mnist", "--train-size", "70000", "--quiet"],
+        ["70,000 training", "Fashion-MNIST has 60,000 in its training split"],
+    ),
     "out-under-a-file": _out_under_a_file,
     "out-is-a-run": _out_is_a_run,
-    "device-cuda": lambda _: (_train("--device", "cuda"),
-                              ["There is no device 'cuda' on this machine.", "Devices here: cpu (CPU)"]),
+    "device-cuda": lambda _: (
+        _train("--device", "cuda"),
+        ["There is no device 'cuda' on this machine.", "Devices here: cpu (CPU)"],
+    ),
     "lr-zero": lambda _: (_train("--lr", "0"), ["lr must be a number above 0"]),
     "epochs-zero": lambda _: (_train("--epochs", "0"), ["epochs must be a whole number of at least 1"]),
     "corrupt-idx": _corrupt_idx,
-    "datasets-missing-data-dir": lambda folder: (["datasets", "--data-dir", folder / "nowhere"],
-                                                 [f"The data folder {folder / 'nowhere'} (given by --data-dir) "
-                                                  f"does not exist"]),
-    "huge-integer-param": _arch_case([{"type": "Flatten"}, {"type": "Linear", "out_features": 10 ** 400}],
-                                     "layer 2 Linear: out_features must be an integer from 1 to 4096"),
+    "datasets-missing-data-dir": lambda folder: (
+        ["datasets", "--data-dir", folder / "nowhere"],
+        [f"The data folder {folder / 'nowhere'} (given by --data-dir) does not exist"],
+    ),
+    "huge-integer-param": _arch_case(
+        [{"type": "Flatten"}, {"type": "Linear", "out_features": 10**400}],
+        "layer 2 Linear: out_features must be an integer from 1 to 4096",
+    ),
     "huge-json-number": _text_arch_case('{"layers": [' + "9" * 5000 + "]}", "numbers or nesting far too large"),
     "deep-json-nesting": _text_arch_case("[" * 100_000, "numbers or nesting far too large"),
 }
 
-REALDATA = [pytest.mark.realdata,
-            pytest.mark.skipif(not (SYSTEM_FASHION / "train-images-idx3-ubyte.gz").is_file(),
-                               reason="needs Debian's dataset-fashion-mnist")]
+REALDATA = [
+    pytest.mark.realdata,
+    pytest.mark.skipif(
+        not (SYSTEM_FASHION / "train-images-idx3-ubyte.gz").is_file(), reason="needs Debian's dataset-fashion-mnist"
+    ),
+]
 MARKS = {"train-size-fashion": REALDATA}
 BAD_PARAMS = [pytest.param(case, marks=MARKS.get(case, []), id=case) for case in BAD_INPUT]
 
@@ -480,7 +649,7 @@ SUBPROCESS_CASES = ("unknown-preset", "does-not-fit", "corrupt-idx", "out-is-a-r
 def in_process(sandbox, monkeypatch, capsys) -> Callable[..., Result]:
     """Run ``workbench ARGS`` in this process with the sandbox's environment; an escaping exception fails the test."""
     from workbench import cli
-    from workbench.core import datasets
+    from workbench.core.data import datasets
 
     for key, value in sandbox.env().items():
         monkeypatch.setenv(key, value)
@@ -516,6 +685,7 @@ def _assert_refused(result: Result, says: list[str]) -> None:
 def _skip_unless_possible(case: str) -> None:
     if case == "device-cuda":
         import torch
+
         if torch.cuda.is_available():
             pytest.skip("a CUDA GPU is here")
 
@@ -539,8 +709,11 @@ def test_refused_train_leaves_no_run_folder(sandbox, in_process, case):
 @pytest.fixture(scope="module", autouse=True)
 def console_refusals(request, tmp_path_factory) -> Iterator[dict[str, Future]]:
     """Start the console-script runs of SUBPROCESS_CASES in the background, so they overlap the other tests."""
-    wanted = {item.callspec.params["case"] for item in request.session.items
-              if item.module is request.module and item.originalname == "test_console_script_refuses_bad_input"}
+    wanted = {
+        item.callspec.params["case"]
+        for item in request.session.items
+        if item.module is request.module and item.originalname == "test_console_script_refuses_bad_input"
+    }
     if not wanted:
         yield {}
         return
@@ -579,8 +752,9 @@ def test_argparse_errors_exit_2_with_usage(sandbox):
 # 6, last case: Fashion-MNIST is nowhere and cannot be downloaded. The system folder cannot be hidden from a
 # subprocess, so this one runs in-process with the system folder and the download replaced.
 
+
 def test_dataset_nowhere_explains_every_way_to_get_it(sandbox, in_process, monkeypatch):
-    from workbench.core import datasets
+    from workbench.core.data import datasets
 
     monkeypatch.setattr(datasets, "SYSTEM_ROOT", sandbox.root / "no-system-datasets")
     attempts = []
@@ -600,8 +774,10 @@ def test_dataset_nowhere_explains_every_way_to_get_it(sandbox, in_process, monke
     user_folder = sandbox.data_home / "workbench" / "datasets"
     assert attempts == [("fashion-mnist", user_folder)], "it tried to download into the user folder"
     err = result.stderr
-    assert err.startswith("workbench: Could not find the Fashion-MNIST dataset. Downloading it failed: "
-                          "<urlopen error [Errno -3] Temporary failure in name resolution>\n"), result
+    assert err.startswith(
+        "workbench: Could not find the Fashion-MNIST dataset. Downloading it failed: "
+        "<urlopen error [Errno -3] Temporary failure in name resolution>\n"
+    ), result
     assert "--data-dir FOLDER" in err and "WORKBENCH_DATA_DIR=FOLDER" in err, result
     assert "train-images-idx3-ubyte" in err
     assert "sudo apt install dataset-fashion-mnist" in err
@@ -619,8 +795,22 @@ def test_odd_characters_in_a_network_name_make_a_safe_folder_name(sandbox, in_pr
 
 def test_digits_trains_with_the_default_sizes_shrunk_to_fit(sandbox, in_process):
     out = sandbox.root / "run"
-    result = in_process("train", "--preset", "seed-relu-mlp", "--dataset", "digits", "--optimizer", "adam",
-                        "--lr", "1e-3", "--epochs", "1", "--out", out, "--quiet")
+    result = in_process(
+        "train",
+        "--preset",
+        "seed-relu-mlp",
+        "--dataset",
+        "digits",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "1e-3",
+        "--epochs",
+        "1",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert result.returncode == 0, result
     config = json.loads((out / "run.json").read_text())["config"]
     assert (config["train_size"], config["val_size"]) == (1437 - 143, 143)

@@ -8,14 +8,20 @@ import pytest
 
 from tests.cli.test_cli import Result, Sandbox, in_process, sandbox  # noqa: F401 (fixtures)
 from tests.core.test_export import train_tiny
-from workbench.core import export
+from workbench.core.export import formats as export
 
-STAGES = {"onnx": ["Tracing the network…", "Writing the ONNX file…", "Checking with onnxruntime…"],
-          "pt2": ["Tracing the network…", "Writing the program…", "Checking with torch.export.load…"],
-          "safetensors": ["Writing the bundle…", "Checking the reloaded bundle…"],
-          "python": ["Writing the Python module…", "Checking the imported module…"]}
-CHECKED = {"onnx": "checked with onnxruntime", "pt2": "checked with torch.export.load",
-           "safetensors": "checked by reloading the bundle", "python": "checked by importing the module"}
+STAGES = {
+    "onnx": ["Tracing the network…", "Writing the ONNX file…", "Checking with onnxruntime…"],
+    "pt2": ["Tracing the network…", "Writing the program…", "Checking with torch.export.load…"],
+    "safetensors": ["Writing the bundle…", "Checking the reloaded bundle…"],
+    "python": ["Writing the Python module…", "Checking the imported module…"],
+}
+CHECKED = {
+    "onnx": "checked with onnxruntime",
+    "pt2": "checked with torch.export.load",
+    "safetensors": "checked by reloading the bundle",
+    "python": "checked by importing the module",
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +43,25 @@ def listing(folder: Path) -> list[str]:
     return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
 
 
-@pytest.mark.parametrize("format, preset, out, written", [
-    ("onnx", "cnn-small", "exports", ["exports/cnn-small.onnx"]),
-    ("pt2", "mlp", "exports/net.pt2", ["exports/net.pt2"]),
-    ("safetensors", "cnn-small", "exports/bundle", ["exports/bundle", "exports/bundle/architecture.json",
-                                                    "exports/bundle/meta.json", "exports/bundle/model.safetensors"]),
-    ("python", "mlp", "exports", ["exports/mlp.py", "exports/mlp.safetensors"]),
-])
+@pytest.mark.parametrize(
+    "format, preset, out, written",
+    [
+        ("onnx", "cnn-small", "exports", ["exports/cnn-small.onnx"]),
+        ("pt2", "mlp", "exports/net.pt2", ["exports/net.pt2"]),
+        (
+            "safetensors",
+            "cnn-small",
+            "exports/bundle",
+            [
+                "exports/bundle",
+                "exports/bundle/architecture.json",
+                "exports/bundle/meta.json",
+                "exports/bundle/model.safetensors",
+            ],
+        ),
+        ("python", "mlp", "exports", ["exports/mlp.py", "exports/mlp.safetensors"]),
+    ],
+)
 def test_export_writes_each_format_and_reports_its_check(sandbox: Sandbox, runs, format, preset, out, written):
     (sandbox.root / "exports").mkdir()
     result = sandbox.run("export", runs[preset], "--format", format, "--out", out)
@@ -51,8 +69,9 @@ def test_export_writes_each_format_and_reports_its_check(sandbox: Sandbox, runs,
     assert result.lines[:-1] == ["Loading test images for the check…", *STAGES[format]], result
     path = written[0]
     also = f" and {written[1]}" if format == "python" else ""
-    assert result.lines[-1].startswith(f"Wrote {path}{also} ({CHECKED[format]} on 64 test images of Digits: "
-                                       f"max |difference| "), result
+    assert result.lines[-1].startswith(
+        f"Wrote {path}{also} ({CHECKED[format]} on 64 test images of Digits: max |difference| "
+    ), result
     assert result.stderr == "", result
     assert listing(sandbox.root / "exports") == [name.removeprefix("exports/") for name in written]
     assert sandbox.user_files() == []
@@ -83,8 +102,7 @@ def test_a_folder_that_is_not_a_run_is_refused(sandbox: Sandbox):
     (sandbox.root / "photos").mkdir()
     (sandbox.root / "photos" / "cat.png").write_bytes(b"\x89PNG")
     result = sandbox.run("export", "photos", "--format", "pt2", "--out", "photos")
-    assert_refused(result, "photos is not a run folder nor a workbench bundle: it has neither run.json nor "
-                           "meta.json.")
+    assert_refused(result, "photos is not a run folder nor a workbench bundle: it has neither run.json nor meta.json.")
     assert listing(sandbox.root / "photos") == ["cat.png"]
 
 
@@ -93,10 +111,14 @@ def test_a_model_file_that_is_not_ours_is_refused(in_process, sandbox, runs):
     foreign.mkdir()
     (foreign / "meta.json").write_text('{"format": "someone-else", "version": 3}')
     (foreign / "model.safetensors").write_bytes(b"\x00" * 64)
-    assert_refused(in_process("export", foreign, "--format", "onnx", "--out", sandbox.root),
-                   "its meta.json is not a workbench bundle's")
-    assert_refused(in_process("export", runs["mlp"] / "model.safetensors", "--format", "onnx"),
-                   "model.safetensors is a file, not a run folder nor a workbench bundle")
+    assert_refused(
+        in_process("export", foreign, "--format", "onnx", "--out", sandbox.root),
+        "its meta.json is not a workbench bundle's",
+    )
+    assert_refused(
+        in_process("export", runs["mlp"] / "model.safetensors", "--format", "onnx"),
+        "model.safetensors is a file, not a run folder nor a workbench bundle",
+    )
     assert listing(sandbox.root) == ["downloaded", "downloaded/meta.json", "downloaded/model.safetensors", "home"]
 
 
@@ -114,8 +136,10 @@ def test_a_network_the_exporter_refuses_exits_2_with_its_reason(in_process, sand
         raise RuntimeError("Unsupported operator aten::mystery in opset 18\n  internal frames")
 
     monkeypatch.setattr("torch.onnx.export", refuse)
-    assert_refused(in_process("export", runs["mlp"], "--format", "onnx", "--out", "m.onnx"),
-                   "This network cannot be exported to ONNX: Unsupported operator aten::mystery in opset 18")
+    assert_refused(
+        in_process("export", runs["mlp"], "--format", "onnx", "--out", "m.onnx"),
+        "This network cannot be exported to ONNX: Unsupported operator aten::mystery in opset 18",
+    )
     assert listing(sandbox.root) == ["home"]
 
 

@@ -9,7 +9,7 @@ import pytest
 from tests.cli.test_cli import TEST_LINE, _assert_refused, in_process, sandbox  # noqa: F401 - fixtures
 from tests.core.test_folder_datasets import CLASSES, draw_tree
 from workbench import cli
-from workbench.core import image_folders
+from workbench.core.data import image_folders
 
 
 @pytest.fixture(autouse=True)
@@ -21,11 +21,28 @@ def fresh_caches(monkeypatch):
 def test_train_on_a_folder_records_its_classes_and_continues_from_anywhere(sandbox, in_process, monkeypatch):
     tree = draw_tree(sandbox.root / "shapes")
     out = sandbox.root / "run"
-    result = sandbox.run("train", "--dataset", "folder:shapes", "--image-size", "16", "--epochs", "2",
-                         "--optimizer", "adam", "--lr", "3e-3", "--batch-size", "16", "--out", out, "--quiet")
+    result = sandbox.run(
+        "train",
+        "--dataset",
+        "folder:shapes",
+        "--image-size",
+        "16",
+        "--epochs",
+        "2",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "3e-3",
+        "--batch-size",
+        "16",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert result.returncode == 0, result
-    assert result.lines[0].startswith("seed-simplenet on Image folder shapes (3 classes, 90 images) "
-                                      "(71 train / 7 validation / 12 test)"), result
+    assert result.lines[0].startswith(
+        "seed-simplenet on Image folder shapes (3 classes, 90 images) (71 train / 7 validation / 12 test)"
+    ), result
     assert TEST_LINE.fullmatch(result.lines[-2]), result
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "finished"
@@ -42,18 +59,24 @@ def test_train_on_a_folder_records_its_classes_and_continues_from_anywhere(sandb
 
 def test_a_bad_folder_exits_2_with_the_reason(sandbox, in_process):
     (sandbox.root / "empty").mkdir()
-    _assert_refused(in_process("train", "--dataset", "folder:empty", "--epochs", "1"),
-                    ["has no class sub-folders", "must hold one sub-folder per class"])
+    _assert_refused(
+        in_process("train", "--dataset", "folder:empty", "--epochs", "1"),
+        ["has no class sub-folders", "must hold one sub-folder per class"],
+    )
     tree = draw_tree(sandbox.root / "tree", per_class=4)
     (tree / "square" / "broken.png").write_text("not an image")
-    _assert_refused(in_process("train", "--dataset", "folder:tree", "--epochs", "1", "--quiet"),
-                    [f"The image {tree.resolve() / 'square' / 'broken.png'} cannot be read"])
+    _assert_refused(
+        in_process("train", "--dataset", "folder:tree", "--epochs", "1", "--quiet"),
+        [f"The image {tree.resolve() / 'square' / 'broken.png'} cannot be read"],
+    )
     assert sandbox.run_folders() == []
 
 
 def test_image_options_are_refused_for_registered_datasets(in_process):
-    _assert_refused(in_process("train", "--dataset", "digits", "--image-size", "16", "--epochs", "1"),
-                    ["image_size and channels apply to image folders (dataset folder:PATH) only"])
+    _assert_refused(
+        in_process("train", "--dataset", "digits", "--image-size", "16", "--epochs", "1"),
+        ["image_size and channels apply to image folders (dataset folder:PATH) only"],
+    )
     refused = in_process("train", "--dataset", "folder:x", "--channels", "2")
     assert refused.returncode == 2 and "argument --channels: invalid choice: 2" in refused.stderr
 

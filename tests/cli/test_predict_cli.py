@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from tests.cli.test_cli import Result, Sandbox, in_process  # noqa: F401 (fixture)
-from workbench.core.config import TrainConfig
-from workbench.core.engine import Trainer, predict
 from workbench.core.presets import load_preset
-from workbench.core.runs import RunRecorder, new_run_dir
+from workbench.core.runs.folders import RunRecorder, new_run_dir
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import Trainer, predict
 
 LINE = re.compile(r"(?P<path>\S+): +(?P<guesses>\S.*)")
 GUESS = re.compile(r"(?P<name>\S+) (?P<percent>\d{1,3}\.\d)%")
@@ -25,8 +25,17 @@ def run_and_images(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict-cli")
     folder = root / "run"
     arch = load_preset("cnn-small")
-    cfg = TrainConfig(dataset="digits", train_size=600, val_size=100, epochs=2, batch_size=64, optimizer="adam",
-                      lr=3e-3, device="cpu", seed=11)
+    cfg = TrainConfig(
+        dataset="digits",
+        train_size=600,
+        val_size=100,
+        epochs=2,
+        batch_size=64,
+        optimizer="adam",
+        lr=3e-3,
+        device="cpu",
+        seed=11,
+    )
     trainer = Trainer(arch, cfg, callbacks=[RunRecorder(new_run_dir(folder, arch, cfg))], progress=False)
     model = trainer.run().model
     info = trainer.data.info
@@ -98,7 +107,7 @@ def test_predict_top_is_capped_at_the_number_of_classes(run_and_images, in_proce
     folder, paths, _ = run_and_images
     result = in_process("predict", folder, paths[0], "--top", "50")
     assert result.returncode == 0, result
-    (_, guesses), = _parsed(result)
+    ((_, guesses),) = _parsed(result)
     assert sorted(name for name, _ in guesses) == [str(digit) for digit in range(10)]
     assert sum(percent for _, percent in guesses) == pytest.approx(100, abs=0.6)
 

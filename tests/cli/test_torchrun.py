@@ -19,32 +19,70 @@ import pytest
 import safetensors.torch
 import torch
 
-from workbench.core.config import TrainConfig
-from workbench.core.distributed import TEST_EXIT_VARIABLE, TEST_WEIGHTS_VARIABLE, cluster_commands, write_handoff
-from workbench.core.engine import Trainer
 from workbench.core.presets import load_preset
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.distributed import (
+    TEST_EXIT_VARIABLE,
+    TEST_WEIGHTS_VARIABLE,
+    cluster_commands,
+    write_handoff,
+)
+from workbench.core.training.engine import Trainer
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 TIMEOUT = 240
-_LEAKY = ("WORKBENCH_RUNS_DIR", "WORKBENCH_DATA_DIR", "XDG_DATA_HOME", "PYTHONWARNINGS", TEST_EXIT_VARIABLE,
-          TEST_WEIGHTS_VARIABLE, "WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+_LEAKY = (
+    "WORKBENCH_RUNS_DIR",
+    "WORKBENCH_DATA_DIR",
+    "XDG_DATA_HOME",
+    "PYTHONWARNINGS",
+    TEST_EXIT_VARIABLE,
+    TEST_WEIGHTS_VARIABLE,
+    "WORLD_SIZE",
+    "RANK",
+    "LOCAL_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+)
 
 
 def sandbox_env(root: Path, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in _LEAKY}
-    env.update(HOME=str(root / "home"), XDG_DATA_HOME=str(root / "home" / "data"),
-               WORKBENCH_RUNS_DIR=str(root / "runs"), PYTHONIOENCODING="utf-8", **extra)
+    env.update(
+        HOME=str(root / "home"),
+        XDG_DATA_HOME=str(root / "home" / "data"),
+        WORKBENCH_RUNS_DIR=str(root / "runs"),
+        PYTHONIOENCODING="utf-8",
+        **extra,
+    )
     return env
 
 
 def torchrun(root: Path, args: list[str], **extra_env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(TORCHRUN), *args], capture_output=True, text=True, encoding="utf-8", errors="replace",
-                          env=sandbox_env(root, **extra_env), cwd=root, timeout=TIMEOUT)
+    return subprocess.run(
+        [str(TORCHRUN), *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env=sandbox_env(root, **extra_env),
+        cwd=root,
+        timeout=TIMEOUT,
+    )
 
 
 def digits_config(**overrides) -> TrainConfig:
-    values = dict(dataset="digits", train_size=1000, val_size=200, epochs=3, batch_size=64, optimizer="adam",
-                  lr=3e-3, seed=4, device="cpu")
+    values = dict(
+        dataset="digits",
+        train_size=1000,
+        val_size=200,
+        epochs=3,
+        batch_size=64,
+        optimizer="adam",
+        lr=3e-3,
+        seed=4,
+        device="cpu",
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -56,8 +94,7 @@ def test_two_processes_train_the_handed_off_run_like_one_process(tmp_path):
     assert command[0] == "torchrun"
     weights_dir = tmp_path / "weights"
     # the hand-off leaves the device to the cluster; --device cpu keeps this test on gloo where there are GPUs
-    done = torchrun(tmp_path, [*command[1:], "--device", "cpu", "--quiet"],
-                    **{TEST_WEIGHTS_VARIABLE: str(weights_dir)})
+    done = torchrun(tmp_path, [*command[1:], "--device", "cpu", "--quiet"], **{TEST_WEIGHTS_VARIABLE: str(weights_dir)})
     assert done.returncode == 0, done.stdout + done.stderr
 
     lines = done.stdout.splitlines()
@@ -91,10 +128,34 @@ def test_two_processes_train_the_handed_off_run_like_one_process(tmp_path):
 
 def test_a_process_that_dies_fails_the_run_and_never_marks_it_finished(tmp_path):
     out = tmp_path / "run"
-    done = torchrun(tmp_path, ["--standalone", "--nproc-per-node=2", "-m", "workbench", "train", "--preset",
-                               "seed-relu-mlp", "--dataset", "digits", "--train-size", "600", "--val-size", "100",
-                               "--epochs", "4", "--batch-size", "32", "--device", "cpu", "--out", str(out), "--quiet"],
-                    **{TEST_EXIT_VARIABLE: "1:2"})
+    done = torchrun(
+        tmp_path,
+        [
+            "--standalone",
+            "--nproc-per-node=2",
+            "-m",
+            "workbench",
+            "train",
+            "--preset",
+            "seed-relu-mlp",
+            "--dataset",
+            "digits",
+            "--train-size",
+            "600",
+            "--val-size",
+            "100",
+            "--epochs",
+            "4",
+            "--batch-size",
+            "32",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        **{TEST_EXIT_VARIABLE: "1:2"},
+    )
     assert done.returncode != 0, done.stdout + done.stderr
     assert "local_rank: 1" in done.stderr  # torchrun's report names the process that failed
     assert "[rank0]: Traceback" not in done.stderr
@@ -109,8 +170,23 @@ def test_a_process_that_dies_fails_the_run_and_never_marks_it_finished(tmp_path)
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is here")
 def test_a_missing_gpu_is_named_with_the_devices_there_are(tmp_path):
-    done = torchrun(tmp_path, ["--standalone", "--nproc-per-node=2", "-m", "workbench", "train", "--dataset",
-                               "digits", "--epochs", "1", "--device", "cuda", "--quiet"])
+    done = torchrun(
+        tmp_path,
+        [
+            "--standalone",
+            "--nproc-per-node=2",
+            "-m",
+            "workbench",
+            "train",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--device",
+            "cuda",
+            "--quiet",
+        ],
+    )
     assert done.returncode != 0
     message = "workbench: There is no device 'cuda' on this machine. Devices here: cpu (CPU)"
     # each process says it before anything starts; torchrun may end the second before it can

@@ -12,11 +12,24 @@ import pytest
 import torch
 
 from workbench import cli
-from workbench.core import datasets
-from workbench.core.engine import Trainer
+from workbench.core.data import datasets
+from workbench.core.training.engine import Trainer
 
-SMALL = ["--dataset", "digits", "--train-size", "300", "--val-size", "60", "--epochs", "2", "--batch-size", "64",
-         "--device", "cpu", "--quiet"]
+SMALL = [
+    "--dataset",
+    "digits",
+    "--train-size",
+    "300",
+    "--val-size",
+    "60",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "64",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 @dataclass
@@ -69,20 +82,28 @@ def test_the_default_first_line_says_nothing_of_the_fast_path_on_the_cpu(workben
     result = workbench("train", *SMALL, "--out", tmp_path / "run")
     assert result.status == 0, result
     assert result.stdout.splitlines()[0].endswith(f", device cpu. Run folder: {tmp_path / 'run'}")
-    assert read_run(tmp_path / "run")["execution"] == {"precision": "float32", "channels_last": False,
-                                                       "compile": False, "processes": 1}
+    assert read_run(tmp_path / "run")["execution"] == {
+        "precision": "float32",
+        "channels_last": False,
+        "compile": False,
+        "processes": 1,
+    }
 
 
 def test_a_failing_compile_is_a_note_and_the_run_goes_on(workbench, tmp_path, monkeypatch):
     def broken(module, **options):
         def compiled(inputs):
             raise RuntimeError("inductor: no C++ compiler found")
+
         return compiled
+
     monkeypatch.setattr(torch, "compile", broken)
     result = workbench("train", *SMALL, "--compile", "--out", tmp_path / "run")
     assert result.status == 0, result
-    assert "note: torch.compile failed (RuntimeError: inductor: no C++ compiler found); the run goes on without " \
-           "it" in result.stderr
+    assert (
+        "note: torch.compile failed (RuntimeError: inductor: no C++ compiler found); the run goes on without "
+        "it" in result.stderr
+    )
     assert "torch.compile" in result.stdout.splitlines()[0]
     run = read_run(tmp_path / "run")
     assert run["status"] == "finished" and run["config"]["compile"] is True
@@ -101,8 +122,9 @@ def test_running_out_of_gpu_memory_exits_2_with_advice_and_the_run_marked_failed
     monkeypatch.setattr(Trainer, "_step", step)
     result = workbench("train", *SMALL, "--out", tmp_path / "run")
     assert result.status == 2, result
-    assert result.stderr.splitlines()[-1] == ("workbench: The GPU ran out of memory: try a smaller batch size "
-                                              "(this run's is 64) or a smaller network.")
+    assert result.stderr.splitlines()[-1] == (
+        "workbench: The GPU ran out of memory: try a smaller batch size (this run's is 64) or a smaller network."
+    )
     assert "Traceback" not in result.stderr
     run = read_run(tmp_path / "run")
     assert run["status"] == "failed" and "smaller batch size" in run["message"]
@@ -110,11 +132,34 @@ def test_running_out_of_gpu_memory_exits_2_with_advice_and_the_run_marked_failed
 
 def test_a_settings_file_gives_the_settings_and_typed_options_override_it(workbench, tmp_path):
     settings = tmp_path / "config.json"
-    settings.write_text(json.dumps({"dataset": "digits", "train_size": 300, "val_size": 60, "epochs": 3,
-                                    "optimizer": "adam", "lr": 0.01, "device": "cpu", "compile": True}))
+    settings.write_text(
+        json.dumps(
+            {
+                "dataset": "digits",
+                "train_size": 300,
+                "val_size": 60,
+                "epochs": 3,
+                "optimizer": "adam",
+                "lr": 0.01,
+                "device": "cpu",
+                "compile": True,
+            }
+        )
+    )
     # --lr 0.001 is the default value, typed: it still overrides the file's 0.01
-    result = workbench("train", "--config", settings, "--epochs", "1", "--lr", "0.001", "--no-compile", "--quiet",
-                       "--out", tmp_path / "run")
+    result = workbench(
+        "train",
+        "--config",
+        settings,
+        "--epochs",
+        "1",
+        "--lr",
+        "0.001",
+        "--no-compile",
+        "--quiet",
+        "--out",
+        tmp_path / "run",
+    )
     assert result.status == 0, result
     config = read_run(tmp_path / "run")["config"]
     assert (config["dataset"], config["optimizer"], config["train_size"]) == ("digits", "adam", 300)
@@ -123,23 +168,33 @@ def test_a_settings_file_gives_the_settings_and_typed_options_override_it(workbe
 
 def test_a_run_folders_settings_can_be_trained_again(workbench, tmp_path):
     assert workbench("train", *SMALL, "--optimizer", "rmsprop", "--out", tmp_path / "first").status == 0
-    result = workbench("train", "--config", tmp_path / "first" / "run.json", "--seed", "9", "--quiet",
-                       "--out", tmp_path / "second")
+    result = workbench(
+        "train", "--config", tmp_path / "first" / "run.json", "--seed", "9", "--quiet", "--out", tmp_path / "second"
+    )
     assert result.status == 0, result
     first, second = read_run(tmp_path / "first")["config"], read_run(tmp_path / "second")["config"]
     assert second == {**first, "seed": 9}
 
 
-@pytest.mark.parametrize("setup, says", [
-    (lambda folder: ["--config", _write(folder / "c.json", '{"epoch": 3}')], "Unknown training setting 'epoch' "
-                                                                              "(did you mean 'epochs'?)"),
-    (lambda folder: ["--config", _write(folder / "c.json", '{"lr": ')], "c.json cannot be read"),
-    (lambda folder: ["--config", folder / "none.json"], "There is no settings file"),
-    (lambda folder: ["--config", _write(folder / "c.json", '{"mixed_precision": "fp8"}')],
-     "Unknown mixed_precision 'fp8'"),
-    (lambda folder: ["--resume", folder, "--config", _write(folder / "c.json", "{}")],
-     "--config sets up a new run; --resume continues a run with its own settings"),
-])
+@pytest.mark.parametrize(
+    "setup, says",
+    [
+        (
+            lambda folder: ["--config", _write(folder / "c.json", '{"epoch": 3}')],
+            "Unknown training setting 'epoch' (did you mean 'epochs'?)",
+        ),
+        (lambda folder: ["--config", _write(folder / "c.json", '{"lr": ')], "c.json cannot be read"),
+        (lambda folder: ["--config", folder / "none.json"], "There is no settings file"),
+        (
+            lambda folder: ["--config", _write(folder / "c.json", '{"mixed_precision": "fp8"}')],
+            "Unknown mixed_precision 'fp8'",
+        ),
+        (
+            lambda folder: ["--resume", folder, "--config", _write(folder / "c.json", "{}")],
+            "--config sets up a new run; --resume continues a run with its own settings",
+        ),
+    ],
+)
 def test_bad_settings_files_are_refused_with_a_message(workbench, tmp_path, setup, says):
     result = workbench("train", *setup(tmp_path))
     assert result.status == 2, result

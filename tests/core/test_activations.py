@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from workbench.core.activations import ACTIVATIONS, NOTES, curve, summary
 from workbench.core.errors import ArchitectureError
+from workbench.core.inspect.activation_functions import ACTIVATIONS, NOTES, curve, summary
 from workbench.core.layers import layers_in_group
 
 SMOOTH = ["ELU", "GELU", "SiLU", "Sigmoid", "Tanh"]
@@ -72,19 +72,23 @@ def test_gelu_tanh_approximation_is_close_but_not_equal():
     np.testing.assert_allclose(exact, approximate, atol=1e-3)
 
 
-@pytest.mark.parametrize("name, words", [("relu", "did you mean 'ReLU'"), ("Softmax", "element-wise"),
-                                         ("Swish", "choose one of ReLU")])
+@pytest.mark.parametrize(
+    "name, words", [("relu", "did you mean 'ReLU'"), ("Softmax", "element-wise"), ("Swish", "choose one of ReLU")]
+)
 def test_an_unknown_activation_is_an_architecture_error(name, words):
     with pytest.raises(ArchitectureError, match=words):
         curve(name)
 
 
-@pytest.mark.parametrize("name, params, words", [
-    ("ELU", {"beta": 1.0}, "no parameter 'beta'; its parameters: alpha"),
-    ("ELU", {"alpha": 100.0}, "alpha must be a number from 0.01 to 10"),
-    ("GELU", {"approximate": "fast"}, "one of 'none', 'tanh'"),
-    ("ReLU", {"inplace": True}, "its parameters: none"),
-])
+@pytest.mark.parametrize(
+    "name, params, words",
+    [
+        ("ELU", {"beta": 1.0}, "no parameter 'beta'; its parameters: alpha"),
+        ("ELU", {"alpha": 100.0}, "alpha must be a number from 0.01 to 10"),
+        ("GELU", {"approximate": "fast"}, "one of 'none', 'tanh'"),
+        ("ReLU", {"inplace": True}, "its parameters: none"),
+    ],
+)
 def test_a_bad_parameter_is_an_architecture_error(name, params, words):
     with pytest.raises(ArchitectureError, match=words):
         curve(name, params)

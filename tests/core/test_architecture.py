@@ -15,8 +15,14 @@ from workbench.core.presets import describe_preset, load_preset, preset_names
 
 
 def document(layers, **overrides):
-    doc = {"format": "workbench-architecture", "version": 1, "name": "t", "input_shape": [1, 28, 28],
-           "num_classes": 10, "layers": layers}
+    doc = {
+        "format": "workbench-architecture",
+        "version": 1,
+        "name": "t",
+        "input_shape": [1, 28, 28],
+        "num_classes": 10,
+        "layers": layers,
+    }
     doc.update(overrides)
     return doc
 
@@ -26,9 +32,27 @@ def conv(channels, kernel=3, padding=1):
 
 
 def test_catalog_has_the_design_layers_with_help_and_groups():
-    expected = {"Flatten", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d",
-                "BatchNorm2d", "Dropout", "Dropout2d", "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid",
-                "Tanh", "Softmax", "Identity"}
+    expected = {
+        "Flatten",
+        "Linear",
+        "Conv2d",
+        "MaxPool2d",
+        "AvgPool2d",
+        "AdaptiveAvgPool2d",
+        "BatchNorm1d",
+        "BatchNorm2d",
+        "Dropout",
+        "Dropout2d",
+        "ReLU",
+        "LeakyReLU",
+        "ELU",
+        "GELU",
+        "SiLU",
+        "Sigmoid",
+        "Tanh",
+        "Softmax",
+        "Identity",
+    }
     assert expected <= set(CATALOG)
     for layer in CATALOG.values():
         assert layer.group in GROUPS and layer.help
@@ -41,8 +65,17 @@ def test_catalog_has_the_design_layers_with_help_and_groups():
 
 
 def test_validate_reports_shapes_and_parameter_counts_per_layer():
-    arch = Architecture.from_dict(document([conv(32), {"type": "ReLU"}, {"type": "MaxPool2d"}, {"type": "Flatten"},
-                                            {"type": "Linear", "out_features": 10}]))
+    arch = Architecture.from_dict(
+        document(
+            [
+                conv(32),
+                {"type": "ReLU"},
+                {"type": "MaxPool2d"},
+                {"type": "Flatten"},
+                {"type": "Linear", "out_features": 10},
+            ]
+        )
+    )
     report = validate(arch)
     assert report.ok
     assert [row.output_shape for row in report.layers] == [(32, 28, 28), (32, 28, 28), (32, 14, 14), (6272,), (10,)]
@@ -51,8 +84,9 @@ def test_validate_reports_shapes_and_parameter_counts_per_layer():
 
 
 def test_linear_after_an_image_names_the_layer_and_the_fix():
-    arch = Architecture.from_dict(document([conv(32), {"type": "ReLU"}, {"type": "MaxPool2d"},
-                                            {"type": "Linear", "out_features": 10}]))
+    arch = Architecture.from_dict(
+        document([conv(32), {"type": "ReLU"}, {"type": "MaxPool2d"}, {"type": "Linear", "out_features": 10}])
+    )
     report = validate(arch)
     assert not report.ok
     assert report.layers[3].error == "layer 4 Linear expects a flat input but gets 32×14×14: add a Flatten before it."
@@ -60,41 +94,49 @@ def test_linear_after_an_image_names_the_layer_and_the_fix():
         build(arch)
 
 
-@pytest.mark.parametrize("layers, message", [
-    ([{"type": "Flatten"}, conv(8)], r"layer 2 Conv2d expects an image .* 784 values"),
-    ([conv(8, kernel=11, padding=0), {"type": "MaxPool2d", "kernel_size": 8},
-      conv(8, kernel=5, padding=0)], r"layer 3 Conv2d: its 5×5 window does not fit the 2×2 input"),
-    ([{"type": "MaxPool2d", "kernel_size": 2, "padding": 2}], r"padding 2 is more than half the kernel size"),
-    ([{"type": "Flatten"}, {"type": "Linear", "out_features": 120}], r"ends with 120 values .* must end with 10"),
-    ([conv(4)], r"ends with 4×28×28 values .* add a Flatten"),
-    ([], r"no layers"),
-])
+@pytest.mark.parametrize(
+    "layers, message",
+    [
+        ([{"type": "Flatten"}, conv(8)], r"layer 2 Conv2d expects an image .* 784 values"),
+        (
+            [conv(8, kernel=11, padding=0), {"type": "MaxPool2d", "kernel_size": 8}, conv(8, kernel=5, padding=0)],
+            r"layer 3 Conv2d: its 5×5 window does not fit the 2×2 input",
+        ),
+        ([{"type": "MaxPool2d", "kernel_size": 2, "padding": 2}], r"padding 2 is more than half the kernel size"),
+        ([{"type": "Flatten"}, {"type": "Linear", "out_features": 120}], r"ends with 120 values .* must end with 10"),
+        ([conv(4)], r"ends with 4×28×28 values .* add a Flatten"),
+        ([], r"no layers"),
+    ],
+)
 def test_networks_that_do_not_fit_explain_why(layers, message):
     report = validate(Architecture.from_dict(document(layers)))
     assert not report.ok
     assert any(re.search(message, error) for error in report.errors), report.errors
 
 
-@pytest.mark.parametrize("doc, message", [
-    ([], "must be a JSON object"),
-    (document([], format="other"), "not a workbench architecture"),
-    (document([], version=2), "newer workbench"),
-    (document([], input_shape=[28, 28]), "input_shape"),
-    (document([], num_classes=1), "num_classes"),
-    (dict(document([]), layers={}), "'layers' must be a list"),
-    (document([], colour="red"), "Unknown key 'colour'"),
-    (document([{"type": "Linar"}]), "unknown layer type 'Linar' \\(did you mean 'Linear'\\?\\)"),
-    (document([{"out_features": 3}]), "needs a 'type'"),
-    (document([{"type": "Linear", "out_feature": 3}]), "did you mean 'out_features'"),
-    (document([{"type": "Linear", "out_features": "3"}]), "out_features must be an integer from 1 to 4096"),
-    (document([{"type": "Linear", "out_features": 5000}]), "out_features must be an integer from 1 to 4096"),
-    (document([{"type": "Linear", "out_features": 3.0}]), "must be an integer"),
-    (document([{"type": "Linear", "bias": 1}]), "bias must be true or false"),
-    (document([{"type": "Dropout", "p": 1.5}]), "p must be a number from 0 to 0.95"),
-    (document([{"type": "GELU", "approximate": "fast"}]), "one of 'none', 'tanh'"),
-    (document([{"type": "Linear", "in_features": 784}]), "in_features is inferred"),
-    (document([{"type": "ReLU", "inplace": True}]), "has no parameters"),
-])
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        ([], "must be a JSON object"),
+        (document([], format="other"), "not a workbench architecture"),
+        (document([], version=2), "newer workbench"),
+        (document([], input_shape=[28, 28]), "input_shape"),
+        (document([], num_classes=1), "num_classes"),
+        (dict(document([]), layers={}), "'layers' must be a list"),
+        (document([], colour="red"), "Unknown key 'colour'"),
+        (document([{"type": "Linar"}]), "unknown layer type 'Linar' \\(did you mean 'Linear'\\?\\)"),
+        (document([{"out_features": 3}]), "needs a 'type'"),
+        (document([{"type": "Linear", "out_feature": 3}]), "did you mean 'out_features'"),
+        (document([{"type": "Linear", "out_features": "3"}]), "out_features must be an integer from 1 to 4096"),
+        (document([{"type": "Linear", "out_features": 5000}]), "out_features must be an integer from 1 to 4096"),
+        (document([{"type": "Linear", "out_features": 3.0}]), "must be an integer"),
+        (document([{"type": "Linear", "bias": 1}]), "bias must be true or false"),
+        (document([{"type": "Dropout", "p": 1.5}]), "p must be a number from 0 to 0.95"),
+        (document([{"type": "GELU", "approximate": "fast"}]), "one of 'none', 'tanh'"),
+        (document([{"type": "Linear", "in_features": 784}]), "in_features is inferred"),
+        (document([{"type": "ReLU", "inplace": True}]), "has no parameters"),
+    ],
+)
 def test_malformed_documents_raise_the_spec_error(doc, message):
     with pytest.raises(ArchitectureError, match=message):
         Architecture.from_dict(doc)
@@ -123,8 +165,11 @@ def test_save_and_load_round_trip(tmp_path):
 def test_softmax_and_final_sigmoid_are_allowed_with_a_warning():
     report = validate(load_preset("seed-sigmoidnet"))
     assert report.ok and "last layer" in report.warnings[0]
-    report = validate(Architecture.from_dict(document([{"type": "Flatten"}, {"type": "Linear", "out_features": 10},
-                                                       {"type": "Softmax"}])))
+    report = validate(
+        Architecture.from_dict(
+            document([{"type": "Flatten"}, {"type": "Linear", "out_features": 10}, {"type": "Softmax"}])
+        )
+    )
     assert report.ok and "already applies a softmax" in report.warnings[0]
 
 
@@ -138,16 +183,29 @@ def test_presets_are_the_seed_networks_and_stronger_ones():
     assert [layer.type for layer in load_preset("seed-simplenet").layers] == ["Flatten", "Linear", "Linear"]
     assert [layer.type for layer in load_preset("seed-sigmoidnet").layers][-1] == "Sigmoid"
     assert "95,410 params" in describe_preset("seed-simplenet")
-    deep = {name: [layer.type for layer in load_preset(name).layers]
-            for name in ("seed-sigmoidnet-6", "seed-relunet-6")}
+    deep = {
+        name: [layer.type for layer in load_preset(name).layers] for name in ("seed-sigmoidnet-6", "seed-relunet-6")
+    }
     assert deep["seed-sigmoidnet-6"].count("Linear") == deep["seed-relunet-6"].count("Linear") == 6
     assert deep["seed-sigmoidnet-6"] == [kind.replace("ReLU", "Sigmoid") for kind in deep["seed-relunet-6"]]
     with pytest.raises(ArchitectureError, match="Did you mean 'cnn-small'"):
         load_preset("cnn-smal")
 
 
-@pytest.mark.parametrize("name", ["seed-linear", "seed-simplenet", "seed-sigmoidnet", "seed-relu-mlp", "mlp",
-                                  "seed-sigmoidnet-6", "seed-relunet-6", "cnn-small", "cnn-strong"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "seed-linear",
+        "seed-simplenet",
+        "seed-sigmoidnet",
+        "seed-relu-mlp",
+        "mlp",
+        "seed-sigmoidnet-6",
+        "seed-relunet-6",
+        "cnn-small",
+        "cnn-strong",
+    ],
+)
 def test_every_preset_builds_to_its_inferred_shape(name):
     arch = load_preset(name)
     report = validate(arch)
@@ -175,9 +233,11 @@ def layer_dicts(draw):
     return {"type": layer.name, **{param.name: draw(_param_value(param)) for param in chosen}}
 
 
-_json_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 70) | st.floats(allow_nan=True) | st.text(),
-                            lambda children: st.lists(children, max_size=3)
-                            | st.dictionaries(st.text(max_size=12), children, max_size=3), max_leaves=8)
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 70) | st.floats(allow_nan=True) | st.text(),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=12), children, max_size=3),
+    max_leaves=8,
+)
 
 
 @st.composite
@@ -187,8 +247,11 @@ def documents(draw):
     layers = draw(st.lists(layer_dicts(), max_size=8))
     if draw(st.booleans()):
         layers += [{"type": "Flatten"}, {"type": "Linear", "out_features": num_classes}]
-    doc = document(layers, num_classes=num_classes,
-                   input_shape=[draw(st.integers(1, 3)), draw(st.integers(1, 20)), draw(st.integers(1, 20))])
+    doc = document(
+        layers,
+        num_classes=num_classes,
+        input_shape=[draw(st.integers(1, 3)), draw(st.integers(1, 20)), draw(st.integers(1, 20))],
+    )
     mutation = draw(st.integers(0, 9))
     if mutation == 0:
         doc[draw(st.sampled_from(sorted(doc)))] = draw(_json_values)

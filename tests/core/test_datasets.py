@@ -1,4 +1,4 @@
-"""Tests of workbench.core.datasets on tiny files written here; one test reads the real Fashion-MNIST if installed."""
+"""Tests of workbench.core.data.datasets on tiny files written here; one test reads the real Fashion-MNIST if installed."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.core import datasets
-from workbench.core.datasets import Location
+from workbench.core.data import datasets
+from workbench.core.data.datasets import Location
 from workbench.core.errors import DatasetError
 
 REAL_SYSTEM_ROOT = datasets.SYSTEM_ROOT
@@ -77,6 +77,7 @@ def write_idx_set(folder: Path, gz: bool = False, **kwargs) -> dict[str, np.ndar
 
 # read_idx
 
+
 @pytest.mark.parametrize("gz", [False, True])
 def test_read_idx_reads_raw_and_gzipped_files(tmp_path, gz):
     images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
@@ -92,18 +93,27 @@ def test_read_idx_tells_gzip_by_content_not_name(tmp_path):
     assert datasets.read_idx(write(tmp_path / "raw-with-suffix.gz", idx_bytes(labels))).tolist() == [1, 2]
 
 
-@pytest.mark.parametrize("content, message", [
-    pytest.param(b"", "is empty", id="empty"),
-    pytest.param(b"PK\x03\x04 not idx at all", "not an IDX file.*50 4b 03 04", id="bad-magic"),
-    pytest.param(bytes([0, 0, 0x0D, 1]) + struct.pack(">I", 1) + b"\0\0\0\0", "float values.*0x0D", id="floats"),
-    pytest.param(bytes([0, 0, 8, 3]) + struct.pack(">I", 10), "cut short: its header announces 3 dimensions",
-                 id="short-header"),
-    pytest.param(idx_bytes(np.zeros((10, 28, 28), np.uint8))[:1_250], "expected 7,840 bytes of pixels, found 1,234",
-                 id="truncated"),
-    pytest.param(idx_bytes(np.zeros(5, np.uint8)) + b"\0", "expected 5 bytes of labels, found 6", id="too-long"),
-    pytest.param(b"\x1f\x8b" + b"garbage" * 10, "damaged gzip file", id="garbage-gzip"),
-    pytest.param(gzip.compress(idx_bytes(np.zeros(100, np.uint8)))[:-12], "damaged gzip file", id="truncated-gzip"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        pytest.param(b"", "is empty", id="empty"),
+        pytest.param(b"PK\x03\x04 not idx at all", "not an IDX file.*50 4b 03 04", id="bad-magic"),
+        pytest.param(bytes([0, 0, 0x0D, 1]) + struct.pack(">I", 1) + b"\0\0\0\0", "float values.*0x0D", id="floats"),
+        pytest.param(
+            bytes([0, 0, 8, 3]) + struct.pack(">I", 10),
+            "cut short: its header announces 3 dimensions",
+            id="short-header",
+        ),
+        pytest.param(
+            idx_bytes(np.zeros((10, 28, 28), np.uint8))[:1_250],
+            "expected 7,840 bytes of pixels, found 1,234",
+            id="truncated",
+        ),
+        pytest.param(idx_bytes(np.zeros(5, np.uint8)) + b"\0", "expected 5 bytes of labels, found 6", id="too-long"),
+        pytest.param(b"\x1f\x8b" + b"garbage" * 10, "damaged gzip file", id="garbage-gzip"),
+        pytest.param(gzip.compress(idx_bytes(np.zeros(100, np.uint8)))[:-12], "damaged gzip file", id="truncated-gzip"),
+    ],
+)
 def test_read_idx_names_the_file_and_the_damage(tmp_path, content, message):
     path = write(tmp_path / "damaged-file", content)
     with pytest.raises(DatasetError, match=message) as caught:
@@ -120,6 +130,7 @@ def test_read_idx_reports_crc_errors(tmp_path):
 
 # the registry
 
+
 def test_registry_lists_the_five_datasets_with_ten_classes_each():
     assert datasets.dataset_names() == ["fashion-mnist", "mnist", "kmnist", "cifar10", "digits"]
     assert all(len(datasets.get_info(name).class_names) == 10 for name in datasets.dataset_names())
@@ -134,6 +145,7 @@ def test_unknown_name_suggests_the_closest_and_lists_all(typo, closest):
 
 
 # locating
+
 
 @pytest.mark.parametrize("layout", ["fashion-mnist", "FashionMNIST/raw", "."])
 @pytest.mark.parametrize("gz", [False, True])
@@ -203,12 +215,16 @@ def test_uncompressed_file_is_preferred_to_gzipped(tmp_path):
 
 # damaged datasets
 
-@pytest.mark.parametrize("file_name, array, message", [
-    ("t10k-labels-idx1-ubyte", np.zeros(TEST - 1, np.uint8), "holds 4 labels but .*t10k-images-idx3-ubyte holds 5"),
-    ("train-labels-idx1-ubyte", np.full(TRAIN, 10, np.uint8), "holds the label 10, but .* 10 classes"),
-    ("train-images-idx3-ubyte", np.zeros((TRAIN, 32, 32), np.uint8), "images of 1×32×32 but .* are 1×28×28"),
-    ("train-images-idx3-ubyte", np.zeros((TRAIN, 784), np.uint8), "should hold images"),
-])
+
+@pytest.mark.parametrize(
+    "file_name, array, message",
+    [
+        ("t10k-labels-idx1-ubyte", np.zeros(TEST - 1, np.uint8), "holds 4 labels but .*t10k-images-idx3-ubyte holds 5"),
+        ("train-labels-idx1-ubyte", np.full(TRAIN, 10, np.uint8), "holds the label 10, but .* 10 classes"),
+        ("train-images-idx3-ubyte", np.zeros((TRAIN, 32, 32), np.uint8), "images of 1×32×32 but .* are 1×28×28"),
+        ("train-images-idx3-ubyte", np.zeros((TRAIN, 784), np.uint8), "should hold images"),
+    ],
+)
 def test_inconsistent_files_raise_naming_the_file(tmp_path, file_name, array, message):
     write_idx_set(tmp_path / "fashion-mnist")
     path = write(tmp_path / "fashion-mnist" / file_name, idx_bytes(array))
@@ -227,13 +243,20 @@ def test_a_damaged_gzip_file_in_a_dataset_is_named(tmp_path):
 
 # not found and downloading
 
+
 def test_nothing_found_and_download_failing_names_every_way_to_get_the_data(tmp_path):
     with pytest.raises(DatasetError) as caught:
         datasets.load("fashion-mnist", progress=False)
     message = str(caught.value)
-    for expected in ("--data-dir", "WORKBENCH_DATA_DIR", "train-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
-                     "sudo apt install dataset-fashion-mnist", str(tmp_path / "user"),
-                     "Downloading it failed: <urlopen error tests run offline>"):
+    for expected in (
+        "--data-dir",
+        "WORKBENCH_DATA_DIR",
+        "train-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+        "sudo apt install dataset-fashion-mnist",
+        str(tmp_path / "user"),
+        "Downloading it failed: <urlopen error tests run offline>",
+    ):
         assert expected in message
 
 
@@ -276,6 +299,7 @@ def test_second_load_is_cached_and_returns_the_same_tensors(tmp_path):
 
 # CIFAR-10
 
+
 def write_cifar(folder: Path, per_batch: int = 2) -> None:
     rng = np.random.default_rng(0)
     for index, name in enumerate(datasets.CIFAR_FILES[:-1]):
@@ -316,6 +340,7 @@ def test_damaged_cifar10_names_the_folder(tmp_path, cifar_without_checksums):
 
 # digits
 
+
 def test_digits_load_offline_with_a_stable_split():
     loaded = datasets.load("digits", download=False)
     assert loaded.location == Location(None, "embedded")
@@ -328,6 +353,7 @@ def test_digits_load_offline_with_a_stable_split():
 
 
 # split
+
 
 @pytest.fixture
 def tiny(tmp_path):
@@ -354,17 +380,21 @@ def test_split_allows_no_validation_and_the_whole_training_split(tiny):
     assert train_x.shape[0] == TRAIN and val_x.shape == (0, 1, 28, 28) and val_y.shape == (0,)
 
 
-@pytest.mark.parametrize("train_size, val_size, message", [
-    (TRAIN, 1, f"asked for {TRAIN} training \\+ 1 validation images but MNIST has {TRAIN} in its training split"),
-    (0, 1, "at least 1"),
-    (5, -1, "0 or more"),
-])
+@pytest.mark.parametrize(
+    "train_size, val_size, message",
+    [
+        (TRAIN, 1, f"asked for {TRAIN} training \\+ 1 validation images but MNIST has {TRAIN} in its training split"),
+        (0, 1, "at least 1"),
+        (5, -1, "0 or more"),
+    ],
+)
 def test_split_rejects_impossible_sizes(tiny, train_size, val_size, message):
     with pytest.raises(DatasetError, match=message):
         datasets.split(tiny, train_size, val_size, seed=0)
 
 
 # describe
+
 
 def test_describe_says_where_the_files_are_without_downloading(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "_download", lambda *args: pytest.fail("describe must not download"))
@@ -377,6 +407,7 @@ def test_describe_says_where_the_files_are_without_downloading(tmp_path, monkeyp
 
 
 # the real dataset
+
 
 def test_real_fashion_mnist_from_the_system_folder(monkeypatch):
     if not (REAL_SYSTEM_ROOT / "fashion-mnist").is_dir():

@@ -12,23 +12,32 @@ import torch
 import torch.distributed as dist
 
 from workbench.core.architecture import Architecture
-from workbench.core.config import TrainConfig, read_settings
-from workbench.core.distributed import Cluster, cluster_commands, join, rank_device, write_handoff
-from workbench.core.engine import Callback, Trainer
 from workbench.core.errors import ConfigError, RunError
 from workbench.core.presets import load_preset
+from workbench.core.training.config import TrainConfig, read_settings
+from workbench.core.training.distributed import Cluster, cluster_commands, join, rank_device, write_handoff
+from workbench.core.training.engine import Callback, Trainer
 
 CPU = torch.device("cpu")
 
 
 def digits_config(**overrides):
-    values = dict(dataset="digits", train_size=1000, val_size=200, epochs=2, batch_size=64, optimizer="adam",
-                  lr=3e-3, device="cpu")
+    values = dict(
+        dataset="digits",
+        train_size=1000,
+        val_size=200,
+        epochs=2,
+        batch_size=64,
+        optimizer="adam",
+        lr=3e-3,
+        device="cpu",
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
 
 # Sharding a global batch
+
 
 @pytest.mark.parametrize("batch, world", [(64, 2), (10, 3), (7, 4), (5, 5)])
 def test_the_ranks_shares_make_up_the_global_batch_and_weigh_it_evenly(batch, world):
@@ -49,6 +58,7 @@ def test_a_batch_smaller_than_the_processes_is_refused():
 
 
 # Joining: nothing without torchrun
+
 
 def test_without_torchrun_there_is_no_cluster(monkeypatch):
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
@@ -95,6 +105,7 @@ def test_on_cuda_each_rank_takes_the_gpu_of_its_local_rank():
 
 # The distributed path in one process
 
+
 @pytest.fixture
 def one_rank_group():
     dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
@@ -122,13 +133,15 @@ def test_a_stop_reaches_every_rank_one_batch_later(one_rank_group):
             if state.batch == 3:
                 trainer.stop()
 
-    trainer = Trainer(load_preset("seed-relu-mlp"), digits_config(), callbacks=[StopAtThree()], progress=False,
-                      cluster=one_rank_group)
+    trainer = Trainer(
+        load_preset("seed-relu-mlp"), digits_config(), callbacks=[StopAtThree()], progress=False, cluster=one_rank_group
+    )
     result = trainer.run()
     assert result.status == "stopped" and StopAtThree.batches == 4
 
 
 # Hand-off to a cluster
+
 
 def test_the_handoff_files_hold_the_architecture_and_settings_with_the_device_left_to_the_cluster(tmp_path):
     config = digits_config(device="cpu", schedule="one-cycle", mixed_precision="off")
@@ -145,12 +158,27 @@ def test_cluster_commands_train_the_handed_off_run_on_one_or_several_machines(tm
     folder = write_handoff(tmp_path / "my run", load_preset("mlp"), digits_config())
     commands = cluster_commands(folder, nproc_per_node=4, nnodes=3, rdzv_endpoint="node1:29400")
     base = folder.resolve()
-    train = ["-m", "workbench", "train", "--arch", str(base / "architecture.json"), "--config",
-             str(base / "config.json"), "--out", str(base / "run")]
+    train = [
+        "-m",
+        "workbench",
+        "train",
+        "--arch",
+        str(base / "architecture.json"),
+        "--config",
+        str(base / "config.json"),
+        "--out",
+        str(base / "run"),
+    ]
     assert shlex.split(commands["single_node"]) == ["torchrun", "--standalone", "--nproc-per-node=4", *train]
     assert shlex.split(commands["multi_node"]) == [
-        "torchrun", "--nnodes=3", "--nproc-per-node=4", "--rdzv-backend=c10d", "--rdzv-endpoint=node1:29400",
-        "--rdzv-id=my-run", *train]
+        "torchrun",
+        "--nnodes=3",
+        "--nproc-per-node=4",
+        "--rdzv-backend=c10d",
+        "--rdzv-endpoint=node1:29400",
+        "--rdzv-id=my-run",
+        *train,
+    ]
     assert "'" in commands["single_node"]  # the space in the folder's name is quoted
     assert set(cluster_commands(folder, 2)) == {"single_node", "multi_node"}
 
@@ -168,7 +196,7 @@ def test_settings_files_are_read_or_refused_with_a_message(tmp_path):
     run.write_text(json.dumps({"format": "workbench-run", "config": {"epochs": 4}}))
     assert read_settings(run) == {"epochs": 4}
     bad = tmp_path / "bad.json"
-    bad.write_text("{\"epochs\": ")
+    bad.write_text('{"epochs": ')
     with pytest.raises(ConfigError, match="cannot be read"):
         read_settings(bad)
     bad.write_text("[1, 2]")

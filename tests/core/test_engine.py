@@ -11,19 +11,27 @@ import safetensors.torch
 import torch
 
 from workbench.core.architecture import build
-from workbench.core.config import TrainConfig
-from workbench.core.devices import available_devices, resolve_device
-from workbench.core.engine import Callback, Trainer, prepare_data
 from workbench.core.errors import ConfigError, RunError
 from workbench.core.presets import load_preset
-from workbench.core.runs import RunRecorder, new_run_dir
+from workbench.core.runs.folders import RunRecorder, new_run_dir
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.devices import available_devices, resolve_device
+from workbench.core.training.engine import Callback, Trainer, prepare_data
 
 TIMING = ("epoch_seconds", "samples_per_second")
 
 
 def digits_config(**overrides):
-    values = dict(dataset="digits", train_size=1000, val_size=200, epochs=3, batch_size=64, optimizer="adam",
-                  lr=3e-3, device="cpu")
+    values = dict(
+        dataset="digits",
+        train_size=1000,
+        val_size=200,
+        epochs=3,
+        batch_size=64,
+        optimizer="adam",
+        lr=3e-3,
+        device="cpu",
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -100,8 +108,7 @@ def test_pause_holds_the_run_until_resumed_from_another_thread():
                 trainer.pause()
                 paused_at.set()
 
-    trainer = Trainer(load_preset("seed-relu-mlp"), digits_config(epochs=1), callbacks=[PauseAtTwo()],
-                      progress=False)
+    trainer = Trainer(load_preset("seed-relu-mlp"), digits_config(epochs=1), callbacks=[PauseAtTwo()], progress=False)
     outcome = {}
     worker = threading.Thread(target=lambda: outcome.setdefault("result", trainer.run()))
     worker.start()
@@ -131,12 +138,15 @@ def test_a_diverging_loss_stops_with_advice_and_keeps_the_last_good_weights():
             assert torch.equal(tensor, Keep.weights[name])
 
 
-@pytest.mark.parametrize("schedule, check", [
-    ("step", lambda lrs: lrs == pytest.approx([0.01, 0.005, 0.0025])),
-    ("cosine", lambda lrs: lrs[0] == 0.01 and lrs[0] > lrs[1] > lrs[2] > 0),
-    ("one-cycle", lambda lrs: max(lrs) > lrs[-1]),
-    ("none", lambda lrs: lrs == [0.01] * 3),
-])
+@pytest.mark.parametrize(
+    "schedule, check",
+    [
+        ("step", lambda lrs: lrs == pytest.approx([0.01, 0.005, 0.0025])),
+        ("cosine", lambda lrs: lrs[0] == 0.01 and lrs[0] > lrs[1] > lrs[2] > 0),
+        ("one-cycle", lambda lrs: max(lrs) > lrs[-1]),
+        ("none", lambda lrs: lrs == [0.01] * 3),
+    ],
+)
 def test_learning_rate_schedules(schedule, check):
     _, result = train(optimizer="sgd", lr=0.01, schedule=schedule, step_size=1, gamma=0.5)
     assert check([m.lr for m in result.history])
@@ -166,8 +176,15 @@ def test_a_run_folder_holds_everything_of_the_run(tmp_path):
     assert {"torch", "torchvision", "python", "workbench"} <= set(run["versions"])
     lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [line["epoch"] for line in lines] == [1, 2]
-    assert set(lines[0]) == {"epoch", "train_loss", "val_loss", "val_accuracy", "lr", "epoch_seconds",
-                             "samples_per_second"}
+    assert set(lines[0]) == {
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "val_accuracy",
+        "lr",
+        "epoch_seconds",
+        "samples_per_second",
+    }
     model = build(trainer.architecture)
     model.load_state_dict(safetensors.torch.load_file(folder / "model.safetensors"))
     model.eval()
@@ -196,16 +213,19 @@ def test_missing_devices_are_named_with_the_ones_there_are():
         resolve_device("tpu")
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"optimizer": "adma"}, "Did you mean 'adam'"),
-    ({"lr": 0}, "lr must be a number above 0"),
-    ({"lr": float("nan")}, "lr must be"),
-    ({"epochs": 0}, "epochs must be a whole number of at least 1"),
-    ({"batch_size": 2.5}, "batch_size"),
-    ({"momentum": 1.0}, "momentum"),
-    ({"nesterov": True, "optimizer": "adam"}, "Nesterov"),
-    ({"early_stopping": 2, "val_size": 0}, "Early stopping"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"optimizer": "adma"}, "Did you mean 'adam'"),
+        ({"lr": 0}, "lr must be a number above 0"),
+        ({"lr": float("nan")}, "lr must be"),
+        ({"epochs": 0}, "epochs must be a whole number of at least 1"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"nesterov": True, "optimizer": "adam"}, "Nesterov"),
+        ({"early_stopping": 2, "val_size": 0}, "Early stopping"),
+    ],
+)
 def test_bad_settings_raise_a_config_error(overrides, message):
     with pytest.raises(ConfigError, match=message):
         digits_config(**overrides).check()
@@ -219,10 +239,12 @@ def test_config_round_trips_through_a_dict():
 
 
 def test_the_core_never_imports_qt():
-    code = ("import importlib, pkgutil, sys, workbench.core; "
-            "[importlib.import_module(m.name) for m in pkgutil.iter_modules(workbench.core.__path__, 'workbench.core.')]; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph')]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import importlib, pkgutil, sys, workbench.core; "
+        "[importlib.import_module(m.name) for m in pkgutil.iter_modules(workbench.core.__path__, 'workbench.core.')]; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stdout + completed.stderr
 

@@ -14,16 +14,17 @@ import torch
 from safetensors import safe_open
 
 from workbench import __version__
-from workbench.core import datasets, export
 from workbench.core.architecture import Architecture, build
-from workbench.core.config import TrainConfig
-from workbench.core.engine import Trainer
+from workbench.core.data import datasets
 from workbench.core.errors import DatasetError, ExportError, RunError
-from workbench.core.export import FORMATS, TOLERANCE, class_name, default_export_name, export_model
+from workbench.core.export import formats as export
+from workbench.core.export.formats import FORMATS, TOLERANCE, class_name, default_export_name, export_model
 from workbench.core.layers import CATALOG
 from workbench.core.presets import load_preset
-from workbench.core.runs import RunRecorder, new_run_dir
-from workbench.core.trained import DataDescription, TrainedModel, load_trained
+from workbench.core.runs.folders import RunRecorder, new_run_dir
+from workbench.core.runs.trained import DataDescription, TrainedModel, load_trained
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import Trainer
 
 PRESETS = ("cnn-small", "mlp")
 
@@ -31,8 +32,17 @@ PRESETS = ("cnn-small", "mlp")
 def train_tiny(folder: Path, preset: str) -> Path:
     """A real run of ``preset`` on the 8×8 digits: 1 epoch on 300 images, a second or two."""
     arch = load_preset(preset)
-    cfg = TrainConfig(dataset="digits", train_size=300, val_size=50, epochs=1, batch_size=64, optimizer="adam",
-                      lr=3e-3, device="cpu", seed=2)
+    cfg = TrainConfig(
+        dataset="digits",
+        train_size=300,
+        val_size=50,
+        epochs=1,
+        batch_size=64,
+        optimizer="adam",
+        lr=3e-3,
+        device="cpu",
+        seed=2,
+    )
     Trainer(arch, cfg, callbacks=[RunRecorder(new_run_dir(folder, arch, cfg))], progress=False).run()
     return folder
 
@@ -59,6 +69,7 @@ def entries(folder: Path) -> list[str]:
 
 # Each format round-trips on cnn-small and mlp
 
+
 @pytest.mark.parametrize("preset", PRESETS)
 def test_onnx_runs_in_onnxruntime_like_the_model_for_any_batch_size(runs, preset, tmp_path, test_images):
     trained = load_trained(runs[preset])
@@ -67,8 +78,9 @@ def test_onnx_runs_in_onnxruntime_like_the_model_for_any_batch_size(runs, preset
     assert result.path == tmp_path / f"{preset}.onnx" and entries(tmp_path) == [f"{preset}.onnx"]
     assert result.checked_on == 64 and result.max_abs_diff <= TOLERANCE
     assert "Tracing the network…" in stages and "Checking with onnxruntime…" in stages
-    assert result.message.startswith(f"Wrote {result.path} (checked with onnxruntime on 64 test images of Digits: "
-                                     f"max |difference| ")
+    assert result.message.startswith(
+        f"Wrote {result.path} (checked with onnxruntime on 64 test images of Digits: max |difference| "
+    )
     import onnxruntime  # after the export, which turns off onnxruntime's telemetry before it is loaded
 
     session = onnxruntime.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
@@ -128,8 +140,7 @@ FRESH_INTERPRETER = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("preset, cls", [("cnn-small", "CnnSmall"), ("mlp", "Mlp")])
-def test_the_python_module_reproduces_the_run_exactly_in_a_fresh_interpreter(runs, preset, cls, tmp_path,
-                                                                                test_images):
+def test_the_python_module_reproduces_the_run_exactly_in_a_fresh_interpreter(runs, preset, cls, tmp_path, test_images):
     trained = load_trained(runs[preset])
     module_path = tmp_path / "exported" / f"{preset.replace('-', '_')}.py"
     module_path.parent.mkdir()
@@ -139,13 +150,24 @@ def test_the_python_module_reproduces_the_run_exactly_in_a_fresh_interpreter(run
     assert result.message.startswith(f"Wrote {module_path} and {module_path.with_suffix('.safetensors')} ")
     safetensors.torch.save_file({"images": test_images.contiguous()}, tmp_path / "images.safetensors")
     done = subprocess.run(
-        [sys.executable, "-c", FRESH_INTERPRETER, str(module_path.parent), module_path.stem,
-         str(tmp_path / "images.safetensors"), str(runs[preset] / "model.safetensors"), str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        [
+            sys.executable,
+            "-c",
+            FRESH_INTERPRETER,
+            str(module_path.parent),
+            module_path.stem,
+            str(tmp_path / "images.safetensors"),
+            str(runs[preset] / "model.safetensors"),
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     described, workbench_modules = done.stdout.splitlines()
-    assert described == (f"{cls} ('0', '1', '2', '3', '4', '5', '6', '7', '8', '9') (1, 8, 8) (0.3054,) "
-                         f"(0.3761,)")
+    assert described == (f"{cls} ('0', '1', '2', '3', '4', '5', '6', '7', '8', '9') (1, 8, 8) (0.3054,) (0.3761,)")
     assert workbench_modules == "[]"
     produced = safetensors.torch.load_file(tmp_path / "out")
     expected = outputs(trained.model, test_images)
@@ -160,11 +182,18 @@ def test_the_python_module_is_readable_and_imports_only_torch_and_safetensors(ru
     assert imports == ["import torch", "from safetensors.torch import load_file", "from torch import nn"]
     assert source.startswith('# CnnSmall: the network of the workbench run "cnn-small", exported ')
     assert f"by workbench {__version__}" in source.replace("\n# ", " ")
-    for line in ("self.conv1 = nn.Conv2d(1, 16, kernel_size=3, padding=1)", "self.relu1 = nn.ReLU()",
-                 "self.maxpool1 = nn.MaxPool2d(kernel_size=2)", "self.conv2 = nn.Conv2d(16, 32, kernel_size=3, "
-                 "padding=1)", "self.flatten1 = nn.Flatten()", "self.fc1 = nn.Linear(128, 128)",
-                 "self.fc2 = nn.Linear(128, 10)", "x = self.conv1(x)", "x = self.fc2(x)",
-                 "def load(path: str = WEIGHTS) -> CnnSmall:"):
+    for line in (
+        "self.conv1 = nn.Conv2d(1, 16, kernel_size=3, padding=1)",
+        "self.relu1 = nn.ReLU()",
+        "self.maxpool1 = nn.MaxPool2d(kernel_size=2)",
+        "self.conv2 = nn.Conv2d(16, 32, kernel_size=3, padding=1)",
+        "self.flatten1 = nn.Flatten()",
+        "self.fc1 = nn.Linear(128, 128)",
+        "self.fc2 = nn.Linear(128, 10)",
+        "x = self.conv1(x)",
+        "x = self.fc2(x)",
+        "def load(path: str = WEIGHTS) -> CnnSmall:",
+    ):
         assert f"        {line}\n" in source or f"{line}\n" in source, line
     assert all(len(line) <= 100 for line in source.splitlines())
     with safe_open(tmp_path / "net.safetensors", framework="pt") as handle:
@@ -202,9 +231,16 @@ ALL_LAYERS = [
 def every_layer(tmp_path_factory) -> TrainedModel:
     """A network using each of the catalog's layer types, with random weights and running statistics."""
     torch.manual_seed(0)
-    architecture = Architecture.from_dict({
-        "format": "workbench-architecture", "version": 1, "name": "all layers: 2nd try",
-        "input_shape": [1, 8, 8], "num_classes": 10, "layers": ALL_LAYERS})
+    architecture = Architecture.from_dict(
+        {
+            "format": "workbench-architecture",
+            "version": 1,
+            "name": "all layers: 2nd try",
+            "input_shape": [1, 8, 8],
+            "num_classes": 10,
+            "layers": ALL_LAYERS,
+        }
+    )
     model = build(architecture).eval()
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
@@ -212,8 +248,15 @@ def every_layer(tmp_path_factory) -> TrainedModel:
             module.running_var.uniform_(0.5, 2.0)
     info = datasets.get_info("digits")
     data = DataDescription(info.name, info.title, info.class_names, info.input_shape, info.mean, info.std)
-    return TrainedModel(tmp_path_factory.mktemp("every-layer"), "every layer", architecture,
-                        TrainConfig(dataset="digits"), model, "test", data)
+    return TrainedModel(
+        tmp_path_factory.mktemp("every-layer"),
+        "every layer",
+        architecture,
+        TrainConfig(dataset="digits"),
+        model,
+        "test",
+        data,
+    )
 
 
 def test_the_network_uses_every_layer_type_of_the_catalog():
@@ -232,16 +275,25 @@ def test_every_layer_type_exports_in_every_format(every_layer, format, tmp_path,
 def test_the_python_module_writes_each_layer_with_the_arguments_that_differ_from_torch(every_layer, tmp_path):
     export_model(every_layer, "python", tmp_path / "every_layer.py")
     source = (tmp_path / "every_layer.py").read_text()
-    for line in ("self.conv1 = nn.Conv2d(1, 4, kernel_size=3, padding=1, bias=False)",
-                 "self.bn1 = nn.BatchNorm2d(4, eps=0.001, momentum=0.2)",
-                 "self.leaky_relu1 = nn.LeakyReLU(negative_slope=0.1)",
-                 "self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)",
-                 "self.avgpool1 = nn.AvgPool2d(kernel_size=2)", "self.dropout2d_1 = nn.Dropout2d(p=0.3)",
-                 "self.elu1 = nn.ELU(alpha=0.5)", "self.adaptive_pool1 = nn.AdaptiveAvgPool2d(output_size=3)",
-                 "self.softmax1 = nn.Softmax(dim=1)", "self.identity1 = nn.Identity()",
-                 "self.fc1 = nn.Linear(36, 12)", "self.bn2 = nn.BatchNorm1d(12, affine=False)",
-                 "self.gelu1 = nn.GELU(approximate='tanh')", "self.dropout1 = nn.Dropout(p=0.1)",
-                 "self.silu1 = nn.SiLU()", "self.fc2 = nn.Linear(12, 12, bias=False)", "self.fc3 = nn.Linear(12, 10)"):
+    for line in (
+        "self.conv1 = nn.Conv2d(1, 4, kernel_size=3, padding=1, bias=False)",
+        "self.bn1 = nn.BatchNorm2d(4, eps=0.001, momentum=0.2)",
+        "self.leaky_relu1 = nn.LeakyReLU(negative_slope=0.1)",
+        "self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)",
+        "self.avgpool1 = nn.AvgPool2d(kernel_size=2)",
+        "self.dropout2d_1 = nn.Dropout2d(p=0.3)",
+        "self.elu1 = nn.ELU(alpha=0.5)",
+        "self.adaptive_pool1 = nn.AdaptiveAvgPool2d(output_size=3)",
+        "self.softmax1 = nn.Softmax(dim=1)",
+        "self.identity1 = nn.Identity()",
+        "self.fc1 = nn.Linear(36, 12)",
+        "self.bn2 = nn.BatchNorm1d(12, affine=False)",
+        "self.gelu1 = nn.GELU(approximate='tanh')",
+        "self.dropout1 = nn.Dropout(p=0.1)",
+        "self.silu1 = nn.SiLU()",
+        "self.fc2 = nn.Linear(12, 12, bias=False)",
+        "self.fc3 = nn.Linear(12, 10)",
+    ):
         assert f"        {line}\n" in source, line
     assert "class AllLayers2ndTry(nn.Module):" in source
 
@@ -258,9 +310,11 @@ def test_class_names_are_valid_python_whatever_the_architecture_is_called(every_
 
 def test_names_quotes_and_line_breaks_cannot_break_out_of_the_generated_code(every_layer, tmp_path):
     hostile = dataclasses.replace(
-        every_layer, name='evil"\nimport os  # \u2028', architecture=dataclasses.replace(
-            every_layer.architecture, name='x"""\nimport os'),
-        data=dataclasses.replace(every_layer.data, title="T\rimport os", class_names=("'\n",) * 10))
+        every_layer,
+        name='evil"\nimport os  # \u2028',
+        architecture=dataclasses.replace(every_layer.architecture, name='x"""\nimport os'),
+        data=dataclasses.replace(every_layer.data, title="T\rimport os", class_names=("'\n",) * 10),
+    )
     export_model(hostile, "python", tmp_path / "hostile.py", check_inputs=torch.zeros(2, 1, 8, 8))
     tree = ast.parse((tmp_path / "hostile.py").read_text())
     assert [node.__class__.__name__ for node in tree.body].count("Import") == 1  # import torch, nothing else
@@ -268,11 +322,15 @@ def test_names_quotes_and_line_breaks_cannot_break_out_of_the_generated_code(eve
 
 # Where exports go
 
+
 def test_default_names_are_safe_file_names_and_importable_module_names(every_layer):
     named = dataclasses.replace(every_layer, name="2024 run: cnn/digits")
     assert [default_export_name(named, format) for format in FORMATS] == [
-        "2024_run_cnn_digits.onnx", "2024_run_cnn_digits.pt2", "2024_run_cnn_digits-bundle",
-        "model_2024_run_cnn_digits.py"]
+        "2024_run_cnn_digits.onnx",
+        "2024_run_cnn_digits.pt2",
+        "2024_run_cnn_digits-bundle",
+        "model_2024_run_cnn_digits.py",
+    ]
 
 
 def test_exporting_again_replaces_the_earlier_export(runs, tmp_path):
@@ -302,9 +360,11 @@ def test_check_inputs_of_the_wrong_shape_are_refused(runs, tmp_path):
 
 # Failures: a clear message, and nothing at the target
 
+
 def test_an_unknown_format_is_refused(runs, tmp_path):
-    with pytest.raises(ExportError, match="Unknown export format 'tflite'; the formats are onnx, pt2, safetensors, "
-                                          "python."):
+    with pytest.raises(
+        ExportError, match="Unknown export format 'tflite'; the formats are onnx, pt2, safetensors, python."
+    ):
         export_model(load_trained(runs["mlp"]), "tflite", tmp_path)
 
 
@@ -324,8 +384,11 @@ def test_a_folder_that_cannot_be_written_is_refused(runs, tmp_path, monkeypatch)
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(export.tempfile, "mkdtemp", denied)
-    with pytest.raises(ExportError, match=r"Cannot write .*m\.onnx: Permission denied\. Choose a folder you can "
-                                          r"write to\."):
+    with pytest.raises(
+        ExportError,
+        match=r"Cannot write .*m\.onnx: Permission denied\. Choose a folder you can "
+        r"write to\.",
+    ):
         export_model(load_trained(runs["mlp"]), "onnx", tmp_path / "m.onnx")
 
 
@@ -352,8 +415,7 @@ def test_the_runs_own_files_are_never_overwritten(runs):
 
 
 @pytest.mark.parametrize("format, exporter", [("onnx", "torch.onnx.export"), ("pt2", "torch.export.export")])
-def test_a_network_the_exporter_refuses_is_reported_with_its_reason(runs, tmp_path, monkeypatch, format,
-                                                                     exporter):
+def test_a_network_the_exporter_refuses_is_reported_with_its_reason(runs, tmp_path, monkeypatch, format, exporter):
     # Every catalog layer exports (see above), so the exporter's refusal is simulated.
     def refuse(*args, **kwargs):
         raise RuntimeError("Unsupported operator aten::mystery in opset 18\n  File internal.py, line 12")
@@ -362,8 +424,9 @@ def test_a_network_the_exporter_refuses_is_reported_with_its_reason(runs, tmp_pa
     title = {"onnx": "ONNX", "pt2": "pt2 (torch.export)"}[format]
     with pytest.raises(ExportError) as refused:
         export_model(load_trained(runs["mlp"]), format, tmp_path)
-    assert str(refused.value) == (f"This network cannot be exported to {title}: Unsupported operator aten::mystery "
-                                  f"in opset 18")
+    assert str(refused.value) == (
+        f"This network cannot be exported to {title}: Unsupported operator aten::mystery in opset 18"
+    )
     assert entries(tmp_path) == []
 
 
@@ -374,9 +437,12 @@ def test_an_export_that_fails_its_check_leaves_the_earlier_export_alone(runs, tm
     target.write_text("an earlier export") if format != "safetensors" else None
     read = export._READERS[format]
     monkeypatch.setitem(export._READERS, format, lambda path, inputs: read(path, inputs) + 1e-3)
-    with pytest.raises(ExportError, match=r"export is not faithful: its outputs differ from the PyTorch model's by "
-                                          r"up to 1\.0e-03 on 64 test images of Digits, more than the 0\.0001 "
-                                          r"allowed\. Nothing was written\."):
+    with pytest.raises(
+        ExportError,
+        match=r"export is not faithful: its outputs differ from the PyTorch model's by "
+        r"up to 1\.0e-03 on 64 test images of Digits, more than the 0\.0001 "
+        r"allowed\. Nothing was written\.",
+    ):
         export_model(trained, format, target)
     if format == "safetensors":
         assert entries(tmp_path) == []
@@ -390,13 +456,17 @@ def test_an_export_its_runtime_cannot_run_is_refused(runs, tmp_path, monkeypatch
         raise RuntimeError("[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation\ndetails")
 
     monkeypatch.setitem(export._READERS, "onnx", broken)
-    with pytest.raises(ExportError, match="The ONNX export could not be checked: \\[ONNXRuntimeError\\] : 9 : "
-                                          "NOT_IMPLEMENTED : Could not find an implementation. Nothing was written."):
+    with pytest.raises(
+        ExportError,
+        match="The ONNX export could not be checked: \\[ONNXRuntimeError\\] : 9 : "
+        "NOT_IMPLEMENTED : Could not find an implementation. Nothing was written.",
+    ):
         export_model(load_trained(runs["mlp"]), "onnx", tmp_path)
     assert entries(tmp_path) == []
 
 
 # Reading bundles back
+
 
 @pytest.fixture
 def bundle(runs, tmp_path) -> Path:
@@ -415,8 +485,9 @@ def test_a_bundle_with_weights_of_another_network_is_refused(bundle, runs):
 def test_a_meta_json_that_is_not_ours_or_is_newer_is_refused(bundle):
     meta = json.loads((bundle / "meta.json").read_text())
     (bundle / "meta.json").write_text(json.dumps({**meta, "format": "huggingface"}))
-    with pytest.raises(RunError, match="is not a run folder nor a workbench bundle: its meta.json is not a "
-                                       "workbench bundle's"):
+    with pytest.raises(
+        RunError, match="is not a run folder nor a workbench bundle: its meta.json is not a workbench bundle's"
+    ):
         load_trained(bundle)
     (bundle / "meta.json").write_text(json.dumps({**meta, "version": 7}))
     with pytest.raises(RunError, match="written by a newer workbench \\(version 7\\)"):
@@ -430,8 +501,9 @@ def test_a_meta_json_that_is_not_ours_or_is_newer_is_refused(bundle):
 
 
 def test_only_run_folders_and_bundles_are_read(tmp_path, bundle):
-    with pytest.raises(RunError, match="is not a run folder nor a workbench bundle: it has neither run.json nor "
-                                       "meta.json"):
+    with pytest.raises(
+        RunError, match="is not a run folder nor a workbench bundle: it has neither run.json nor meta.json"
+    ):
         load_trained(tmp_path / "bundle" / "..")
     with pytest.raises(RunError, match="model.safetensors is a file, not a run folder nor a workbench bundle"):
         load_trained(bundle / "model.safetensors")

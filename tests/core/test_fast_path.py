@@ -10,26 +10,32 @@ import json
 import pytest
 import torch
 
-from workbench.core.config import TrainConfig
-from workbench.core.devices import autocast_dtype
-from workbench.core.engine import Callback, Trainer, wants_channels_last
 from workbench.core.errors import ConfigError, TrainingError
 from workbench.core.presets import load_preset
-from workbench.core.runs import RunRecorder, load_checkpoint, new_run_dir
+from workbench.core.runs.folders import RunRecorder, load_checkpoint, new_run_dir
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.devices import autocast_dtype
+from workbench.core.training.engine import Callback, Trainer, wants_channels_last
 
 CPU = torch.device("cpu")
 
 
 def digits_config(**overrides):
-    values = dict(dataset="digits", train_size=600, val_size=200, epochs=2, batch_size=64, optimizer="adam",
-                  lr=3e-3, device="cpu")
+    values = dict(
+        dataset="digits", train_size=600, val_size=200, epochs=2, batch_size=64, optimizer="adam", lr=3e-3, device="cpu"
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
 
 def train(preset="seed-relu-mlp", callbacks=(), channels_last=None, **overrides):
-    trainer = Trainer(load_preset(preset), digits_config(**overrides), callbacks=list(callbacks), progress=False,
-                      channels_last=channels_last)
+    trainer = Trainer(
+        load_preset(preset),
+        digits_config(**overrides),
+        callbacks=list(callbacks),
+        progress=False,
+        channels_last=channels_last,
+    )
     return trainer, trainer.run()
 
 
@@ -39,10 +45,14 @@ def same_weights(a, b):
 
 # Settings
 
-@pytest.mark.parametrize("values, message", [
-    ({"mixed_precision": "maybe"}, "Unknown mixed_precision 'maybe'"),
-    ({"compile": "yes"}, "compile must be true or false"),
-])
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"mixed_precision": "maybe"}, "Unknown mixed_precision 'maybe'"),
+        ({"compile": "yes"}, "compile must be true or false"),
+    ],
+)
 def test_bad_fast_path_settings_are_refused(values, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig.from_dict(values)
@@ -65,6 +75,7 @@ def test_mixed_precision_is_bfloat16_where_asked_and_supported():
 
 # The CPU defaults change nothing
 
+
 def test_on_the_cpu_the_defaults_train_in_float32_contiguous_and_eager():
     trainer, auto = train("cnn-small", seed=5)
     assert trainer.precision is None and not trainer.channels_last and trainer.notices == []
@@ -75,6 +86,7 @@ def test_on_the_cpu_the_defaults_train_in_float32_contiguous_and_eager():
 
 
 # Mixed precision on the CPU, when asked for
+
 
 def test_bfloat16_autocast_on_the_cpu_trains_and_evaluates(tmp_path):
     config = digits_config(mixed_precision="on", epochs=3)
@@ -93,8 +105,10 @@ def test_bfloat16_autocast_on_the_cpu_trains_and_evaluates(tmp_path):
 
 # Channels-last (automatic on CUDA only; forced here on the CPU to check the path)
 
+
 def test_channels_last_is_chosen_for_convolutional_networks_on_cuda_only():
     from workbench.core.architecture import build
+
     cnn, mlp = build(load_preset("cnn-small")), build(load_preset("mlp"))
     assert wants_channels_last(cnn, torch.device("cuda", 0))
     assert not wants_channels_last(mlp, torch.device("cuda", 0))
@@ -118,6 +132,7 @@ def test_channels_last_trains_like_the_contiguous_layout_and_checkpoints(tmp_pat
 
 # torch.compile: a failure falls back to eager, exactly where it was
 
+
 class BrokenCompile:
     """Stands in for torch.compile: the compiled module fails when it first meets a batch of ``fail_size``
     items (None: any), as compilers do at the first forward of a new shape."""
@@ -132,6 +147,7 @@ class BrokenCompile:
                 self.failures += 1
                 raise RuntimeError("backend compiler failed: no working C++ compiler\ndetails...")
             return module(inputs)
+
         return compiled
 
 
@@ -151,8 +167,10 @@ def test_a_failing_compile_falls_back_to_eager_with_a_notice_and_the_same_result
     trainer, compiled = train("mlp", callbacks=[notes], compile=True, seed=3)
     assert broken.failures == 1
     assert trainer.notices == notes.messages and len(notes.messages) == 1
-    assert notes.messages[0].startswith("torch.compile failed (RuntimeError: backend compiler failed: no working "
-                                        "C++ compiler); the run goes on without it")
+    assert notes.messages[0].startswith(
+        "torch.compile failed (RuntimeError: backend compiler failed: no working "
+        "C++ compiler); the run goes on without it"
+    )
     _, eager = train("mlp", seed=3)  # mlp has dropout: the random stream is put back too
     assert compiled.status == "finished" and same_weights(compiled, eager)
     assert [m.train_loss for m in compiled.history] == [m.train_loss for m in eager.history]
@@ -161,11 +179,14 @@ def test_a_failing_compile_falls_back_to_eager_with_a_notice_and_the_same_result
 def test_compile_refused_outright_is_a_notice_too(monkeypatch):
     def refuse(module, **options):
         raise RuntimeError("torch.compile is not supported on this Python")
+
     monkeypatch.setattr(torch, "compile", refuse)
     trainer, result = train(compile=True)
     assert result.status == "finished"
-    assert trainer.notices == ["torch.compile failed (RuntimeError: torch.compile is not supported on this Python); "
-                               "the run goes on without it, as plain (eager) PyTorch."]
+    assert trainer.notices == [
+        "torch.compile failed (RuntimeError: torch.compile is not supported on this Python); "
+        "the run goes on without it, as plain (eager) PyTorch."
+    ]
 
 
 def test_a_compile_that_works_leaves_no_notice(monkeypatch):
@@ -175,6 +196,7 @@ def test_a_compile_that_works_leaves_no_notice(monkeypatch):
 
 
 # Out of memory: the run ends, marked failed, with advice
+
 
 class RunOutOfMemory(Callback):
     def on_batch_end(self, trainer, state):
@@ -190,8 +212,7 @@ def test_running_out_of_memory_marks_the_run_failed_and_suggests_a_smaller_batch
         def on_train_failed(self, trainer, state, message):
             failures.append(message)
 
-    trainer = Trainer(load_preset("seed-relu-mlp"), config, progress=False,
-                      callbacks=[RunOutOfMemory(), Failed()])
+    trainer = Trainer(load_preset("seed-relu-mlp"), config, progress=False, callbacks=[RunOutOfMemory(), Failed()])
     folder = new_run_dir(tmp_path / "run", trainer.architecture, config)
     trainer.callbacks.insert(0, RunRecorder(folder))
     with pytest.raises(TrainingError, match=r"ran out of memory: try a smaller batch size \(this run's is 32\)"):
@@ -205,6 +226,7 @@ def test_running_out_of_memory_marks_the_run_failed_and_suggests_a_smaller_batch
 
 # On a CUDA GPU
 
+
 def cuda_test(function):
     return pytest.mark.cuda(pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")(function))
 
@@ -212,8 +234,7 @@ def cuda_test(function):
 @cuda_test
 def test_on_cuda_convolutional_networks_train_in_bfloat16_and_channels_last():
     trainer, result = train("cnn-strong", device="cuda", epochs=4, train_size=1000)
-    assert trainer.precision == (torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False)
-                                 else None)
+    assert trainer.precision == (torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else None)
     assert trainer.channels_last and trainer.model[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert result.status == "finished" and result.history[-1].val_accuracy >= 0.9
     mlp_trainer, _ = train("mlp", device="cuda", epochs=1)
@@ -252,6 +273,7 @@ def test_on_cuda_torch_compile_trains_without_falling_back():
 
 def test_the_gpu_benchmark_says_it_is_skipped_without_cuda(monkeypatch, capsys):
     from benchmarks import gpu_bench
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr("sys.argv", ["gpu_bench"])
     gpu_bench.main()
@@ -261,9 +283,27 @@ def test_the_gpu_benchmark_says_it_is_skipped_without_cuda(monkeypatch, capsys):
 def test_the_gpu_benchmark_runs_through_on_the_cpu_with_small_sizes(fashion_mnist, monkeypatch, capsys):
     """The script a lent GPU machine runs once: every table and both recipes must come out."""
     from benchmarks import gpu_bench
-    monkeypatch.setattr("sys.argv", ["gpu_bench", "--device", "cpu", "--train-size", "256", "--epochs", "2",
-                                     "--recipe-train-size", "512", "--recipe-val-size", "100", "--recipe-epochs", "1",
-                                     "--recipe-batch-sizes", "512"])
+
+    monkeypatch.setattr(
+        "sys.argv",
+        [
+            "gpu_bench",
+            "--device",
+            "cpu",
+            "--train-size",
+            "256",
+            "--epochs",
+            "2",
+            "--recipe-train-size",
+            "512",
+            "--recipe-val-size",
+            "100",
+            "--recipe-epochs",
+            "1",
+            "--recipe-batch-sizes",
+            "512",
+        ],
+    )
     gpu_bench.main()
     out = capsys.readouterr().out
     assert out.startswith(f"torch {torch.__version__}, CPU\n")

@@ -9,13 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from workbench.core import datasets, image_folders
-from workbench.core.config import TrainConfig
-from workbench.core.engine import Trainer, prepare_data
+from workbench.core.data import datasets, image_folders
 from workbench.core.errors import ConfigError, DatasetError
 from workbench.core.presets import load_preset, with_classes
-from workbench.core.runs import RunRecorder, new_run_dir, read_run
-from workbench.core.trained import evaluate_trained, load_trained
+from workbench.core.runs.folders import RunRecorder, new_run_dir, read_run
+from workbench.core.runs.trained import evaluate_trained, load_trained
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import Trainer, prepare_data
 
 SIDE = 20
 CLASSES = ("circle", "square", "stripes")
@@ -36,14 +36,13 @@ def shape(kind: str, rng: np.random.Generator) -> np.ndarray:
     if kind == "circle":
         pixels[(rows - 10 - dy) ** 2 + (cols - 10 - dx) ** 2 < 25] = 255
     elif kind == "square":
-        pixels[5 + dy:15 + dy, 5 + dx:15 + dx] = 255
+        pixels[5 + dy : 15 + dy, 5 + dx : 15 + dx] = 255
     else:
         pixels[(rows + dy) % 5 < 2] = 255
     return np.clip(pixels + rng.normal(0, 20, pixels.shape), 0, 255).astype(np.uint8)
 
 
-def draw_tree(root: Path, classes=CLASSES, per_class: int = 30, colour: str | None = "stripes",
-              seed: int = 0) -> Path:
+def draw_tree(root: Path, classes=CLASSES, per_class: int = 30, colour: str | None = "stripes", seed: int = 0) -> Path:
     """``root/<class>/<i>.png|jpg``: every other image a JPEG; the ``colour`` class stored in (red) colour."""
     rng = np.random.default_rng(seed)
     for kind in classes:
@@ -67,6 +66,7 @@ def name_of(path: Path) -> str:
 
 
 # Reading a folder
+
 
 def test_classes_are_the_sorted_sub_folders_and_every_image_is_used(tree):
     dataset = datasets.load(name_of(tree))
@@ -169,6 +169,7 @@ def test_relative_paths_are_made_absolute(tree, monkeypatch):
 
 # What is refused, and why
 
+
 def refusal(name: str, **options) -> str:
     with pytest.raises(DatasetError) as caught:
         datasets.load(name, **options)
@@ -231,12 +232,15 @@ def test_registered_datasets_take_no_image_options():
         TrainConfig(dataset="digits", channels=1).check()
 
 
-@pytest.mark.parametrize(("options", "expected"), [
-    ({"image_size": 3}, "image_size must be a whole number of at least 4 and at most 256"),
-    ({"image_size": 257}, "at most 256"),
-    ({"channels": 2}, "channels must be 1 (grayscale) or 3 (colour)"),
-    ({"channels": True}, "channels must be"),
-])
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"image_size": 3}, "image_size must be a whole number of at least 4 and at most 256"),
+        ({"image_size": 257}, "at most 256"),
+        ({"channels": 2}, "channels must be 1 (grayscale) or 3 (colour)"),
+        ({"channels": True}, "channels must be"),
+    ],
+)
 def test_image_options_out_of_range_are_refused(options, expected):
     with pytest.raises(ConfigError) as caught:
         TrainConfig(dataset="folder:/anywhere", **options).check()
@@ -249,17 +253,29 @@ def test_unknown_names_still_get_a_suggestion():
 
 
 def test_configs_written_before_image_folders_still_load():
-    old = {key: value for key, value in TrainConfig(dataset="digits").to_dict().items()
-           if key not in ("image_size", "channels")}
+    old = {
+        key: value
+        for key, value in TrainConfig(dataset="digits").to_dict().items()
+        if key not in ("image_size", "channels")
+    }
     config = TrainConfig.from_dict(old)
     assert (config.image_size, config.channels) == (None, None)
 
 
 # Training on a folder
 
+
 def test_a_network_learns_the_generated_shapes(tree, tmp_path):
-    config = TrainConfig(dataset=f"folder:{tree}", image_size=16, epochs=3, batch_size=16, optimizer="adam",
-                         lr=3e-3, device="cpu", seed=3)
+    config = TrainConfig(
+        dataset=f"folder:{tree}",
+        image_size=16,
+        epochs=3,
+        batch_size=16,
+        optimizer="adam",
+        lr=3e-3,
+        device="cpu",
+        seed=3,
+    )
     architecture = with_classes(load_preset("seed-relu-mlp"), len(CLASSES))
     folder = new_run_dir(tmp_path / "run", architecture, config)
     trainer = Trainer(architecture, config, callbacks=[RunRecorder(folder)], progress=False)

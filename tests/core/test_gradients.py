@@ -8,23 +8,30 @@ import torch
 from torch.nn import functional
 
 from workbench.core.architecture import Architecture, Layer, build
-from workbench.core.config import TrainConfig
-from workbench.core.engine import Callback, Trainer
-from workbench.core.gradients import (GradientMonitor, GradientSample, dead_unit_fraction, logging_every,
-                                      vanishing_ratio)
 from workbench.core.presets import load_preset
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import Callback, Trainer
+from workbench.core.training.gradients import (
+    GradientMonitor,
+    GradientSample,
+    dead_unit_fraction,
+    logging_every,
+    vanishing_ratio,
+)
 
 
 def digits_config(**overrides):
-    values = dict(dataset="digits", train_size=640, val_size=100, epochs=2, batch_size=64, optimizer="adam",
-                  lr=1e-3, device="cpu")
+    values = dict(
+        dataset="digits", train_size=640, val_size=100, epochs=2, batch_size=64, optimizer="adam", lr=1e-3, device="cpu"
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
 
 def run(architecture, monitor, callbacks=(), resume=None, **overrides):
-    trainer = Trainer(architecture, digits_config(**overrides), callbacks=[*callbacks, monitor], progress=False,
-                      resume=resume)
+    trainer = Trainer(
+        architecture, digits_config(**overrides), callbacks=[*callbacks, monitor], progress=False, resume=resume
+    )
     return trainer, trainer.run()
 
 
@@ -88,8 +95,12 @@ def test_the_norms_equal_a_manual_forward_and_backward_pass():
 
 @pytest.mark.parametrize("activation", [Layer("ReLU"), Layer("LeakyReLU", {"negative_slope": 0.0})])
 def test_dead_units_are_those_that_output_zero_for_the_whole_batch(activation):
-    architecture = Architecture("dead", (1, 8, 8), 10, [
-        Layer("Flatten"), Layer("Linear", {"out_features": 4}), activation, Layer("Linear", {"out_features": 10})])
+    architecture = Architecture(
+        "dead",
+        (1, 8, 8),
+        10,
+        [Layer("Flatten"), Layer("Linear", {"out_features": 4}), activation, Layer("Linear", {"out_features": 10})],
+    )
     monitor = GradientMonitor(every=2)
     trainer = Trainer(architecture, digits_config(epochs=2), callbacks=[monitor], progress=False)
     with torch.no_grad():
@@ -183,8 +194,12 @@ def test_parameters_without_gradients_count_as_zero():
         def on_batch_end(self, trainer, state):
             trainer.model[2].weight.grad = trainer.model[2].bias.grad = trainer.model[1].bias.grad = None
 
-    architecture = Architecture("partial", (1, 8, 8), 10, [
-        Layer("Flatten"), Layer("Linear", {"out_features": 16}), Layer("Linear", {"out_features": 10})])
+    architecture = Architecture(
+        "partial",
+        (1, 8, 8),
+        10,
+        [Layer("Flatten"), Layer("Linear", {"out_features": 16}), Layer("Linear", {"out_features": 10})],
+    )
     monitor = GradientMonitor(every=1)
     trainer = Trainer(architecture, digits_config(epochs=1), callbacks=[DropGradients(), monitor], progress=False)
     trainer.run()
@@ -206,8 +221,10 @@ def test_six_sigmoid_layers_starve_the_first_layer_where_relu_does_not(seed):
 
 
 def test_vanishing_ratio_is_the_median_of_first_over_last():
-    samples = [GradientSample(step, {"a": a, "b": 0.5, "c": c}, {}) for step, (a, c) in
-               enumerate([(1.0, 2.0), (1.0, 10.0), (3.0, 1.0), (1.0, 0.0)], start=1)]
+    samples = [
+        GradientSample(step, {"a": a, "b": 0.5, "c": c}, {})
+        for step, (a, c) in enumerate([(1.0, 2.0), (1.0, 10.0), (3.0, 1.0), (1.0, 0.0)], start=1)
+    ]
     assert vanishing_ratio(samples, ["a", "b", "c"]) == pytest.approx(0.5)
     assert math.isnan(vanishing_ratio(samples, ["a"]))
     assert math.isnan(vanishing_ratio([], ["a", "c"]))

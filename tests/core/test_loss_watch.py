@@ -12,11 +12,11 @@ import math
 import pytest
 import torch
 
-from workbench.core.config import TrainConfig
-from workbench.core import engine
-from workbench.core.engine import Callback, Trainer, load_optimizer_state, make_optimizer
-from workbench.core.loss_watch import LossWatch, read_losses
 from workbench.core.presets import load_preset
+from workbench.core.training import engine
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import Callback, Trainer, load_optimizer_state, make_optimizer
+from workbench.core.training.loss_watch import LossWatch, read_losses
 
 CUDA_AVAILABLE = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA_AVAILABLE, reason="needs a CUDA GPU")
@@ -31,8 +31,9 @@ def deferred_on_cpu(monkeypatch):
 
 
 def digits_config(**overrides):
-    values = dict(dataset="digits", train_size=640, val_size=200, epochs=2, batch_size=64, optimizer="adam",
-                  lr=3e-3, device="cpu")
+    values = dict(
+        dataset="digits", train_size=640, val_size=200, epochs=2, batch_size=64, optimizer="adam", lr=3e-3, device="cpu"
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -40,8 +41,10 @@ def digits_config(**overrides):
 @pytest.mark.parametrize("device, deferred", WATCHES)
 def test_the_watch_reports_the_first_non_finite_loss_with_its_batch(device, deferred):
     watch = LossWatch(torch.device(device), deferred)
-    found = [watch.add(batch, torch.tensor(loss, device=device))
-             for batch, loss in enumerate([0.7, 0.6, math.inf, math.nan], start=1)]
+    found = [
+        watch.add(batch, torch.tensor(loss, device=device))
+        for batch, loss in enumerate([0.7, 0.6, math.inf, math.nan], start=1)
+    ]
     if device == "cpu" and not deferred:
         assert found[:3] == [None, None, (3, math.inf)]
     else:  # one batch late: batch 3 is looked at when batch 4 comes
@@ -96,8 +99,12 @@ def test_a_run_names_the_batch_whose_loss_went_bad_and_keeps_the_last_good_epoch
         def on_epoch_end(self, trainer, state, metrics):
             Keep.weights = {name: tensor.clone() for name, tensor in trainer.model.state_dict().items()}
 
-    trainer = Trainer(load_preset("seed-relu-mlp"), digits_config(device=device, epochs=3), progress=False,
-                      callbacks=[Keep(), PoisonWeights(after=after)])
+    trainer = Trainer(
+        load_preset("seed-relu-mlp"),
+        digits_config(device=device, epochs=3),
+        progress=False,
+        callbacks=[Keep(), PoisonWeights(after=after)],
+    )
     result = trainer.run()
     assert result.status == "diverged"
     assert f"The loss became NaN at epoch 2, batch {after + 1}:" in result.message
@@ -185,8 +192,12 @@ def test_on_cuda_training_steps_never_make_the_cpu_wait_for_the_gpu(preset):
                 torch.cuda.set_sync_debug_mode("default")
 
     try:
-        result = Trainer(load_preset(preset), digits_config(device="cuda", optimizer="adamw", schedule="one-cycle"),
-                         progress=False, callbacks=[Strict()]).run()
+        result = Trainer(
+            load_preset(preset),
+            digits_config(device="cuda", optimizer="adamw", schedule="one-cycle"),
+            progress=False,
+            callbacks=[Strict()],
+        ).run()
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert result.status == "finished" and result.history[-1].val_accuracy > 0.5

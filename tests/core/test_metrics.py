@@ -9,7 +9,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 from torch import nn
 
 from workbench.core.errors import RunError
-from workbench.core.metrics import Evaluation, evaluate_model, evaluation_from_predictions
+from workbench.core.runs.metrics import Evaluation, evaluate_model, evaluation_from_predictions
 
 NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Ankle boot")
 NEVER_PREDICTED = 2
@@ -30,8 +30,9 @@ def scored():
 
 
 def _report(labels, predictions, **options):
-    return classification_report(labels, predictions, labels=range(len(NAMES)), target_names=NAMES,
-                                 zero_division=0, **options)
+    return classification_report(
+        labels, predictions, labels=range(len(NAMES)), target_names=NAMES, zero_division=0, **options
+    )
 
 
 def test_the_confusion_matrix_is_scikit_learns(scored):
@@ -48,7 +49,8 @@ def test_scores_and_accuracy_are_scikit_learns(scored):
     for scores in (*evaluation.classes, evaluation.macro, evaluation.weighted):
         expected = report[scores.name]
         assert (scores.precision, scores.recall, scores.f1) == pytest.approx(
-            (expected["precision"], expected["recall"], expected["f1-score"]))
+            (expected["precision"], expected["recall"], expected["f1-score"])
+        )
         assert scores.support == expected["support"]
     assert [scores.name for scores in evaluation.classes] == list(NAMES)
     assert (evaluation.macro.name, evaluation.weighted.name) == ("macro avg", "weighted avg")
@@ -79,8 +81,9 @@ def test_items_are_the_indices_of_a_cell_row_or_column(scored):
             np.testing.assert_array_equal(evaluation.items(true_class, predicted_class), expected)
             assert len(expected) == evaluation.confusion[true_class, predicted_class]
         np.testing.assert_array_equal(evaluation.items(true_class), np.flatnonzero(labels == true_class))
-        np.testing.assert_array_equal(evaluation.items(predicted_class=true_class),
-                                      np.flatnonzero(predictions == true_class))
+        np.testing.assert_array_equal(
+            evaluation.items(predicted_class=true_class), np.flatnonzero(predictions == true_class)
+        )
     np.testing.assert_array_equal(evaluation.items(), np.arange(len(labels)))
 
 
@@ -105,22 +108,28 @@ def test_the_json_round_trip_restores_everything(scored):
     assert restored.as_text() == evaluation.as_text()
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"format": "workbench-architecture"}, "not a workbench evaluation"),
-    ({"version": 99}, "version 99"),
-    ({"confusion": None}, "damaged"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"format": "workbench-architecture"}, "not a workbench evaluation"),
+        ({"version": 99}, "version 99"),
+        ({"confusion": None}, "damaged"),
+    ],
+)
 def test_a_document_that_is_not_an_evaluation_is_refused(scored, change, message):
     with pytest.raises(RunError, match=message):
         Evaluation.from_dict({**scored[3].to_dict(), **change})
 
 
-@pytest.mark.parametrize("labels, probabilities, message", [
-    ([0, 1], np.full((2, 3), 1 / 3), "shape \\(items, 5\\)"),
-    ([0, 1, 2], np.full((2, 5), 0.2), "3 labels but 2 rows"),
-    ([0, 5], np.full((2, 5), 0.2), "label 5 names no class"),
-    ([], np.empty((0, 5)), "no items"),
-])
+@pytest.mark.parametrize(
+    "labels, probabilities, message",
+    [
+        ([0, 1], np.full((2, 3), 1 / 3), "shape \\(items, 5\\)"),
+        ([0, 1, 2], np.full((2, 5), 0.2), "3 labels but 2 rows"),
+        ([0, 5], np.full((2, 5), 0.2), "label 5 names no class"),
+        ([], np.empty((0, 5)), "no items"),
+    ],
+)
 def test_inconsistent_inputs_are_refused(labels, probabilities, message):
     with pytest.raises(ValueError, match=message):
         evaluation_from_predictions(labels, probabilities, NAMES)

@@ -5,13 +5,13 @@ import pytest
 import torch
 from PIL import Image
 
-from workbench.core.config import TrainConfig
-from workbench.core.engine import Trainer, predict
 from workbench.core.errors import RunError, WorkbenchError
-from workbench.core.predict import Guess, ImageError, load_image, load_images, predict_images
 from workbench.core.presets import load_preset
-from workbench.core.runs import RunRecorder, new_run_dir
-from workbench.core.trained import load_trained
+from workbench.core.runs.folders import RunRecorder, new_run_dir
+from workbench.core.runs.predict import Guess, ImageError, load_image, load_images, predict_images
+from workbench.core.runs.trained import load_trained
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import Trainer, predict
 
 DIGITS_SHAPE = (1, 8, 8)
 COUNT = 24
@@ -23,8 +23,17 @@ def finished_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict")
     folder = root / "run"
     arch = load_preset("cnn-small")
-    cfg = TrainConfig(dataset="digits", train_size=600, val_size=100, epochs=2, batch_size=64, optimizer="adam",
-                      lr=3e-3, device="cpu", seed=5)
+    cfg = TrainConfig(
+        dataset="digits",
+        train_size=600,
+        val_size=100,
+        epochs=2,
+        batch_size=64,
+        optimizer="adam",
+        lr=3e-3,
+        device="cpu",
+        seed=5,
+    )
     trainer = Trainer(arch, cfg, callbacks=[RunRecorder(new_run_dir(folder, arch, cfg))], progress=False)
     result = trainer.run()
     info = trainer.data.info
@@ -114,8 +123,10 @@ def test_invert_turns_dark_on_light_into_light_on_dark(finished_run, tmp_path):
     _, _, info, _, pixels, paths = finished_run
     negative = tmp_path / "negative.png"
     Image.fromarray(255 - pixels[0, 0]).save(negative)
-    assert torch.equal(load_image(negative, DIGITS_SHAPE, info.mean, info.std, invert=True),
-                       load_image(paths[0], DIGITS_SHAPE, info.mean, info.std))
+    assert torch.equal(
+        load_image(negative, DIGITS_SHAPE, info.mean, info.std, invert=True),
+        load_image(paths[0], DIGITS_SHAPE, info.mean, info.std),
+    )
 
 
 def test_colour_networks_get_each_channel_normalised_with_its_own_statistics(tmp_path):
@@ -156,8 +167,12 @@ def test_files_that_are_not_images_are_refused_by_name(finished_run, tmp_path):
     text.write_text("not a picture")
     truncated = tmp_path / "truncated.png"
     truncated.write_bytes(paths[0].read_bytes()[:-30])  # the header, not all the pixels
-    cases = {text: "is not a readable PNG or JPEG image", tmp_path / "missing.jpg": "does not exist",
-             tmp_path: "is a folder, not an image", truncated: "is not a readable PNG or JPEG image ("}
+    cases = {
+        text: "is not a readable PNG or JPEG image",
+        tmp_path / "missing.jpg": "does not exist",
+        tmp_path: "is a folder, not an image",
+        truncated: "is not a readable PNG or JPEG image (",
+    }
     for path, says in cases.items():
         with pytest.raises(ImageError) as refused:
             load_images([paths[0], path], DIGITS_SHAPE, info.mean, info.std)

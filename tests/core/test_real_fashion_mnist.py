@@ -2,25 +2,33 @@
 
 import json
 
-from workbench.core.config import TrainConfig
-from workbench.core.engine import Trainer
 from workbench.core.presets import load_preset
-from workbench.core.runs import RunRecorder, new_run_dir
+from workbench.core.runs.folders import RunRecorder, new_run_dir
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import Trainer
 
 TIMING = ("epoch_seconds", "samples_per_second")
 
 
 def seed_split_config(**overrides):
-    values = dict(dataset="fashion-mnist", train_size=10_000, val_size=1_000, epochs=10, batch_size=512,
-                  optimizer="adam", lr=1e-3, device="cpu", seed=0)
+    values = dict(
+        dataset="fashion-mnist",
+        train_size=10_000,
+        val_size=1_000,
+        epochs=10,
+        batch_size=512,
+        optimizer="adam",
+        lr=1e-3,
+        device="cpu",
+        seed=0,
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
 
 def train_into(folder, preset, config):
     arch = load_preset(preset)
-    trainer = Trainer(arch, config, callbacks=[RunRecorder(new_run_dir(folder, arch, config))],
-                      progress=False)
+    trainer = Trainer(arch, config, callbacks=[RunRecorder(new_run_dir(folder, arch, config))], progress=False)
     return trainer.run()
 
 

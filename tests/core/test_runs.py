@@ -8,19 +8,38 @@ import shutil
 import pytest
 import torch
 
-from workbench.core.config import TrainConfig
-from workbench.core.engine import Trainer
 from workbench.core.errors import RunError
 from workbench.core.presets import load_preset
-from workbench.core.runs import (NO_CHECKPOINT, RunRecorder, delete_run, is_run_folder, list_runs, load_checkpoint,
-                                 new_run_dir, read_metrics, read_run, rename_run)
+from workbench.core.runs.folders import (
+    NO_CHECKPOINT,
+    RunRecorder,
+    delete_run,
+    is_run_folder,
+    list_runs,
+    load_checkpoint,
+    new_run_dir,
+    read_metrics,
+    read_run,
+    rename_run,
+)
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import Trainer
 
 TIMING = ("epoch_seconds", "samples_per_second")
 
 
 def config(epochs, **overrides):
-    values = dict(dataset="digits", train_size=800, val_size=200, epochs=epochs, batch_size=64, optimizer="adam",
-                  lr=2e-3, device="cpu", seed=5)
+    values = dict(
+        dataset="digits",
+        train_size=800,
+        val_size=200,
+        epochs=epochs,
+        batch_size=64,
+        optimizer="adam",
+        lr=2e-3,
+        device="cpu",
+        seed=5,
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -38,12 +57,16 @@ def resume(folder, more):
 
 
 def metrics_lines(folder):
-    return [{k: v for k, v in json.loads(line).items() if k not in TIMING}
-            for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    return [
+        {k: v for k, v in json.loads(line).items() if k not in TIMING}
+        for line in (folder / "metrics.jsonl").read_text().splitlines()
+    ]
 
 
-@pytest.mark.parametrize("preset, overrides", [("mlp", {}), ("cnn-small", {"optimizer": "sgd", "schedule": "step",
-                                                                            "step_size": 2, "gamma": 0.5})])
+@pytest.mark.parametrize(
+    "preset, overrides",
+    [("mlp", {}), ("cnn-small", {"optimizer": "sgd", "schedule": "step", "step_size": 2, "gamma": 0.5})],
+)
 def test_three_epochs_and_two_more_equal_five_straight(tmp_path, preset, overrides):
     straight = train(tmp_path / "straight", 5, preset, **overrides)
     train(tmp_path / "split", 3, preset, **overrides)
@@ -79,8 +102,12 @@ def test_damaged_runs_are_listed_with_the_reason_and_refused(tmp_path):
         (target / path.name).write_bytes(path.read_bytes())
     assert latest["epoch"] == 1
 
-    expected = {"truncated": "is damaged", "edited": "has no 'architecture'", "no-checkpoint": "checkpoint is missing",
-                "other-architecture": "does not belong to its architecture"}
+    expected = {
+        "truncated": "is damaged",
+        "edited": "has no 'architecture'",
+        "no-checkpoint": "checkpoint is missing",
+        "other-architecture": "does not belong to its architecture",
+    }
     for name, message in expected.items():
         with pytest.raises(RunError, match=message):
             load_checkpoint(tmp_path / name)
@@ -115,6 +142,7 @@ def test_a_crafted_pickle_in_a_checkpoint_is_refused_and_never_runs(tmp_path):
 
 
 # Reading the epochs back, renaming and deleting runs: one real run, copied for each test that changes it.
+
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
@@ -171,9 +199,15 @@ def test_continuing_a_renamed_run_keeps_its_name(run_copy):
     assert document["name"] == "baseline" and document["metrics"]["epochs_completed"] == 3
 
 
-@pytest.mark.parametrize("name, message", [("", "needs a name"), ("   ", "needs a name"),
-                                           ("x" * 121, "at most 120 characters; this one has 121"),
-                                           ("two\nlines", "one line")])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("", "needs a name"),
+        ("   ", "needs a name"),
+        ("x" * 121, "at most 120 characters; this one has 121"),
+        ("two\nlines", "one line"),
+    ],
+)
 def test_rename_refuses_a_name_that_cannot_name_a_run(run_copy, name, message):
     original = (run_copy / "run.json").read_text()
     with pytest.raises(RunError, match=message):
@@ -220,8 +254,12 @@ def test_delete_refuses_anything_but_a_run_folder(run_copy, tmp_path):
     a_file.write_text("keep me")
     link = root / "link"
     link.symlink_to(run_copy, target_is_directory=True)
-    cases = {plain: "is not a run folder", a_file: "is not a folder", link: "is a link",
-             root / "missing": "is not a folder"}
+    cases = {
+        plain: "is not a run folder",
+        a_file: "is not a folder",
+        link: "is a link",
+        root / "missing": "is not a folder",
+    }
     for target, message in cases.items():
         with pytest.raises(RunError, match=message):
             delete_run(target, root=root)
@@ -259,8 +297,15 @@ def test_listing_survives_any_folder_content(run_copy):
     (truncated_weights / "model.safetensors").write_bytes(b"\x10")
 
     summaries = {summary.folder.name: summary for summary in list_runs(root)}
-    assert set(summaries) == {"run", "garbage", "odd-types", "nested", "bad-latest", "escaping-latest",
-                              "truncated-weights"}
+    assert set(summaries) == {
+        "run",
+        "garbage",
+        "odd-types",
+        "nested",
+        "bad-latest",
+        "escaping-latest",
+        "truncated-weights",
+    }
     assert summaries["run"].status == "finished" and summaries["run"].problem is None
     for name in ("garbage", "nested", "bad-latest", "escaping-latest", "truncated-weights"):
         assert summaries[name].status == "damaged" and summaries[name].problem, name
@@ -279,7 +324,7 @@ def test_a_killed_run_is_summarised_from_its_metrics(run_copy):
     (run_copy / "run.json").write_text(json.dumps(document))
     (run_copy / "model.safetensors").unlink()
     history = read_metrics(run_copy)
-    summary, = list_runs(run_copy.parent)
+    (summary,) = list_runs(run_copy.parent)
     assert (summary.status, summary.epochs, summary.checkpoint_epoch, summary.has_weights) == ("running", 2, 2, False)
     assert summary.best_val_accuracy == max(epoch.val_accuracy for epoch in history)
     assert summary.duration_seconds == pytest.approx(sum(epoch.epoch_seconds for epoch in history))

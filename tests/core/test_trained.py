@@ -5,20 +5,29 @@ import json
 import pytest
 import torch
 
-from workbench.core.config import TrainConfig
-from workbench.core.engine import Trainer, predict
 from workbench.core.errors import RunError
 from workbench.core.presets import load_preset
-from workbench.core.runs import RunRecorder, new_run_dir
-from workbench.core.trained import evaluate_trained, load_trained
+from workbench.core.runs.folders import RunRecorder, new_run_dir
+from workbench.core.runs.trained import evaluate_trained, load_trained
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import Trainer, predict
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("runs") / "run"
     arch = load_preset("cnn-small")
-    cfg = TrainConfig(dataset="digits", train_size=600, val_size=100, epochs=2, batch_size=64, optimizer="adam",
-                      lr=3e-3, device="cpu", seed=3)
+    cfg = TrainConfig(
+        dataset="digits",
+        train_size=600,
+        val_size=100,
+        epochs=2,
+        batch_size=64,
+        optimizer="adam",
+        lr=3e-3,
+        device="cpu",
+        seed=3,
+    )
     trainer = Trainer(arch, cfg, callbacks=[RunRecorder(new_run_dir(folder, arch, cfg))], progress=False)
     result = trainer.run()
     return folder, result, trainer.data

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from workbench.core.architecture import Architecture, Layer, build
+from workbench.core.inspect.weights import WeightTiles, normalise_tiles, weight_tiles
 from workbench.core.presets import load_preset
-from workbench.core.weights import WeightTiles, normalise_tiles, weight_tiles
 
 
 def tiles_of(architecture, **kwargs):
@@ -36,16 +36,33 @@ def test_a_cnn_shows_its_first_filters_and_skips_the_linear_reading_features():
 
 
 def test_three_channel_inputs_give_colour_tiles():
-    conv = Architecture("colour-cnn", (3, 32, 32), 10, [
-        Layer("Conv2d", {"out_channels": 8, "kernel_size": 5}), Layer("ReLU"), Layer("Flatten"),
-        Layer("Linear", {"out_features": 10})])
+    conv = Architecture(
+        "colour-cnn",
+        (3, 32, 32),
+        10,
+        [
+            Layer("Conv2d", {"out_channels": 8, "kernel_size": 5}),
+            Layer("ReLU"),
+            Layer("Flatten"),
+            Layer("Linear", {"out_features": 10}),
+        ],
+    )
     [filters] = tiles_of(conv)
     assert filters.tiles.shape == (8, 5, 5, 3) and filters.colour
     assert filters.title.startswith("Layer 1 Conv2d: 8 filters of 3×5×5 in colour")
 
-    mlp = Architecture("colour-mlp", (3, 32, 32), 10, [
-        Layer("Flatten"), Layer("Dropout"), Layer("Linear", {"out_features": 12}), Layer("ReLU"),
-        Layer("Linear", {"out_features": 10})])
+    mlp = Architecture(
+        "colour-mlp",
+        (3, 32, 32),
+        10,
+        [
+            Layer("Flatten"),
+            Layer("Dropout"),
+            Layer("Linear", {"out_features": 12}),
+            Layer("ReLU"),
+            Layer("Linear", {"out_features": 10}),
+        ],
+    )
     architecture_weights = build(mlp).state_dict()
     [units] = weight_tiles(mlp, architecture_weights)
     assert units.tiles.shape == (12, 32, 32, 3)
@@ -55,17 +72,28 @@ def test_three_channel_inputs_give_colour_tiles():
 
 
 def test_other_channel_counts_show_the_mean_over_channels():
-    architecture = Architecture("two-channels", (2, 8, 8), 10, [
-        Layer("Conv2d", {"out_channels": 4, "kernel_size": 3}), Layer("Flatten"),
-        Layer("Linear", {"out_features": 10})])
+    architecture = Architecture(
+        "two-channels",
+        (2, 8, 8),
+        10,
+        [
+            Layer("Conv2d", {"out_channels": 4, "kernel_size": 3}),
+            Layer("Flatten"),
+            Layer("Linear", {"out_features": 10}),
+        ],
+    )
     [panel] = tiles_of(architecture)
     assert panel.tiles.shape == (4, 3, 3)
     assert "mean over its 2 input channels" in panel.title
 
 
 def test_tiles_are_capped_and_the_title_says_so():
-    architecture = Architecture("wide", (1, 8, 8), 10, [
-        Layer("Flatten"), Layer("Linear", {"out_features": 1000}), Layer("Linear", {"out_features": 10})])
+    architecture = Architecture(
+        "wide",
+        (1, 8, 8),
+        10,
+        [Layer("Flatten"), Layer("Linear", {"out_features": 1000}), Layer("Linear", {"out_features": 10})],
+    )
     [panel] = tiles_of(architecture)
     assert panel.tiles.shape == (256, 8, 8)
     assert panel.title.startswith("Layer 2 Linear: first 256 of 1,000 units")
@@ -85,8 +113,9 @@ def test_each_tile_is_scaled_by_its_own_largest_magnitude():
 
 
 def test_nothing_to_draw_gives_an_empty_list():
-    architecture = Architecture("pooled", (1, 8, 8), 10, [
-        Layer("MaxPool2d"), Layer("Flatten"), Layer("Linear", {"out_features": 10})])
+    architecture = Architecture(
+        "pooled", (1, 8, 8), 10, [Layer("MaxPool2d"), Layer("Flatten"), Layer("Linear", {"out_features": 10})]
+    )
     assert tiles_of(architecture) == []
     fitted_elsewhere = load_preset("seed-linear")  # 28×28 architecture, weights of the 8×8 digits fit
     small = Architecture("small", (1, 8, 8), 10, fitted_elsewhere.layers)

@@ -34,8 +34,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ["pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "workbench", "resources", "packaging/linux"]
 PRESETS = sorted(path.name for path in (ROOT / "resources" / "presets").glob("*.json"))
 DATA = "workbench/resources_data"
-EXTRA = ["README.md", "icons/workbench.svg", "io.github.workbench.Workbench.desktop",
-         "io.github.workbench.Workbench.metainfo.xml"]
+EXTRA = [
+    "README.md",
+    "icons/workbench.svg",
+    "io.github.workbench.Workbench.desktop",
+    "io.github.workbench.Workbench.metainfo.xml",
+]
 PROBE = """
 import json, workbench
 from workbench.resources import resource_dir
@@ -45,8 +49,9 @@ print(json.dumps({"package": workbench.__file__, "resources": str(resource_dir()
 
 
 def run(command: list, cwd: Path, env: dict | None = None, timeout: int = 180) -> subprocess.CompletedProcess:
-    completed = subprocess.run([str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True,
-                               timeout=timeout)
+    completed = subprocess.run(
+        [str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert completed.returncode == 0, f"{command}\n{completed.stdout}\n{completed.stderr}"
     return completed
 
@@ -78,10 +83,25 @@ def installed(wheel, tmp_path_factory) -> Path:
     venv = tmp_path_factory.mktemp("venv") / "fresh"
     run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=venv.parent)
     python = venv / "bin" / "python"
-    run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--disable-pip-version-check",
-         "--no-deps", "--no-index", wheel], cwd=venv.parent)
-    site = Path(run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                    cwd=venv.parent).stdout.strip())
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-index",
+            wheel,
+        ],
+        cwd=venv.parent,
+    )
+    site = Path(
+        run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=venv.parent).stdout.strip()
+    )
     (site / "workbench_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
     return venv / "bin"
 
@@ -89,8 +109,12 @@ def installed(wheel, tmp_path_factory) -> Path:
 @pytest.fixture
 def clean_env(tmp_path) -> dict:
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    return dict(env, QT_QPA_PLATFORM="offscreen", WORKBENCH_RUNS_DIR=str(tmp_path / "runs"),
-                WORKBENCH_CONFIG_DIR=str(tmp_path / "config"))
+    return dict(
+        env,
+        QT_QPA_PLATFORM="offscreen",
+        WORKBENCH_RUNS_DIR=str(tmp_path / "runs"),
+        WORKBENCH_CONFIG_DIR=str(tmp_path / "config"),
+    )
 
 
 def test_the_wheel_carries_the_presets_icons_desktop_files_and_user_guide(wheel):
@@ -110,16 +134,21 @@ def test_the_installed_package_and_its_resources_come_from_the_fresh_venv(instal
 
 
 def test_the_installed_command_lists_the_presets(installed, tmp_path, clean_env):
-    assert run([installed / "workbench", "--version"], cwd=tmp_path, env=clean_env).stdout.strip() \
+    assert (
+        run([installed / "workbench", "--version"], cwd=tmp_path, env=clean_env).stdout.strip()
         == f"workbench {__version__}"
+    )
     lines = run([installed / "workbench", "presets"], cwd=tmp_path, env=clean_env).stdout.splitlines()
     assert sorted(line.split()[0] for line in lines) == sorted(Path(name).stem for name in PRESETS)
 
 
 def test_the_installed_app_draws_its_window(installed, tmp_path, clean_env):
     png = tmp_path / "window.png"
-    run([installed / "workbench", "gui", "--dataset", "digits", "--screenshot", png, "--quit-when-done"],
-        cwd=tmp_path, env=clean_env)
+    run(
+        [installed / "workbench", "gui", "--dataset", "digits", "--screenshot", png, "--quit-when-done"],
+        cwd=tmp_path,
+        env=clean_env,
+    )
     image = QImage(str(png))
     assert image.width() >= 1000 and image.height() >= 600
     colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}

@@ -4,9 +4,9 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
+import pytest
 
-from workbench.ui.worker import running_threads  # noqa: E402
+from workbench.ui.worker import running_threads
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox
 
-from workbench.core.activations import ACTIVATIONS, NOTES, curve
-from workbench.ui.activation_explorer import ActivationExplorer
+from workbench.core.inspect.activation_functions import ACTIVATIONS, NOTES, curve
+from workbench.ui.views.activation_explorer import ActivationExplorer
 
 
 @pytest.fixture

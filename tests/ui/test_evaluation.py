@@ -5,8 +5,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QTableWidget
 
-from workbench.core.metrics import evaluation_from_predictions
-from workbench.ui.evaluation import EvaluationView
+from workbench.core.runs.metrics import evaluation_from_predictions
+from workbench.ui.views.evaluation import EvaluationView
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
@@ -57,8 +57,10 @@ def test_the_diagonal_is_green_and_mistakes_red(view):
 
 
 def test_the_table_rows_are_the_scores(view, evaluation):
-    expected = [[scores.name, f"{scores.precision:.3f}", f"{scores.recall:.3f}", f"{scores.f1:.3f}",
-                 f"{scores.support:,}"] for scores in (*evaluation.classes, evaluation.macro, evaluation.weighted)]
+    expected = [
+        [scores.name, f"{scores.precision:.3f}", f"{scores.recall:.3f}", f"{scores.f1:.3f}", f"{scores.support:,}"]
+        for scores in (*evaluation.classes, evaluation.macro, evaluation.weighted)
+    ]
     assert view.table_rows() == expected
     assert view.table_rows()[-1][0] == "weighted avg" and view.table_rows()[-1][-1] == "30,000"
 
@@ -177,6 +179,7 @@ def test_a_hidden_view_scores_and_fills_only_the_last_evaluation_when_shown(qtbo
         def compute():
             computed.append(epoch)
             return evaluation
+
         return compute
 
     for epoch in (1, 2, 3):

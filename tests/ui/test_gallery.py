@@ -9,9 +9,9 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QPushButton
 
-from workbench.ui.data_browser import DataBrowser
-from workbench.ui.gallery import Gallery
 from workbench.ui.images import ImageCell, scale_for, to_display, to_pixmap
+from workbench.ui.views.data_browser import DataBrowser
+from workbench.ui.views.gallery import Gallery
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
@@ -100,8 +100,11 @@ def _text(gallery, name: str) -> str:
 def test_captions_and_colours_follow_the_predictions(gallery):
     gallery.set_items(_images(3), [4, 0, 9], CLASSES, _one_hot([6, 0, 9]))
     assert gallery.capacity == 8
-    assert gallery.captions() == ["true: Coat\npredicted: Shirt", "true: T-shirt/top\npredicted: T-shirt/top",
-                                  "true: Ankle boot\npredicted: Ankle boot"]
+    assert gallery.captions() == [
+        "true: Coat\npredicted: Shirt",
+        "true: T-shirt/top\npredicted: T-shirt/top",
+        "true: Ankle boot\npredicted: Ankle boot",
+    ]
     assert gallery.caption_colours() == ["wrong", "right", "right"]
     assert gallery.visible_indices() == [0, 1, 2]
 
@@ -219,13 +222,16 @@ def test_changing_the_filter_or_order_starts_again_at_page_one(gallery):
 
 
 def test_tooltips_list_the_top_three_classes_most_probable_first(gallery):
-    probabilities = np.array([[0.612, 0.0, 0.05, 0.0, 0.0, 0.018, 0.301, 0.0, 0.019, 0.0],
-                              [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]])
+    probabilities = np.array(
+        [
+            [0.612, 0.0, 0.05, 0.0, 0.0, 0.018, 0.301, 0.0, 0.019, 0.0],
+            [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
+        ]
+    )
     gallery.set_items(_images(2, size=32, channels=3), [6, 9], CLASSES, probabilities)
     assert gallery.tooltips()[0] == "True: Shirt\nTop 3:\n  T-shirt/top 61.2%\n  Shirt 30.1%\n  Pullover 5.0%"
     # Ties among the zeros go to the lower class.
-    assert gallery.tooltips()[1] == "True: Ankle boot\nTop 3:\n  Ankle boot 100.0%\n  T-shirt/top 0.0%\n" \
-                                    "  Trouser 0.0%"
+    assert gallery.tooltips()[1] == "True: Ankle boot\nTop 3:\n  Ankle boot 100.0%\n  T-shirt/top 0.0%\n  Trouser 0.0%"
     assert gallery.findChildren(ImageCell)[0].toolTip() == gallery.tooltips()[0]
 
 
@@ -305,8 +311,13 @@ def test_new_items_keep_the_choices_that_still_make_sense(gallery):
     gallery.set_items(_images(3), [0, 1, 2], ("a", "b", "c"), _one_hot([0, 1, 1], classes=3))
     assert gallery.current_filter() == ("all", None) and gallery.current_order() == "least-confident"
     show = gallery.findChild(QComboBox, "showFilter")
-    assert [show.itemText(i) for i in range(show.count())] == ["All images", "Misclassified only", "Class: a",
-                                                               "Class: b", "Class: c"]
+    assert [show.itemText(i) for i in range(show.count())] == [
+        "All images",
+        "Misclassified only",
+        "Class: a",
+        "Class: b",
+        "Class: c",
+    ]
     assert show.currentIndex() == 0
     assert gallery.visible_indices() == [0, 1, 2]
 
@@ -316,8 +327,13 @@ def test_the_controls_drive_the_view(gallery, qtbot):
     gallery.set_items(images, labels, names, probabilities)
     show = gallery.findChild(QComboBox, "showFilter")
     assert [show.itemText(i) for i in range(show.count())] == [
-        "All images", "Misclassified only", "Class: T-shirt/top", "Class: Trouser", "Class: Pullover",
-        "Class: Dress"]
+        "All images",
+        "Misclassified only",
+        "Class: T-shirt/top",
+        "Class: Trouser",
+        "Class: Pullover",
+        "Class: Dress",
+    ]
     show.setCurrentIndex(1)
     assert gallery.visible_indices() == np.flatnonzero(probabilities.argmax(axis=1) != labels)[:8].tolist()
     show.setCurrentIndex(3)
@@ -325,8 +341,11 @@ def test_the_controls_drive_the_view(gallery, qtbot):
     assert gallery.visible_indices() == np.flatnonzero(labels == 1)[:8].tolist()
     show.setCurrentIndex(0)
     order = gallery.findChild(QComboBox, "sortOrder")
-    assert [order.itemText(i) for i in range(order.count())] == ["Dataset order", "Least confident first",
-                                                                 "Most confident first"]
+    assert [order.itemText(i) for i in range(order.count())] == [
+        "Dataset order",
+        "Least confident first",
+        "Most confident first",
+    ]
     order.setCurrentIndex(1)
     assert gallery.visible_indices() == np.argsort(probabilities.max(axis=1), kind="stable")[:8].tolist()
     qtbot.mouseClick(gallery.findChild(QPushButton, "nextPage"), Qt.MouseButton.LeftButton)
@@ -442,11 +461,13 @@ def _drag(urls: list[QUrl], text: str | None = None) -> QMimeData:
 def _drag_and_drop(widget, mime: QMimeData) -> tuple[bool, bool]:
     """Send a real drag-enter then drop of ``mime`` to ``widget``; whether each event was accepted."""
     position = QPointF(10, 10)
-    enter = QDragEnterEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(widget, enter)
-    drop = QDropEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(widget, drop)
     return enter.isAccepted(), drop.isAccepted()
 
@@ -459,14 +480,18 @@ def test_dropping_files_announces_exactly_the_images_in_order(gallery, tmp_path)
     received = []
     gallery.imagesDropped.connect(received.append)
     assert _drag_and_drop(gallery, _drag(urls)) == (True, True)
-    assert received == [[tmp_path / name for name in ("shirt.png", "BOOT.JPG", "scan.jpeg", "x.Bmp", "anim.gif",
-                                                       "photo.webp")]]
+    assert received == [
+        [tmp_path / name for name in ("shirt.png", "BOOT.JPG", "scan.jpeg", "x.Bmp", "anim.gif", "photo.webp")]
+    ]
     assert all(isinstance(path, Path) for path in received[0])
 
 
 def test_a_drag_without_image_files_is_refused(gallery, qtbot, tmp_path):
-    for mime in (_drag([QUrl.fromLocalFile(str(tmp_path / "notes.txt")), QUrl.fromLocalFile(str(tmp_path))]),
-                 _drag([QUrl("https://example.com/remote.png")]), _drag([], text="/tmp/shirt.png")):
+    for mime in (
+        _drag([QUrl.fromLocalFile(str(tmp_path / "notes.txt")), QUrl.fromLocalFile(str(tmp_path))]),
+        _drag([QUrl("https://example.com/remote.png")]),
+        _drag([], text="/tmp/shirt.png"),
+    ):
         with qtbot.assertNotEmitted(gallery.imagesDropped):
             assert _drag_and_drop(gallery, mime) == (False, False)
 

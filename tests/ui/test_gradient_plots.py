@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QColor
 
-from workbench.core.config import TrainConfig
-from workbench.core.engine import Trainer
-from workbench.core.gradients import GradientMonitor, GradientSample
 from workbench.core.presets import load_preset
-from workbench.ui.gradient_plots import (DEAD_TITLE, NO_ACTIVATIONS_TITLE, NORM_FLOOR, GradientPlots,
-                                         layer_colours)
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import Trainer
+from workbench.core.training.gradients import GradientMonitor, GradientSample
+from workbench.ui.views.gradient_plots import DEAD_TITLE, NO_ACTIVATIONS_TITLE, NORM_FLOOR, GradientPlots, layer_colours
 
 LAYERS = ["2 Linear", "4 Linear", "6 Linear"]
 ACTIVATIONS = ["3 ReLU", "5 ReLU"]
@@ -64,8 +63,9 @@ def test_the_legends_name_the_layers_in_depth_colours(plots):
 
 
 def test_zero_negative_and_non_finite_norms_do_not_break_the_log_plot(plots, qtbot):
-    plots.add_samples([sample(1, norms=(0.0, -1.0, math.nan)), sample(2, norms=(math.inf, 1e-3, 2.0),
-                                                                    dead=(math.nan, 0.5))])
+    plots.add_samples(
+        [sample(1, norms=(0.0, -1.0, math.nan)), sample(2, norms=(math.inf, 1e-3, 2.0), dead=(math.nan, 0.5))]
+    )
     plots.flush()
     plots.norm_plot.grab()  # draws with the log transform
     np.testing.assert_array_equal(plots.series("2 Linear")[1], [NORM_FLOOR])
@@ -103,8 +103,9 @@ def test_the_explanation_tells_what_to_look_for(plots):
 
 def test_samples_of_a_real_run_fill_one_point_per_logging_step(qtbot):
     monitor = GradientMonitor(every=4)
-    config = TrainConfig(dataset="digits", train_size=640, val_size=0, epochs=2, batch_size=64, optimizer="adam",
-                         device="cpu")
+    config = TrainConfig(
+        dataset="digits", train_size=640, val_size=0, epochs=2, batch_size=64, optimizer="adam", device="cpu"
+    )
     trainer = Trainer(load_preset("mlp"), config, callbacks=[monitor], progress=False)
     trainer.run()
     widget = GradientPlots()

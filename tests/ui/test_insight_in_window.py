@@ -8,7 +8,7 @@ import safetensors.torch
 from sklearn.metrics import confusion_matrix
 
 from workbench.core.architecture import build
-from workbench.core.engine import predict
+from workbench.core.training.engine import predict
 from workbench.ui.main_window import MainWindow
 
 
@@ -78,8 +78,9 @@ def test_a_finished_run_is_listed_loaded_back_evaluated_and_continued(qtbot, win
     shown = window.gallery.visible_indices()
     names = window.dataset.info.class_names
     guesses = predict(model, images[shown]).argmax(dim=1).tolist()
-    assert window.gallery.captions() == [f"true: {names[t]}\npredicted: {names[p]}"
-                                         for t, p in zip(labels[shown].tolist(), guesses)]
+    assert window.gallery.captions() == [
+        f"true: {names[t]}\npredicted: {names[p]}" for t, p in zip(labels[shown].tolist(), guesses)
+    ]
 
     window.evaluate_run(folder)
     qtbot.waitUntil(lambda: window.evaluator is None, timeout=30_000)
@@ -100,8 +101,9 @@ def test_a_damaged_run_is_refused_with_a_message_and_nothing_starts(qtbot, windo
     (broken / "run.json").write_text('{"format": "workbench-run", "status": "stop')
     window.continue_run(broken, 2)
     assert not window.is_training()
-    assert "cannot be continued" in window.statusBar().currentMessage() \
-        or "damaged" in window.statusBar().currentMessage()
+    assert (
+        "cannot be continued" in window.statusBar().currentMessage() or "damaged" in window.statusBar().currentMessage()
+    )
 
 
 def test_evaluating_the_current_network_on_demand(qtbot, window):

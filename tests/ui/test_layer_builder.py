@@ -8,9 +8,9 @@ from PySide6.QtWidgets import QApplication, QCheckBox, QDoubleSpinBox, QLabel, Q
 from workbench.core.architecture import Architecture, Layer
 from workbench.core.layers import CATALOG, GROUPS, layers_in_group
 from workbench.core.presets import load_preset
-from workbench.ui.layer_builder import LayerBuilder, LayerPalette
-from workbench.ui.network_list import COLUMNS_ROLE, LAYER_MIME, ROW_MIME, STATE_ROLE, TONES, NetworkView
-from workbench.ui.param_form import ParamForm
+from workbench.ui.panels.layer_builder import LayerBuilder, LayerPalette
+from workbench.ui.panels.network_list import COLUMNS_ROLE, LAYER_MIME, ROW_MIME, STATE_ROLE, TONES, NetworkView
+from workbench.ui.panels.param_form import ParamForm
 
 
 def show(qtbot, window: QWidget) -> None:
@@ -251,8 +251,9 @@ def test_the_form_asks_for_a_selection_then_says_when_a_layer_has_no_parameters(
     assert any(label.text().startswith("Select a layer") for label in form_of(builder).findChildren(QLabel))
     view = view_of(builder)
     drop_layer(view, "ReLU", top_of(view, 2))
-    assert any(label.text() == "No parameters." and label.isVisible()
-               for label in form_of(builder).findChildren(QLabel))
+    assert any(
+        label.text() == "No parameters." and label.isVisible() for label in form_of(builder).findChildren(QLabel)
+    )
 
 
 def test_deleting_the_flatten_marks_the_next_row_red_and_undo_fixes_it(builder, qtbot):
@@ -266,8 +267,9 @@ def test_deleting_the_flatten_marks_the_next_row_red_and_undo_fixes_it(builder, 
     assert index.data(Qt.ItemDataRole.BackgroundRole) == TONES["error"].background
     assert index.data(Qt.ItemDataRole.ToolTipRole) == error
     assert columns(builder, 1)[2] == "?"
-    assert any(label.text() == builder.report().errors[0] and label.isVisible()
-               for label in builder.findChildren(QLabel))
+    assert any(
+        label.text() == builder.report().errors[0] and label.isVisible() for label in builder.findChildren(QLabel)
+    )
     builder.undo_stack.undo()
     assert builder.is_valid()
     assert view.model().index(1).data(STATE_ROLE) is None

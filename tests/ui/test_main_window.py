@@ -13,7 +13,7 @@ import torch
 from PySide6.QtGui import QImage
 
 from workbench.core.architecture import build
-from workbench.core.engine import predict
+from workbench.core.training.engine import predict
 from workbench.ui.main_window import MainWindow
 from workbench.ui.worker import running_threads
 
@@ -60,7 +60,9 @@ def test_a_short_run_on_digits_finishes_and_the_plots_hold_what_was_reported(qtb
     reported = {"batches": 0, "epochs": 0}
     window.start_training()
     worker = window.session.worker
-    worker.batchProgress.connect(lambda packet: reported.__setitem__("batches", reported["batches"] + len(packet.steps)))
+    worker.batchProgress.connect(
+        lambda packet: reported.__setitem__("batches", reported["batches"] + len(packet.steps))
+    )
     worker.epochEnded.connect(lambda *_: reported.__setitem__("epochs", reported["epochs"] + 1))
     assert not window.panel.settings_box.isEnabled(), "settings are locked while training"
     with qtbot.waitSignal(window.runFinished, timeout=60_000) as finished:
@@ -92,12 +94,13 @@ def test_gallery_captions_match_the_trained_models_predictions(qtbot, window, tm
     names = window.dataset.info.class_names
     expected = [f"true: {names[t]}\npredicted: {names[p]}" for t, p in zip(labels[shown].tolist(), predicted)]
     assert window.gallery.captions() == expected
-    assert window.gallery.caption_colours() == ["right" if t == p else "wrong"
-                                                for t, p in zip(labels[shown].tolist(), predicted)]
+    assert window.gallery.caption_colours() == [
+        "right" if t == p else "wrong" for t, p in zip(labels[shown].tolist(), predicted)
+    ]
     window.gallery.set_filter("misclassified")
     wrong = (predict(model, images).argmax(dim=1) != labels).nonzero().flatten().tolist()
     assert window.gallery.filtered_count() == len(wrong)
-    assert window.gallery.visible_indices() == wrong[:window.gallery.capacity]
+    assert window.gallery.visible_indices() == wrong[: window.gallery.capacity]
 
 
 def test_before_start_the_gallery_shows_the_untrained_networks_guesses(window):
@@ -107,8 +110,9 @@ def test_before_start_the_gallery_shows_the_untrained_networks_guesses(window):
     names = window.dataset.info.class_names
     capacity = window.gallery.capacity
     guesses = predict(untrained, images[:capacity]).argmax(dim=1).tolist()
-    assert window.gallery.captions() == [f"true: {names[t]}\npredicted: {names[p]}"
-                                         for t, p in zip(labels[:capacity].tolist(), guesses)]
+    assert window.gallery.captions() == [
+        f"true: {names[t]}\npredicted: {names[p]}" for t, p in zip(labels[:capacity].tolist(), guesses)
+    ]
     window.gallery.next_page()
     assert window.gallery.visible_indices()[0] == capacity
     assert window.gallery.captions()[0].startswith(f"true: {names[labels[capacity]]}")
@@ -180,9 +184,27 @@ def test_scripted_mode_trains_and_saves_a_screenshot(tmp_path):
     png = tmp_path / "window.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", WORKBENCH_RUNS_DIR=str(tmp_path / "runs"))
     completed = subprocess.run(
-        [str(Path(sys.executable).with_name("workbench")), "gui", "--preset", "seed-relu-mlp", "--dataset", "digits",
-         "--epochs", "3", "--optimizer", "adam", "--start", "--screenshot", str(png), "--quit-when-done"],
-        capture_output=True, text=True, env=env, timeout=180)
+        [
+            str(Path(sys.executable).with_name("workbench")),
+            "gui",
+            "--preset",
+            "seed-relu-mlp",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "3",
+            "--optimizer",
+            "adam",
+            "--start",
+            "--screenshot",
+            str(png),
+            "--quit-when-done",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
     assert completed.returncode == 0, completed.stderr
     image = QImage(str(png))
     assert image.width() >= 1000 and image.height() >= 600
@@ -193,7 +215,7 @@ def test_scripted_mode_trains_and_saves_a_screenshot(tmp_path):
 
 
 def test_without_fashion_mnist_the_window_falls_back_to_digits_with_a_notice(qtbot, tmp_path, monkeypatch):
-    from workbench.core import datasets
+    from workbench.core.data import datasets
 
     def no_network(*args, **kwargs):
         raise OSError("no network here")
@@ -264,8 +286,9 @@ def test_the_evaluation_tab_shows_the_test_confusion_matrix_and_a_cell_filters_t
     test_x, test_y = window.dataset.test_x, window.dataset.test_y
     predicted = predict(model, test_x).argmax(dim=1)
     expected = confusion_matrix(test_y.numpy(), predicted.numpy(), labels=range(10))
-    assert [[int(window.evaluation_view.cell_text(t, p).replace(",", "")) for p in range(10)]
-            for t in range(10)] == expected.tolist()
+    assert [
+        [int(window.evaluation_view.cell_text(t, p).replace(",", "")) for p in range(10)] for t in range(10)
+    ] == expected.tolist()
     assert saved["accuracy"] == pytest.approx((predicted == test_y).float().mean().item())
 
     off_diagonal = [(t, p) for t in range(10) for p in range(10) if t != p and expected[t, p] > 0]

@@ -2,7 +2,7 @@
 
 from PIL import Image
 
-from workbench.core.engine import predict
+from workbench.core.training.engine import predict
 from workbench.ui.images import to_display
 
 
@@ -17,8 +17,9 @@ def test_dropped_images_get_the_networks_guesses(qtbot, window, tmp_path):
         Image.fromarray(pixels[:, :, 0]).save(paths[-1])
     window.show_dropped_images(paths)
     guesses = predict(window.preview_model, originals).argmax(dim=1).tolist()
-    assert [caption.splitlines()[0] for caption in window.gallery.captions()] == \
-        [f"guess: {info.class_names[guess]}" for guess in guesses]
+    assert [caption.splitlines()[0] for caption in window.gallery.captions()] == [
+        f"guess: {info.class_names[guess]}" for guess in guesses
+    ]
     assert set(window.gallery.caption_colours()) == {"unknown"}
 
     (tmp_path / "notes.png").write_text("not a picture")
@@ -35,8 +36,9 @@ def test_an_image_folder_trains_in_the_window_with_one_output_per_class(qtbot, w
     name = f"folder:{root}"
     index = window.panel.add_folder(name, image_size=16, channels=1)
     window.panel.dataset.setCurrentIndex(index)
-    qtbot.waitUntil(lambda: window.dataset is not None and window.dataset.info.name.startswith("folder:"),
-                    timeout=30_000)
+    qtbot.waitUntil(
+        lambda: window.dataset is not None and window.dataset.info.name.startswith("folder:"), timeout=30_000
+    )
     classes = len(window.dataset.info.class_names)
     assert window.builder.architecture().num_classes == classes
     assert window.builder.architecture().layers[-1].params["out_features"] == classes
@@ -48,8 +50,8 @@ def test_an_image_folder_trains_in_the_window_with_one_output_per_class(qtbot, w
 
 
 def test_export_from_the_window_writes_a_checked_file_and_a_bundle_opens_back(qtbot, window, tmp_path):
-    from workbench.ui.export_dialog import ExportDialog
-    from workbench.core.trained import load_trained
+    from workbench.core.runs.trained import load_trained
+    from workbench.ui.dialogs.export_dialog import ExportDialog
 
     with qtbot.waitSignal(window.runFinished, timeout=60_000):
         window.start_training()
@@ -81,8 +83,9 @@ def test_export_from_the_window_writes_a_checked_file_and_a_bundle_opens_back(qt
     images, _ = window.val_images
     expected = predict(load_trained(bundle).model, images[window.gallery.visible_indices()]).argmax(dim=1)
     names = window.dataset.info.class_names
-    assert [caption.splitlines()[1] for caption in window.gallery.captions()] == \
-        [f"predicted: {names[k]}" for k in expected.tolist()]
+    assert [caption.splitlines()[1] for caption in window.gallery.captions()] == [
+        f"predicted: {names[k]}" for k in expected.tolist()
+    ]
 
 
 def test_run_on_a_cluster_saves_the_hand_off_and_shows_torchrun_commands(window):

@@ -6,16 +6,22 @@ import time
 
 import numpy as np
 import pytest
-
 from PySide6.QtCore import Qt
 
-from workbench.core.engine import EpochMetrics
-from workbench.ui.plots import RAW_COLOUR, SERIES_NAMES, SMOOTHING, TRAIN_COLOUR, VAL_COLOUR, LivePlots
+from workbench.core.training.engine import EpochMetrics
+from workbench.ui.views.plots import RAW_COLOUR, SERIES_NAMES, SMOOTHING, TRAIN_COLOUR, VAL_COLOUR, LivePlots
 
 
 def _epoch(epoch: int, val_loss: float = 0.6, val_accuracy: float = 0.8) -> EpochMetrics:
-    return EpochMetrics(epoch, train_loss=1.0 / epoch, val_loss=val_loss, val_accuracy=val_accuracy, lr=1e-3,
-                        epoch_seconds=1.0, samples_per_second=1e5)
+    return EpochMetrics(
+        epoch,
+        train_loss=1.0 / epoch,
+        val_loss=val_loss,
+        val_accuracy=val_accuracy,
+        lr=1e-3,
+        epoch_seconds=1.0,
+        samples_per_second=1e5,
+    )
 
 
 @pytest.fixture
@@ -56,7 +62,7 @@ def test_the_refresh_timer_pushes_points_without_flush(plots, qtbot):
 def test_buffers_grow_past_their_first_capacity(plots):
     losses = np.linspace(3, 0.1, 5000)
     for start in range(0, 5000, 700):
-        plots.add_batch_losses(np.arange(start, min(start + 700, 5000)) + 1, losses[start:start + 700])
+        plots.add_batch_losses(np.arange(start, min(start + 700, 5000)) + 1, losses[start : start + 700])
     plots.flush()
     x, y = plots.series("batch_loss")
     np.testing.assert_array_equal(x, np.arange(1, 5001))
@@ -138,9 +144,20 @@ def test_adding_to_a_long_run_stays_fast(plots, qapp):
 
 # Overlaid runs: earlier runs' epoch curves drawn with the live run's, each in its own colour.
 
+
 def _history(epochs: int, scale: float = 1.0) -> list[EpochMetrics]:
-    return [EpochMetrics(epoch, train_loss=scale / epoch, val_loss=scale * 1.5 / epoch, val_accuracy=0.5 + epoch / 100,
-                         lr=1e-3, epoch_seconds=1.0, samples_per_second=1e5) for epoch in range(1, epochs + 1)]
+    return [
+        EpochMetrics(
+            epoch,
+            train_loss=scale / epoch,
+            val_loss=scale * 1.5 / epoch,
+            val_accuracy=0.5 + epoch / 100,
+            lr=1e-3,
+            epoch_seconds=1.0,
+            samples_per_second=1e5,
+        )
+        for epoch in range(1, epochs + 1)
+    ]
 
 
 def _legend_labels(widget) -> list[str]:
@@ -156,11 +173,18 @@ def test_overlays_hold_each_runs_points_under_its_name(plots):
         np.testing.assert_array_equal(x, [epoch.epoch for epoch in history])
         np.testing.assert_allclose(accuracy, [epoch.val_accuracy * 100 for epoch in history])
         np.testing.assert_allclose(plots.overlay_series(index, "val_loss")[1], [epoch.val_loss for epoch in history])
-        np.testing.assert_allclose(plots.overlay_series(index, "train_loss")[1],
-                                   [epoch.train_loss for epoch in history])
+        np.testing.assert_allclose(
+            plots.overlay_series(index, "train_loss")[1], [epoch.train_loss for epoch in history]
+        )
     assert _legend_labels(plots.accuracy_plot) == ["validation", "adam (val)", "sgd (val)"]
-    assert _legend_labels(plots.epoch_loss_plot) == ["training", "validation", "adam (val)", "adam (train)",
-                                                     "sgd (val)", "sgd (train)"]
+    assert _legend_labels(plots.epoch_loss_plot) == [
+        "training",
+        "validation",
+        "adam (val)",
+        "adam (train)",
+        "sgd (val)",
+        "sgd (train)",
+    ]
     assert plots.point_counts() == dict.fromkeys(SERIES_NAMES, 0), "overlays are not the live run's curves"
 
 

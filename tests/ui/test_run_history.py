@@ -7,12 +7,12 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
-from workbench.core.config import TrainConfig
-from workbench.core.engine import Trainer
 from workbench.core.presets import load_preset
-from workbench.core.runs import NO_CHECKPOINT, RunRecorder, list_runs, new_run_dir, read_metrics, read_run
-from workbench.ui.network_list import TONES
-from workbench.ui.run_history import COLUMNS, DEFAULT_EXTRA_EPOCHS, RunHistory
+from workbench.core.runs.folders import NO_CHECKPOINT, RunRecorder, list_runs, new_run_dir, read_metrics, read_run
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import Trainer
+from workbench.ui.panels.network_list import TONES
+from workbench.ui.views.run_history import COLUMNS, DEFAULT_EXTRA_EPOCHS, RunHistory
 
 # Three real runs that differ in network, optimizer, learning rate and length. The start dates are set by hand
 # (as a run from another day would have them), so the order by date is known.
@@ -26,8 +26,9 @@ BUTTONS = ("overlayRuns", "loadRun", "continueRun", "evaluateRun", "renameRun", 
 
 def _train(folder, preset, settings):
     architecture = load_preset(preset)
-    config = TrainConfig(dataset="digits", train_size=600, val_size=150, batch_size=64, device="cpu", seed=3,
-                         **settings)
+    config = TrainConfig(
+        dataset="digits", train_size=600, val_size=150, batch_size=64, device="cpu", seed=3, **settings
+    )
     recorder = RunRecorder(new_run_dir(folder, architecture, config))
     return Trainer(architecture, config, callbacks=[recorder], progress=False).run()
 
@@ -80,8 +81,13 @@ def test_the_table_lists_every_run_newest_first_with_its_settings_and_results(hi
     results = recorded[1]
     assert _column(history, "Name") == ["adam", "linear", "sgd", "damaged"]
     adam = dict(zip(COLUMNS, history.row_texts()[0]))
-    assert (adam["Status"], adam["Dataset"], adam["Optimizer"], adam["LR"], adam["Epochs"]) == \
-        ("finished", "digits", "adam", "0.002", "2")
+    assert (adam["Status"], adam["Dataset"], adam["Optimizer"], adam["LR"], adam["Epochs"]) == (
+        "finished",
+        "digits",
+        "adam",
+        "0.002",
+        "2",
+    )
     assert adam["Network"] == load_preset("mlp").summary()
     assert adam["Test acc"] == f"{results['adam'].test_accuracy * 100:.1f} %"
     assert adam["Best val acc"] == f"{results['adam'].best_val_accuracy * 100:.1f} %"
@@ -281,8 +287,9 @@ def test_interactive_continue_asks_for_the_epochs_and_delete_asks_first(root, qt
     assert read_run(root / "adam")["name"] == "renamed"
 
     answers = []
-    monkeypatch.setattr(QMessageBox, "question", staticmethod(
-        lambda *args: answers.append(args[2]) or QMessageBox.StandardButton.No))
+    monkeypatch.setattr(
+        QMessageBox, "question", staticmethod(lambda *args: answers.append(args[2]) or QMessageBox.StandardButton.No)
+    )
     widget.button("deleteRun").click()
     assert (root / "adam").is_dir() and "renamed" in answers[0]
     monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *args: QMessageBox.StandardButton.Yes))

@@ -19,8 +19,8 @@ from PySide6.QtGui import QColor, QImage, QKeySequence, QPalette
 from PySide6.QtWidgets import QApplication
 
 from workbench import __version__
-from workbench.core.config import TrainConfig
 from workbench.core.presets import load_preset
+from workbench.core.training.config import TrainConfig
 from workbench.ui.app import names_work
 from workbench.ui.images import NEUTRAL_COLOUR, RIGHT_COLOUR, WRONG_COLOUR
 from workbench.ui.main_window import DEFAULT_SIZE, MainWindow
@@ -58,8 +58,13 @@ def start(qtbot, tmp_path, config_dir):
 
 def menu_action(win: MainWindow, menu: str, text: str):
     """The action called ``text`` in the menu called ``menu`` (both as written, with their ``&``)."""
-    [found] = [action for top in win.menuBar().actions() if top.text() == menu
-               for action in top.menu().actions() if action.text() == text]
+    [found] = [
+        action
+        for top in win.menuBar().actions()
+        if top.text() == menu
+        for action in top.menu().actions()
+        if action.text() == text
+    ]
     return found
 
 
@@ -122,13 +127,35 @@ def test_a_restarted_window_has_the_geometry_of_the_last(tmp_path, config_dir):
     offscreen screen of the other tests (800×800) is smaller than the window: both starts run in processes of their
     own, on a 2560×1600 offscreen screen."""
     screens = tmp_path / "screens.json"
-    screens.write_text(json.dumps({"screens": [{"name": "big", "x": 0, "y": 0, "width": 2560, "height": 1600,
-                                                "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
+    screens.write_text(
+        json.dumps(
+            {
+                "screens": [
+                    {
+                        "name": "big",
+                        "x": 0,
+                        "y": 0,
+                        "width": 2560,
+                        "height": 1600,
+                        "logicalDpi": 96,
+                        "logicalBaseDpi": 96,
+                        "dpr": 1,
+                    }
+                ]
+            }
+        )
+    )
     env = dict(os.environ, QT_QPA_PLATFORM=f"offscreen:configfile={screens}")
 
     def start_and_close(*geometry: int) -> list[int]:
-        completed = subprocess.run([sys.executable, "-c", GEOMETRY_PROBE, *map(str, geometry)], capture_output=True,
-                                   text=True, env=env, timeout=120, cwd=tmp_path)
+        completed = subprocess.run(
+            [sys.executable, "-c", GEOMETRY_PROBE, *map(str, geometry)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            cwd=tmp_path,
+        )
         assert completed.returncode == 0, completed.stderr
         return json.loads(completed.stdout.splitlines()[-1])
 
@@ -160,15 +187,36 @@ def test_a_reset_layout_is_what_the_next_start_shows(start):
     assert not second.docks[0].isHidden() and second.dockWidgetArea(second.docks[0]) == LEFT
 
 
-@pytest.mark.parametrize("values", [
-    {"window/geometry": "not bytes", "window/state": "@ByteArray(garbage)", "work/architecture": "{not json",
-     "work/config": '{"epochs": "many"}', "files/recent": "not a list"},
-    {"work/architecture": '{"format": "something else"}', "work/config": "[1, 2]",
-     "files/recent": '[1, null, "", {"a": 2}]'},
-    {"work/architecture": json.dumps({"format": "workbench-architecture", "version": 1, "input_shape": [1, 8, 8],
-                                      "num_classes": 10, "layers": [{"type": "NoSuchLayer"}]}),
-     "work/config": json.dumps({"dataset": "digits", "unknown_setting": 1}), "files/recent": '"one.json"'},
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {
+            "window/geometry": "not bytes",
+            "window/state": "@ByteArray(garbage)",
+            "work/architecture": "{not json",
+            "work/config": '{"epochs": "many"}',
+            "files/recent": "not a list",
+        },
+        {
+            "work/architecture": '{"format": "something else"}',
+            "work/config": "[1, 2]",
+            "files/recent": '[1, null, "", {"a": 2}]',
+        },
+        {
+            "work/architecture": json.dumps(
+                {
+                    "format": "workbench-architecture",
+                    "version": 1,
+                    "input_shape": [1, 8, 8],
+                    "num_classes": 10,
+                    "layers": [{"type": "NoSuchLayer"}],
+                }
+            ),
+            "work/config": json.dumps({"dataset": "digits", "unknown_setting": 1}),
+            "files/recent": '"one.json"',
+        },
+    ],
+)
 def test_damaged_settings_start_the_window_with_its_defaults(start, config_dir, values):
     config_dir.mkdir()
     write_settings(config_dir, values)
@@ -215,9 +263,25 @@ def test_a_command_line_that_names_the_work_keeps_the_layout_but_not_the_last_wo
 
 
 def test_names_work_tells_a_plain_start_from_a_scripted_one():
-    plain = argparse.Namespace(preset=None, arch=None, dataset=None, image_size=None, channels=None, epochs=None,
-                               train_size=None, val_size=None, batch_size=None, seed=None, lr=None, optimizer=None,
-                               device=None, start=False, tab="runs", screenshot=None, quit_when_done=False)
+    plain = argparse.Namespace(
+        preset=None,
+        arch=None,
+        dataset=None,
+        image_size=None,
+        channels=None,
+        epochs=None,
+        train_size=None,
+        val_size=None,
+        batch_size=None,
+        seed=None,
+        lr=None,
+        optimizer=None,
+        device=None,
+        start=False,
+        tab="runs",
+        screenshot=None,
+        quit_when_done=False,
+    )
     assert not names_work(plain)
     assert names_work(argparse.Namespace(**{**vars(plain), "preset": "mlp"}))
     assert names_work(argparse.Namespace(**{**vars(plain), "seed": 0}))
@@ -229,11 +293,28 @@ def test_the_scripted_mode_neither_reads_nor_writes_the_settings(tmp_path, confi
     write_settings(config_dir, {"window/geometry": b"garbage", "work/architecture": load_preset("mlp").to_json()})
     before = (config_dir / SETTINGS_FILE).read_bytes()
     png = tmp_path / "window.png"
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", WORKBENCH_RUNS_DIR=str(tmp_path / "runs"),
-               HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        WORKBENCH_RUNS_DIR=str(tmp_path / "runs"),
+        HOME=str(tmp_path / "home"),
+        XDG_CONFIG_HOME=str(tmp_path / "xdg"),
+    )
     completed = subprocess.run(
-        [str(Path(sys.executable).with_name("workbench")), "gui", "--tab", "training", "--screenshot", str(png),
-         "--quit-when-done"], capture_output=True, text=True, env=env, timeout=180)
+        [
+            str(Path(sys.executable).with_name("workbench")),
+            "gui",
+            "--tab",
+            "training",
+            "--screenshot",
+            str(png),
+            "--quit-when-done",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
     assert completed.returncode == 0, completed.stderr
     assert QImage(str(png)).width() == DEFAULT_SIZE[0]
     assert (config_dir / SETTINGS_FILE).read_bytes() == before
@@ -250,7 +331,7 @@ def test_recent_files_list_the_newest_first_without_duplicates_up_to_the_limit(s
     for path in paths:
         assert win.save_architecture_file(path)
     assert win.save_architecture_file(paths[3])
-    assert win.recent_files == [paths[3]] + [path for path in reversed(paths) if path != paths[3]][:MAX_RECENT - 1]
+    assert win.recent_files == [paths[3]] + [path for path in reversed(paths) if path != paths[3]][: MAX_RECENT - 1]
     first = win.recent_menu.actions()[0]
     assert first.text() == "&1 net3.json" and first.toolTip() == str(paths[3])
     win.load_preset("mlp")
@@ -308,9 +389,16 @@ def test_user_guide_that_cannot_be_opened_says_where_it_is(window):
     assert url.toLocalFile() in window.statusBar().currentMessage()
 
 
-@pytest.mark.parametrize("menu, text, keys", [
-    ("&Train", "&Start", "Ctrl+R"), ("&Train", "S&top", "Ctrl+."), ("&File", "&Save architecture", "Ctrl+S"),
-    ("&File", "&Open architecture…", "Ctrl+O"), ("&Help", "&User guide", "F1")])
+@pytest.mark.parametrize(
+    "menu, text, keys",
+    [
+        ("&Train", "&Start", "Ctrl+R"),
+        ("&Train", "S&top", "Ctrl+."),
+        ("&File", "&Save architecture", "Ctrl+S"),
+        ("&File", "&Open architecture…", "Ctrl+O"),
+        ("&Help", "&User guide", "F1"),
+    ],
+)
 def test_keyboard_shortcuts(window, menu, text, keys):
     assert menu_action(window, menu, text).shortcut().toString() == QKeySequence(keys).toString()
 
@@ -320,10 +408,12 @@ def test_keyboard_shortcuts(window, menu, text, keys):
 
 def contrast(foreground: QColor, background: QColor) -> float:
     """WCAG's contrast ratio (1 to 21)."""
+
     def luminance(colour: QColor) -> float:
         channels = [value / 255 for value in (colour.red(), colour.green(), colour.blue())]
         linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
         return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
     high, low = sorted((luminance(foreground), luminance(background)), reverse=True)
     return (high + 0.05) / (low + 0.05)
 
@@ -376,8 +466,10 @@ def _text_contrast(label) -> float:
     """Contrast between a message label's background (right edge) and its darkest pixel (the text)."""
     image = label.grab().toImage()
     background = QColor(image.pixel(image.width() - 2, image.height() // 2))
-    darkest = min((QColor(image.pixel(x, y)) for x in range(8, image.width() - 1) for y in range(image.height())),
-                  key=lambda colour: colour.lightness())
+    darkest = min(
+        (QColor(image.pixel(x, y)) for x in range(8, image.width() - 1) for y in range(image.height())),
+        key=lambda colour: colour.lightness(),
+    )
     return contrast(darkest, background)
 
 

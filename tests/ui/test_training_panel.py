@@ -2,8 +2,8 @@
 
 import pytest
 
-from workbench.core.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
-from workbench.ui.training_panel import CHOOSE_FOLDER, TrainingPanel, format_duration
+from workbench.core.training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+from workbench.ui.panels.training_panel import CHOOSE_FOLDER, TrainingPanel, format_duration
 
 
 @pytest.fixture
@@ -28,9 +28,23 @@ def test_every_choice_of_the_core_is_offered(panel):
 
 
 def test_a_config_shown_in_the_form_comes_back_unchanged(panel):
-    config = TrainConfig(dataset="digits", train_size=1200, val_size=100, epochs=7, batch_size=64, optimizer="sgd",
-                         lr=0.05, momentum=0.5, nesterov=True, weight_decay=1e-4, loss="mse", schedule="cosine",
-                         early_stopping=3, seed=42, device="cpu")
+    config = TrainConfig(
+        dataset="digits",
+        train_size=1200,
+        val_size=100,
+        epochs=7,
+        batch_size=64,
+        optimizer="sgd",
+        lr=0.05,
+        momentum=0.5,
+        nesterov=True,
+        weight_decay=1e-4,
+        loss="mse",
+        schedule="cosine",
+        early_stopping=3,
+        seed=42,
+        device="cpu",
+    )
     panel.set_config(config)
     assert panel.config() == config
 
@@ -68,6 +82,7 @@ def test_progress_shows_epoch_batch_rate_and_time_left(panel):
 
 
 # "Image folder…": the user's own images
+
 
 class FolderAnswers:
     """Stands in for the panel's dialogs: answers the folder and image-option questions, records problems."""
@@ -183,8 +198,8 @@ def test_the_image_options_dialog_starts_from_the_given_answers(qtbot, shapes):
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QComboBox, QSpinBox
 
-    from workbench.core import datasets
-    from workbench.ui.training_panel import ask_image_options
+    from workbench.core.data import datasets
+    from workbench.ui.panels.training_panel import ask_image_options
 
     info = datasets.get_info(f"folder:{shapes}")
     seen = {}
@@ -205,8 +220,8 @@ def test_the_image_options_dialog_starts_from_the_given_answers(qtbot, shapes):
 
 
 def test_mixed_precision_and_compile_round_trip_through_the_form(qtbot):
-    from workbench.core.config import TrainConfig
-    from workbench.ui.training_panel import TrainingPanel
+    from workbench.core.training.config import TrainConfig
+    from workbench.ui.panels.training_panel import TrainingPanel
 
     panel = TrainingPanel()
     qtbot.addWidget(panel)

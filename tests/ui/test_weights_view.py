@@ -6,10 +6,20 @@ import torch
 from PySide6.QtGui import QColor
 
 from workbench.core.architecture import Architecture, Layer, build
+from workbench.core.inspect.weights import WeightTiles
 from workbench.core.presets import load_preset
-from workbench.core.weights import WeightTiles
-from workbench.ui.weights_view import (BACKGROUND_COLOUR, FRAME, FRAME_COLOUR, NOTHING_TO_SHOW, WeightsView,
-                                       compose_mosaic, diverging_colours, pack_rgb, tile_colours, unpack_rgb)
+from workbench.ui.views.weights_view import (
+    BACKGROUND_COLOUR,
+    FRAME,
+    FRAME_COLOUR,
+    NOTHING_TO_SHOW,
+    WeightsView,
+    compose_mosaic,
+    diverging_colours,
+    pack_rgb,
+    tile_colours,
+    unpack_rgb,
+)
 
 
 @pytest.fixture
@@ -77,7 +87,12 @@ def test_colour_tiles_map_minus_one_to_black_and_one_to_full_colour():
     assert rgb[0, 0, 0].tolist() == [255, 0, 128]
     assert rgb[1].max() == 0
     assert unpack_rgb(diverging_colours(np.array([0.0, 1.0, -1.0, np.nan, 5.0]))).tolist() == [
-        [255, 255, 255], [255, 0, 0], [0, 0, 255], [255, 255, 255], [255, 0, 0]]
+        [255, 255, 255],
+        [255, 0, 0],
+        [0, 0, 255],
+        [255, 255, 255],
+        [255, 0, 0],
+    ]
     assert pack_rgb(np.array([1, 2, 3], dtype=np.uint8)) == 0xFF010203
 
 
@@ -92,7 +107,7 @@ def test_the_mosaic_places_every_tile_in_its_cell():
     assert (mosaic[-1, -framed:] == pack_rgb(BACKGROUND_COLOUR)).all()
     for index in range(5):
         rect = layout.rect(index)
-        cell = mosaic[rect.top():rect.bottom() + 1, rect.left():rect.right() + 1]
+        cell = mosaic[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1]
         expected = np.full((2, 2), index)
         expected[0, 1] = 99
         np.testing.assert_array_equal(cell, expected.repeat(scale, axis=0).repeat(scale, axis=1))
@@ -110,17 +125,25 @@ def test_redrawing_reuses_the_panels_and_updates_the_pixels(view):
 
 
 def test_a_network_with_conv_and_pixel_linear_panels_and_then_nothing(view):
-    both = Architecture("both", (3, 8, 8), 10, [
-        Layer("Conv2d", {"out_channels": 4, "kernel_size": 3}), Layer("Flatten"),
-        Layer("Linear", {"out_features": 10})])
+    both = Architecture(
+        "both",
+        (3, 8, 8),
+        10,
+        [
+            Layer("Conv2d", {"out_channels": 4, "kernel_size": 3}),
+            Layer("Flatten"),
+            Layer("Linear", {"out_features": 10}),
+        ],
+    )
     view.show_weights(both, weights_of(both))
     [title] = view.panel_titles()  # the Linear reads the convolution's features, not pixels
     assert title.startswith("Layer 1 Conv2d: 4 filters of 3×3×3 in colour")
     flat = load_preset("seed-simplenet")
     view.show_weights(flat, weights_of(flat))
     assert view.panel_titles() == ["Layer 2 Linear: 120 units, each a 28×28 image of its input weights"]
-    pooled = Architecture("pooled", (1, 8, 8), 10, [
-        Layer("AvgPool2d"), Layer("Flatten"), Layer("Linear", {"out_features": 10})])
+    pooled = Architecture(
+        "pooled", (1, 8, 8), 10, [Layer("AvgPool2d"), Layer("Flatten"), Layer("Linear", {"out_features": 10})]
+    )
     view.show_weights(pooled, weights_of(pooled))
     assert view.panel_titles() == [] and view.caption.text() == NOTHING_TO_SHOW
 

@@ -20,9 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ArchitectureError
-from .files import atomic_write_text
-from .layers import CATALOG, InputKind, LayerType, Param
+from workbench.core.errors import ArchitectureError
+from workbench.core.files import atomic_write_text
+from workbench.core.layers import CATALOG, InputKind, LayerType, Param
 
 FORMAT = "workbench-architecture"
 VERSION = 1
@@ -65,7 +65,8 @@ class Architecture:
         if not isinstance(document, dict):
             raise ArchitectureError(
                 f"An architecture must be a JSON object with 'format', 'version', 'input_shape', "
-                f"'num_classes' and 'layers', not {_json_kind(document)}.")
+                f"'num_classes' and 'layers', not {_json_kind(document)}."
+            )
         _check_header(document)
         input_shape = _check_input_shape(document.get("input_shape"))
         num_classes = _check_num_classes(document.get("num_classes"))
@@ -84,8 +85,7 @@ class Architecture:
             problem = parameter_problem(index, layer)
             if problem:
                 raise ArchitectureError(problem)
-        return cls(name=name, input_shape=input_shape, num_classes=num_classes, layers=layers,
-                   description=description)
+        return cls(name=name, input_shape=input_shape, num_classes=num_classes, layers=layers, description=description)
 
     @classmethod
     def from_json(cls, text: str, source: str = "The architecture") -> Architecture:
@@ -95,10 +95,12 @@ class Architecture:
         except json.JSONDecodeError as error:
             raise ArchitectureError(
                 f"{source} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}). "
-                f"Is the file complete?") from None
+                f"Is the file complete?"
+            ) from None
         except (ValueError, RecursionError):
-            raise ArchitectureError(f"{source} is not an architecture: it holds numbers or nesting far too large "
-                                    f"to read.") from None
+            raise ArchitectureError(
+                f"{source} is not an architecture: it holds numbers or nesting far too large to read."
+            ) from None
         return cls.from_dict(document)
 
     @classmethod
@@ -120,14 +122,20 @@ class Architecture:
         document: dict[str, Any] = {"format": FORMAT, "version": VERSION, "name": self.name}
         if self.description:
             document["description"] = self.description
-        document.update(input_shape=list(self.input_shape), num_classes=self.num_classes,
-                        layers=[layer.to_dict() for layer in self.layers])
+        document.update(
+            input_shape=list(self.input_shape),
+            num_classes=self.num_classes,
+            layers=[layer.to_dict() for layer in self.layers],
+        )
         return document
 
     def to_json(self) -> str:
         """The document as JSON text, one key and one layer per line, so a file reads like the network."""
-        lines = [f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
-                 for key, value in self.to_dict().items() if key != "layers"]
+        lines = [
+            f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
+            for key, value in self.to_dict().items()
+            if key != "layers"
+        ]
         layers = ",\n".join(f"    {json.dumps(layer.to_dict(), ensure_ascii=False)}" for layer in self.layers)
         lines.append(f'  "layers": [\n{layers}\n  ]' if layers else '  "layers": []')
         return "{\n" + ",\n".join(lines) + "\n}\n"
@@ -239,8 +247,10 @@ def validate(architecture: Architecture) -> ValidationReport:
             if rows:
                 rows[-1] = _with_error(rows[-1], ending)
     if total > MAX_PARAMETERS:
-        errors.append(f"The network has {total:,} parameters; the workbench trains at most {MAX_PARAMETERS:,}. "
-                      f"Use fewer units or channels, or pool before the first Linear.")
+        errors.append(
+            f"The network has {total:,} parameters; the workbench trains at most {MAX_PARAMETERS:,}. "
+            f"Use fewer units or channels, or pool before the first Linear."
+        )
     return ValidationReport(tuple(rows), shape, total, tuple(errors), tuple(warnings))
 
 
@@ -252,8 +262,12 @@ def build(architecture: Architecture) -> nn.Sequential:
     """
     report = validate(architecture)
     report.raise_if_invalid()
-    return nn.Sequential(*(_make_module(CATALOG[layer.type], layer, row.input_shape)
-                           for layer, row in zip(architecture.layers, report.layers)))
+    return nn.Sequential(
+        *(
+            _make_module(CATALOG[layer.type], layer, row.input_shape)
+            for layer, row in zip(architecture.layers, report.layers)
+        )
+    )
 
 
 def _make_module(layer_type: LayerType, layer: Layer, shape: tuple[int, ...]) -> nn.Module:
@@ -276,8 +290,14 @@ def _trace(index: int, layer: Layer, shape: tuple[int, ...]) -> tuple[tuple[int,
         return None, 0, f"layer {index + 1} {layer.type} cannot take an input of {format_shape(shape)}: {reason}"
     parameters = sum(p.numel() for p in module.parameters())
     if 0 in output:
-        return None, 0, (f"layer {index + 1} {layer.type} turns {format_shape(shape)} into {format_shape(output)}, "
-                         f"which is empty: make it smaller or remove it.")
+        return (
+            None,
+            0,
+            (
+                f"layer {index + 1} {layer.type} turns {format_shape(shape)} into {format_shape(output)}, "
+                f"which is empty: make it smaller or remove it."
+            ),
+        )
     return output, parameters, None
 
 
@@ -288,8 +308,10 @@ def _fit_problem(index: int, layer: Layer, shape: tuple[int, ...]) -> str | None
     if layer_type.accepts is InputKind.FLAT and len(shape) != 1:
         return f"{where} expects a flat input but gets {format_shape(shape)}: add a Flatten before it."
     if layer_type.accepts is InputKind.IMAGE and len(shape) != 3:
-        return (f"{where} expects an image (channels×height×width) but gets a flat vector of {shape[0]} values: "
-                f"move it before the Flatten.")
+        return (
+            f"{where} expects an image (channels×height×width) but gets a flat vector of {shape[0]} values: "
+            f"move it before the Flatten."
+        )
     if layer.type in ("Conv2d", "MaxPool2d", "AvgPool2d"):
         return _window_problem(where, layer.resolved_params(), shape)
     return None
@@ -301,8 +323,10 @@ def _window_problem(where: str, params: dict[str, Any], shape: tuple[int, ...]) 
         return f"{where}: padding {padding} is more than half the kernel size {kernel}; use padding ≤ {kernel // 2}."
     height, width = shape[1] + 2 * padding, shape[2] + 2 * padding
     if kernel > min(height, width):
-        return (f"{where}: its {kernel}×{kernel} window does not fit the {shape[1]}×{shape[2]} input "
-                f"(with padding {padding}): use a smaller kernel, more padding, or less pooling before it.")
+        return (
+            f"{where}: its {kernel}×{kernel} window does not fit the {shape[1]}×{shape[2]} input "
+            f"(with padding {padding}): use a smaller kernel, more padding, or less pooling before it."
+        )
     return None
 
 
@@ -311,28 +335,37 @@ def _ending_problem(architecture: Architecture, shape: tuple[int, ...]) -> str |
     if not architecture.layers:
         return f"The network has no layers: add a Flatten and a Linear with out_features {classes}."
     if len(shape) != 1:
-        return (f"The network ends with {format_shape(shape)} values per image but must end with {classes}, "
-                f"one per class: add a Flatten and a Linear with out_features {classes}.")
+        return (
+            f"The network ends with {format_shape(shape)} values per image but must end with {classes}, "
+            f"one per class: add a Flatten and a Linear with out_features {classes}."
+        )
     if shape[0] != classes:
-        return (f"The network ends with {shape[0]} values per image but must end with {classes}, one per class: "
-                f"make the last Linear's out_features {classes}.")
+        return (
+            f"The network ends with {shape[0]} values per image but must end with {classes}, one per class: "
+            f"make the last Linear's out_features {classes}."
+        )
     return None
 
 
 def _warning(index: int, layer: Layer, count: int) -> str | None:
     where = f"layer {index + 1} {layer.type}"
     if layer.type == "Softmax":
-        return (f"{where}: cross-entropy already applies a softmax; a Softmax layer before it squashes the "
-                f"gradients and slows learning. Keep it only for the MSE loss.")
+        return (
+            f"{where}: cross-entropy already applies a softmax; a Softmax layer before it squashes the "
+            f"gradients and slows learning. Keep it only for the MSE loss."
+        )
     if layer.type == "Sigmoid" and index == count - 1:
-        return (f"{where} is the last layer: it squeezes every score into (0, 1), so cross-entropy can hardly "
-                f"tell the classes apart and learning crawls (the class's SigmoidNet shows this).")
+        return (
+            f"{where} is the last layer: it squeezes every score into (0, 1), so cross-entropy can hardly "
+            f"tell the classes apart and learning crawls (the class's SigmoidNet shows this)."
+        )
     return None
 
 
 def _with_error(row: LayerReport, error: str) -> LayerReport:
-    return LayerReport(row.index, row.type, row.input_shape, row.output_shape, row.parameters,
-                       row.error or error, row.warning)
+    return LayerReport(
+        row.index, row.type, row.input_shape, row.output_shape, row.parameters, row.error or error, row.warning
+    )
 
 
 def _value_fits(spec: Param, value: Any) -> bool:
@@ -365,8 +398,9 @@ def _unknown_param_problem(layer_type: LayerType, name: str, value: Any) -> str 
 
 def _parse_layer(index: int, raw: Any) -> Layer:
     if not isinstance(raw, dict):
-        raise ArchitectureError(f"layer {index + 1} must be an object like {{\"type\": \"Linear\", ...}}, "
-                                f"not {_json_kind(raw)}.")
+        raise ArchitectureError(
+            f'layer {index + 1} must be an object like {{"type": "Linear", ...}}, not {_json_kind(raw)}.'
+        )
     kind = raw.get("type")
     if not isinstance(kind, str):
         raise ArchitectureError(f"layer {index + 1} needs a 'type' naming the layer, e.g. \"Linear\".")
@@ -376,28 +410,40 @@ def _parse_layer(index: int, raw: Any) -> Layer:
 def _check_header(document: dict) -> None:
     unknown = [key for key in document if key not in _TOP_LEVEL_KEYS]
     if unknown:
-        raise ArchitectureError(f"Unknown key '{unknown[0]}'{_suggest(unknown[0], _TOP_LEVEL_KEYS)} in the "
-                                f"architecture; its keys are {', '.join(_TOP_LEVEL_KEYS)}.")
+        raise ArchitectureError(
+            f"Unknown key '{unknown[0]}'{_suggest(unknown[0], _TOP_LEVEL_KEYS)} in the "
+            f"architecture; its keys are {', '.join(_TOP_LEVEL_KEYS)}."
+        )
     if document.get("format") != FORMAT:
-        raise ArchitectureError(f"This is not a workbench architecture: its 'format' should be \"{FORMAT}\", "
-                                f"not {_show(document.get('format'))}.")
+        raise ArchitectureError(
+            f"This is not a workbench architecture: its 'format' should be \"{FORMAT}\", "
+            f"not {_show(document.get('format'))}."
+        )
     version = document.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ArchitectureError(f"'version' must be a whole number (this workbench writes {VERSION}), "
-                                f"not {_show(version)}.")
+        raise ArchitectureError(
+            f"'version' must be a whole number (this workbench writes {VERSION}), not {_show(version)}."
+        )
     if version > VERSION:
-        raise ArchitectureError(f"This architecture was written by a newer workbench (version {version}); "
-                                f"this one reads version {VERSION}. Please update the workbench.")
+        raise ArchitectureError(
+            f"This architecture was written by a newer workbench (version {version}); "
+            f"this one reads version {VERSION}. Please update the workbench."
+        )
 
 
 def _check_input_shape(value: Any) -> tuple[int, int, int]:
-    valid = (isinstance(value, list) and len(value) == 3
-             and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-             and 1 <= value[0] <= MAX_CHANNELS and all(1 <= v <= MAX_SIDE for v in value[1:]))
+    valid = (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and 1 <= value[0] <= MAX_CHANNELS
+        and all(1 <= v <= MAX_SIDE for v in value[1:])
+    )
     if not valid:
         raise ArchitectureError(
             f"'input_shape' must be [channels, height, width] with 1 to {MAX_CHANNELS} channels and sides of 1 "
-            f"to {MAX_SIDE} pixels, e.g. [1, 28, 28], not {_show(value)}.")
+            f"to {MAX_SIDE} pixels, e.g. [1, 28, 28], not {_show(value)}."
+        )
     return (value[0], value[1], value[2])
 
 
@@ -419,6 +465,5 @@ def _show(value: Any) -> str:
 def _json_kind(value: Any) -> str:
     if value is None:
         return "null"
-    names = {bool: "true/false", int: "a number", float: "a number", str: "a string", list: "a list",
-             dict: "an object"}
+    names = {bool: "true/false", int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}
     return names.get(type(value), type(value).__name__)

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import difflib
 
-from ..resources import resource_dir
-from .architecture import Architecture, validate
-from .errors import ArchitectureError
+from workbench.core.architecture import Architecture, validate
+from workbench.core.errors import ArchitectureError
+from workbench.resources import resource_dir
 
-
-_ORDER = {"seed-linear": 0, "seed-simplenet": 1, "seed-sigmoidnet": 2, "seed-relu-mlp": 3, "mlp": 4,
-          "seed-sigmoidnet-6": 5, "seed-relunet-6": 6, "cnn-small": 7, "cnn-strong": 8}
+_ORDER = {
+    "seed-linear": 0,
+    "seed-simplenet": 1,
+    "seed-sigmoidnet": 2,
+    "seed-relu-mlp": 3,
+    "mlp": 4,
+    "seed-sigmoidnet-6": 5,
+    "seed-relunet-6": 6,
+    "cnn-small": 7,
+    "cnn-strong": 8,
+}
 
 
 def preset_names() -> list[str]:

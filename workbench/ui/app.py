@@ -9,20 +9,34 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from .. import __version__
-from ..core import datasets
-from ..core.architecture import Architecture
-from ..core.config import TrainConfig
-from ..core.devices import resolve_device
-from ..core.errors import WorkbenchError
-from ..resources import resource_dir
-from .main_window import DEFAULT_DATASET, MainWindow
-from .settings import APPLICATION, ORGANISATION
+from workbench import __version__
+from workbench.core.architecture import Architecture
+from workbench.core.data import datasets
+from workbench.core.errors import WorkbenchError
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.devices import resolve_device
+from workbench.resources import resource_dir
+from workbench.ui.main_window import DEFAULT_DATASET, MainWindow
+from workbench.ui.settings import APPLICATION, ORGANISATION
 
 SETTLE_MS = 400
 DESKTOP_ID = "io.github.workbench.Workbench"
-WORK_OPTIONS = ("preset", "arch", "dataset", "image_size", "channels", "epochs", "train_size", "val_size",
-                "batch_size", "seed", "lr", "optimizer", "device", "start")
+WORK_OPTIONS = (
+    "preset",
+    "arch",
+    "dataset",
+    "image_size",
+    "channels",
+    "epochs",
+    "train_size",
+    "val_size",
+    "batch_size",
+    "seed",
+    "lr",
+    "optimizer",
+    "device",
+    "start",
+)
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -40,8 +54,9 @@ def run_app(args: argparse.Namespace) -> int:
         app.setWindowIcon(QIcon(str(icon)))
     scripted = args.quit_when_done
     # Scripted runs (demonstrations, tests, screenshots) neither read nor write the user's remembered settings.
-    window = MainWindow(interactive=not scripted, runs_out=args.out, remember=not scripted,
-                        restore_work=not names_work(args))
+    window = MainWindow(
+        interactive=not scripted, runs_out=args.out, remember=not scripted, restore_work=not names_work(args)
+    )
     try:
         _apply_arguments(window, args)
     except WorkbenchError as error:
@@ -104,8 +119,13 @@ def _apply_arguments(window: MainWindow, args: argparse.Namespace) -> None:
     panel = window.panel
     if args.dataset or args.image_size is not None or args.channels is not None:
         _select_dataset(window, args.dataset or DEFAULT_DATASET, args.image_size, args.channels)
-    for option, spin in (("epochs", panel.epochs), ("train_size", panel.train_size), ("val_size", panel.val_size),
-                         ("batch_size", panel.batch_size), ("seed", panel.seed)):
+    for option, spin in (
+        ("epochs", panel.epochs),
+        ("train_size", panel.train_size),
+        ("val_size", panel.val_size),
+        ("batch_size", panel.batch_size),
+        ("seed", panel.seed),
+    ):
         value = getattr(args, option)
         if value is not None:
             spin.setValue(value)

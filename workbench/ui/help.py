@@ -10,9 +10,9 @@ import PySide6
 import torch
 from PySide6.QtCore import qVersion
 
-from .. import __version__
-from ..core.devices import available_devices
-from ..resources import resource_dir
+from workbench import __version__
+from workbench.core.training.devices import available_devices
+from workbench.resources import resource_dir
 
 GUIDE_FILE = "README.md"
 
@@ -32,11 +32,11 @@ def versions() -> list[tuple[str, str]]:
 
 def about_html() -> str:
     """The About dialog's text: what the app is, then :func:`versions` as a table."""
-    rows = "".join(f"<tr><td>{html.escape(what)}&nbsp;&nbsp;</td><td>{html.escape(version)}</td></tr>"
-                   for what, version in versions())
-    return ("<h3>Workbench</h3>"
-            "<p>Build, train and export small image-classification networks.</p>"
-            f"<table>{rows}</table>")
+    rows = "".join(
+        f"<tr><td>{html.escape(what)}&nbsp;&nbsp;</td><td>{html.escape(version)}</td></tr>"
+        for what, version in versions()
+    )
+    return f"<h3>Workbench</h3><p>Build, train and export small image-classification networks.</p><table>{rows}</table>"
 
 
 def about_text() -> str:

@@ -44,8 +44,12 @@ def to_pixmap(image_hwc_uint8: np.ndarray, scale: int) -> QPixmap:
     image = QImage(buffer.data, width, height, width * channels, formats[channels]).copy()
     scale = max(1, int(scale))
     if scale > 1:
-        image = image.scaled(width * scale, height * scale, Qt.AspectRatioMode.IgnoreAspectRatio,
-                             Qt.TransformationMode.FastTransformation)
+        image = image.scaled(
+            width * scale,
+            height * scale,
+            Qt.AspectRatioMode.IgnoreAspectRatio,
+            Qt.TransformationMode.FastTransformation,
+        )
     return QPixmap.fromImage(image)
 
 

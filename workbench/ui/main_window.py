@@ -9,37 +9,49 @@ from pathlib import Path
 import torch
 from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QColor, QDesktopServices, QKeySequence, QPalette
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ..core import datasets
-from ..core.architecture import Architecture, Layer, build
-from ..core.config import TrainConfig
-from ..core.engine import fit_to_dataset, predict
-from ..core.errors import WorkbenchError
-from ..core.metrics import Evaluation, evaluate_model
-from ..core.predict import load_images
-from ..core.presets import load_preset, preset_names, with_classes
-from ..core.distributed import write_handoff
-from ..core.export import export_model
-from ..core.runs import RUN_FILE, default_runs_dir, load_checkpoint, new_run_dir, read_run
-from ..core.trained import TrainedModel, evaluate_trained, load_trained
-from .activation_explorer import ActivationExplorer
-from .cluster_dialog import ClusterDialog
-from .data_browser import DataBrowser
-from .evaluation import EvaluationView
-from .export_dialog import ExportDialog
-from .gallery import UNLABELLED, Gallery
-from .images import to_display
-from .layer_builder import LayerBuilder
-from .plots import LivePlots
-from .training_panel import TrainingPanel
-from .gradient_plots import GradientPlots
-from .help import about_html, about_text, user_guide_path
-from .run_history import RunHistory
-from .settings import LAYOUT_VERSION, SessionStore, remember_file
-from .weights_view import WeightsView
-from .worker import BatchPacket, EpochPacket, FunctionWorker, RunEnd, RunStart, ThreadHandle, TrainingWorker
+from workbench.core.architecture import Architecture, Layer, build
+from workbench.core.data import datasets
+from workbench.core.errors import WorkbenchError
+from workbench.core.export.formats import export_model
+from workbench.core.presets import load_preset, preset_names, with_classes
+from workbench.core.runs.folders import RUN_FILE, default_runs_dir, load_checkpoint, new_run_dir, read_run
+from workbench.core.runs.metrics import Evaluation, evaluate_model
+from workbench.core.runs.predict import load_images
+from workbench.core.runs.trained import TrainedModel, evaluate_trained, load_trained
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.distributed import write_handoff
+from workbench.core.training.engine import fit_to_dataset, predict
+from workbench.ui.dialogs.cluster_dialog import ClusterDialog
+from workbench.ui.dialogs.export_dialog import ExportDialog
+from workbench.ui.help import about_html, about_text, user_guide_path
+from workbench.ui.images import to_display
+from workbench.ui.panels.layer_builder import LayerBuilder
+from workbench.ui.panels.training_panel import TrainingPanel
+from workbench.ui.settings import LAYOUT_VERSION, SessionStore, remember_file
+from workbench.ui.views.activation_explorer import ActivationExplorer
+from workbench.ui.views.data_browser import DataBrowser
+from workbench.ui.views.evaluation import EvaluationView
+from workbench.ui.views.gallery import UNLABELLED, Gallery
+from workbench.ui.views.gradient_plots import GradientPlots
+from workbench.ui.views.plots import LivePlots
+from workbench.ui.views.run_history import RunHistory
+from workbench.ui.views.weights_view import WeightsView
+from workbench.ui.worker import BatchPacket, EpochPacket, FunctionWorker, RunEnd, RunStart, ThreadHandle, TrainingWorker
 
 DEFAULT_PRESET = "seed-simplenet"
 DEFAULT_DATASET = "fashion-mnist"
@@ -61,11 +73,12 @@ class MainWindow(QMainWindow):
     ``open_url`` opens the user guide (``QDesktopServices.openUrl``; tests replace it).
     """
 
-    runFinished = Signal(str)     # the run's status, or "failed"
+    runFinished = Signal(str)  # the run's status, or "failed"
     datasetReady = Signal(str)
 
-    def __init__(self, interactive: bool = True, runs_out: Path | None = None, remember: bool = False,
-                 restore_work: bool = True):
+    def __init__(
+        self, interactive: bool = True, runs_out: Path | None = None, remember: bool = False, restore_work: bool = True
+    ):
         super().__init__()
         # Training runs on a worker thread; a shorter GIL switch interval keeps painting from
         # stalling it (and it from stalling the event loop) for the default 5 ms at a time.
@@ -152,8 +165,9 @@ class MainWindow(QMainWindow):
         left = QDockWidget("Network", self)
         left.setObjectName("network-dock")
         left.setWidget(self.builder)
-        left.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        left.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, left)
         right = QDockWidget("Training", self)
         right.setObjectName("training-dock")
@@ -245,8 +259,9 @@ class MainWindow(QMainWindow):
         self.start_action = self._action(train_menu, "&Start", self.start_training, QKeySequence("Ctrl+R"))
         self.stop_action = self._action(train_menu, "S&top", self.stop_training, QKeySequence("Ctrl+."))
         train_menu.addSeparator()
-        self.evaluate_action = self._action(train_menu, "&Evaluate on the test set", self.evaluate_current,
-                                            QKeySequence("Ctrl+E"))
+        self.evaluate_action = self._action(
+            train_menu, "&Evaluate on the test set", self.evaluate_current, QKeySequence("Ctrl+E")
+        )
         self._action(train_menu, "&Continue a run…", self.show_runs)
         self._action(train_menu, "Run on a c&luster…", self.run_on_cluster)
 
@@ -284,8 +299,14 @@ class MainWindow(QMainWindow):
         if self.session is not None:
             return
         classes = self.builder.architecture().num_classes
-        self.builder.set_architecture(Architecture("untitled", self.builder.architecture().input_shape, classes,
-                                                   [Layer("Flatten"), Layer("Linear", {"out_features": classes})]))
+        self.builder.set_architecture(
+            Architecture(
+                "untitled",
+                self.builder.architecture().input_shape,
+                classes,
+                [Layer("Flatten"), Layer("Linear", {"out_features": classes})],
+            )
+        )
         self.file_path = None
         self._update_title()
 
@@ -528,8 +549,10 @@ class MainWindow(QMainWindow):
         if self.dataset is None:
             fallback = datasets.get_info(FALLBACK_DATASET)
             self._dataset_loaded(self._load_now(FALLBACK_DATASET))
-            self.show_notice(f"{title} is not available, so the workbench uses the {fallback.title} dataset "
-                             f"bundled with scikit-learn. {message}")
+            self.show_notice(
+                f"{title} is not available, so the workbench uses the {fallback.title} dataset "
+                f"bundled with scikit-learn. {message}"
+            )
         else:
             self.panel.dataset.blockSignals(True)
             self.panel.dataset.setCurrentIndex(self.panel.dataset.findData(self.dataset.info.name))
@@ -552,11 +575,16 @@ class MainWindow(QMainWindow):
             # The output layer follows the classes, as the input follows the image size.
             self.builder.set_architecture(with_classes(current, len(info.class_names)))
         self.builder.set_input(tuple(info.input_shape), len(info.class_names))
-        self.data_browser.set_data(to_display(dataset.train_x, info.mean, info.std), dataset.train_y.tolist(),
-                                   info.class_names, f"{info.title} — training split")
+        self.data_browser.set_data(
+            to_display(dataset.train_x, info.mean, info.std),
+            dataset.train_y.tolist(),
+            info.class_names,
+            f"{info.title} — training split",
+        )
         self._draw_validation_subset()
-        self.statusBar().showMessage(f"{info.title}: {len(dataset.train_y):,} training and "
-                                     f"{len(dataset.test_y):,} test images", 8000)
+        self.statusBar().showMessage(
+            f"{info.title}: {len(dataset.train_y):,} training and {len(dataset.test_y):,} test images", 8000
+        )
         self.panel.reset_progress()
         self.datasetReady.emit(info.name)
         if self.pending_start:
@@ -592,12 +620,16 @@ class MainWindow(QMainWindow):
                 torch.manual_seed(self.panel.seed.value())
                 fitted = fit_to_dataset(architecture, self.dataset.info)
                 self.preview_model = build(fitted).eval()
-            self.weights_view.show_weights(fitted, self.preview_model.state_dict(),
-                                           "Untrained: the random weights a run starts from")
+            self.weights_view.show_weights(
+                fitted, self.preview_model.state_dict(), "Untrained: the random weights a run starts from"
+            )
         else:
             self.weights_view.clear("The network does not fit yet.")
-        header = ("Untrained network's guesses" if self.preview_model is not None
-                  else "Validation images (the network does not fit yet)")
+        header = (
+            "Untrained network's guesses"
+            if self.preview_model is not None
+            else "Validation images (the network does not fit yet)"
+        )
         self._show_gallery_set(new_images, header)
 
     def _show_gallery_set(self, new_images: bool, header: str, predicted: bool = True) -> None:
@@ -611,8 +643,9 @@ class MainWindow(QMainWindow):
             probabilities = predict(self.preview_model, images).numpy()
         if new_images:
             info = self.dataset.info
-            self.gallery.set_items(to_display(images, info.mean, info.std), labels.tolist(), info.class_names,
-                                   probabilities)
+            self.gallery.set_items(
+                to_display(images, info.mean, info.std), labels.tolist(), info.class_names, probabilities
+            )
         else:
             self.gallery.set_probabilities(probabilities)
         self.gallery.set_header(header)
@@ -632,8 +665,10 @@ class MainWindow(QMainWindow):
             self.report_problem("Cannot use these images", str(error))
             return
         self.val_images = (batch, torch.full((len(paths),), UNLABELLED, dtype=torch.long))
-        self._show_gallery_set(True, f"Your {len(paths)} image{'s' if len(paths) != 1 else ''}: "
-                                     f"{self.preview_label or 'the network'}'s guesses")
+        self._show_gallery_set(
+            True,
+            f"Your {len(paths)} image{'s' if len(paths) != 1 else ''}: {self.preview_label or 'the network'}'s guesses",
+        )
         self.tabs.setCurrentIndex(0)
 
     def _epoch_views_timer_expired(self) -> None:
@@ -644,8 +679,14 @@ class MainWindow(QMainWindow):
     def show_confusion_cell(self, true_class: int, predicted_class: int) -> None:
         """Show in the gallery the test images of one confusion-matrix cell, e.g. Shirts taken for T-shirts."""
         evaluation = self.evaluation_view.evaluation
-        if (evaluation is None or self.dataset is None or self.session is not None or self.evaluated is None
-                or self.evaluation_split != "test" or self.evaluated[1] != self.dataset.info.name):
+        if (
+            evaluation is None
+            or self.dataset is None
+            or self.session is not None
+            or self.evaluated is None
+            or self.evaluation_split != "test"
+            or self.evaluated[1] != self.dataset.info.name
+        ):
             return
         indices = torch.as_tensor(evaluation.items(true_class, predicted_class), dtype=torch.long)
         names = self.dataset.info.class_names
@@ -691,8 +732,10 @@ class MainWindow(QMainWindow):
         if self.dataset is None or self.loader is not None or self.dataset.info.name != config.dataset:
             self.pending_resume = (folder, epochs)  # starts once the run's dataset is loaded
             return
-        self._launch(TrainingWorker(None, None, resume=folder, extra_epochs=epochs),
-                     f"Continuing after epoch {checkpoint.epoch}…")
+        self._launch(
+            TrainingWorker(None, None, resume=folder, extra_epochs=epochs),
+            f"Continuing after epoch {checkpoint.epoch}…",
+        )
 
     def _launch(self, worker: TrainingWorker, status: str) -> None:
         self.subset_timer.stop()  # the run draws its own validation subset
@@ -749,8 +792,9 @@ class MainWindow(QMainWindow):
         self.gradient_plots.start(start.gradient_layers, start.activation_layers, config.epochs * batches_per_epoch)
         if self.dataset is not None and self.dataset.info.name == config.dataset:
             self.val_images = _validation_subset(self.dataset, config)
-            self._show_gallery_set(True, "Validation images — the guesses appear after the first epoch",
-                                   predicted=False)
+            self._show_gallery_set(
+                True, "Validation images — the guesses appear after the first epoch", predicted=False
+            )
         self.last_status = f"Training {start.architecture.name} on {start.device} — run folder {start.folder}"
         self.statusBar().showMessage(self.last_status)
 
@@ -759,8 +803,14 @@ class MainWindow(QMainWindow):
         if packet.gradients:
             self.gradient_plots.add_samples(packet.gradients)
         if not self.panel.pause_button.isChecked():
-            self.panel.show_progress(packet.epoch, packet.epochs, packet.batch, packet.batches_per_epoch,
-                                     packet.samples_per_second, packet.seconds_left)
+            self.panel.show_progress(
+                packet.epoch,
+                packet.epochs,
+                packet.batch,
+                packet.batches_per_epoch,
+                packet.samples_per_second,
+                packet.seconds_left,
+            )
 
     def _epoch_ended(self, packet: EpochPacket) -> None:
         self.plots.add_epoch(packet.metrics)
@@ -776,15 +826,19 @@ class MainWindow(QMainWindow):
         """The gallery's guesses, the validation confusion matrix and the weights after one epoch."""
         metrics = packet.metrics
         accuracy = "" if math.isnan(metrics.val_accuracy) else f" — validation accuracy {metrics.val_accuracy:.1%}"
-        if packet.val_probabilities is not None and self.val_images is not None \
-                and len(packet.val_probabilities) == len(self.val_images[1]):
+        if (
+            packet.val_probabilities is not None
+            and self.val_images is not None
+            and len(packet.val_probabilities) == len(self.val_images[1])
+        ):
             self.gallery.set_probabilities(packet.val_probabilities)
             self.gallery.set_header(f"After epoch {metrics.epoch}{accuracy}")
         if packet.val_probabilities is not None:
             self.evaluation_split = "validation"
             self.evaluation_view.show_evaluation(  # scored only if the Evaluation tab is looked at
                 lambda: packet.val_evaluation,
-                f"{self.run_architecture.name} — validation set after epoch {metrics.epoch}:")
+                f"{self.run_architecture.name} — validation set after epoch {metrics.epoch}:",
+            )
         self.weights_view.show_weights(self.run_architecture, packet.weights, f"After epoch {metrics.epoch}")
 
     def _run_finished(self, end: RunEnd) -> None:
@@ -795,12 +849,19 @@ class MainWindow(QMainWindow):
         if self.preview_model is None:  # the run ended before it started (stopped while loading)
             self.preview_model = _meta_model(self.run_architecture)
         self.preview_model.load_state_dict(end.weights, assign=True)
-        if self.val_images is not None and self.dataset is not None \
-                and tuple(self.dataset.info.input_shape) == tuple(self.run_architecture.input_shape):
+        if (
+            self.val_images is not None
+            and self.dataset is not None
+            and tuple(self.dataset.info.input_shape) == tuple(self.run_architecture.input_shape)
+        ):
             self._show_gallery_set(False, f"Trained network ({end.status})")
         self.weights_view.show_weights(self.run_architecture, end.weights, f"Trained network ({end.status})")
-        headline = {"finished": "Finished", "stopped": "Stopped", "early-stopped": "Stopped early",
-                    "diverged": "Diverged"}.get(end.status, end.status)
+        headline = {
+            "finished": "Finished",
+            "stopped": "Stopped",
+            "early-stopped": "Stopped early",
+            "diverged": "Diverged",
+        }.get(end.status, end.status)
         self.panel.show_status(f"{headline} — test accuracy {end.test_accuracy:.1%}", end.message, finished=True)
         self.statusBar().showMessage(f"{headline}: test accuracy {end.test_accuracy:.1%}. Run saved in {end.folder}")
         self.last_end = end
@@ -870,8 +931,11 @@ class MainWindow(QMainWindow):
 
     def _show_trained(self, trained: TrainedModel) -> None:
         """Let the gallery and the weights view show a trained network read from a run folder."""
-        if self.dataset is None or self.dataset.info.name != trained.config.dataset \
-                or tuple(self.dataset.info.input_shape) != tuple(trained.architecture.input_shape):
+        if (
+            self.dataset is None
+            or self.dataset.info.name != trained.config.dataset
+            or tuple(self.dataset.info.input_shape) != tuple(trained.architecture.input_shape)
+        ):
             return
         self.preview_model = trained.model
         self.current_run = trained.folder
@@ -886,15 +950,27 @@ class MainWindow(QMainWindow):
             self.report_problem("Nothing to evaluate", "Make the network fit the data first.")
             return
         model, dataset, label = self.preview_model, self.dataset, self.preview_label or "untrained network"
-        self._evaluate(lambda: (evaluate_model(model, dataset.test_x, dataset.test_y, dataset.info.class_names),
-                                model, dataset.info.name, label))
+        self._evaluate(
+            lambda: (
+                evaluate_model(model, dataset.test_x, dataset.test_y, dataset.info.class_names),
+                model,
+                dataset.info.name,
+                label,
+            )
+        )
 
     def evaluate_run(self, folder: Path) -> None:
         """Score a run's trained network on its dataset's test set, in the background."""
+
         def work():
             trained = load_trained(folder)
-            return evaluate_trained(trained), trained.model, trained.config.dataset, \
-                f"{trained.name} ({trained.source})"
+            return (
+                evaluate_trained(trained),
+                trained.model,
+                trained.config.dataset,
+                f"{trained.name} ({trained.source})",
+            )
+
         self._evaluate(work)
 
     def _evaluate(self, work) -> None:
@@ -945,8 +1021,9 @@ class MainWindow(QMainWindow):
     # ---- trained models: open, export ---------------------------------------------------------
 
     def open_trained_model(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a run folder or an exported bundle",
-                                                str(default_runs_dir()))
+        path = QFileDialog.getExistingDirectory(
+            self, "Open a run folder or an exported bundle", str(default_runs_dir())
+        )
         if path:
             self.open_trained(Path(path))
 
@@ -964,8 +1041,9 @@ class MainWindow(QMainWindow):
         self.builder.set_architecture(trained.architecture)
         self.file_path = None
         self._update_title()
-        if trained.data.name in datasets.DATASETS and (self.dataset is None
-                                                       or self.dataset.info.name != trained.data.name):
+        if trained.data.name in datasets.DATASETS and (
+            self.dataset is None or self.dataset.info.name != trained.data.name
+        ):
             self.load_dataset(trained.data.name)
         self._show_trained(trained)
         return True
@@ -1031,9 +1109,11 @@ class MainWindow(QMainWindow):
     def confirm_stop_on_close(self) -> bool:
         if not self.interactive:
             return True
-        answer = QMessageBox.question(self, "Training is running",
-                                      "A run is training. Stop it and close the workbench? "
-                                      "The run is saved as stopped.")
+        answer = QMessageBox.question(
+            self,
+            "Training is running",
+            "A run is training. Stop it and close the workbench? The run is saved as stopped.",
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -1079,4 +1159,3 @@ def _meta_model(architecture: Architecture) -> torch.nn.Module:
     """
     with torch.device("meta"):
         return build(architecture).eval()
-

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from ..core.architecture import Architecture
-from ..core.config import TrainConfig
-from ..core.errors import WorkbenchError
+from workbench.core.architecture import Architecture
+from workbench.core.errors import WorkbenchError
+from workbench.core.training.config import TrainConfig
 
 CONFIG_DIR_ENV = "WORKBENCH_CONFIG_DIR"
 ORGANISATION = "workbench"

@@ -22,14 +22,14 @@ import numpy as np
 import torch
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from ..core.architecture import Architecture
-from ..core.config import TrainConfig
-from ..core.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
-from ..core.errors import WorkbenchError
-from ..core.gradients import GradientMonitor, GradientSample
-from ..core.loss_watch import read_losses
-from ..core.metrics import Evaluation, evaluation_from_predictions
-from ..core.runs import RunRecorder, load_checkpoint, new_run_dir
+from workbench.core.architecture import Architecture
+from workbench.core.errors import WorkbenchError
+from workbench.core.runs.folders import RunRecorder, load_checkpoint, new_run_dir
+from workbench.core.runs.metrics import Evaluation, evaluation_from_predictions
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
+from workbench.core.training.gradients import GradientMonitor, GradientSample
+from workbench.core.training.loss_watch import read_losses
 
 _threads: weakref.WeakSet[QThread] = weakref.WeakSet()
 
@@ -111,15 +111,22 @@ class TrainingWorker(QObject):
     ``extra_epochs`` more epochs instead, writing into the same folder.
     """
 
-    started = Signal(object)          # RunStart
-    batchProgress = Signal(object)    # BatchPacket
-    epochEnded = Signal(object)       # EpochPacket
-    finished = Signal(object)         # RunEnd
-    failed = Signal(str)              # a message for the user
-    done = Signal()                   # always last: the thread may quit
+    started = Signal(object)  # RunStart
+    batchProgress = Signal(object)  # BatchPacket
+    epochEnded = Signal(object)  # EpochPacket
+    finished = Signal(object)  # RunEnd
+    failed = Signal(str)  # a message for the user
+    done = Signal()  # always last: the thread may quit
 
-    def __init__(self, architecture: Architecture | None, config: TrainConfig | None, out: Path | None = None,
-                 rate_hz: float = 10.0, resume: Path | None = None, extra_epochs: int = 0):
+    def __init__(
+        self,
+        architecture: Architecture | None,
+        config: TrainConfig | None,
+        out: Path | None = None,
+        rate_hz: float = 10.0,
+        resume: Path | None = None,
+        extra_epochs: int = 0,
+    ):
         super().__init__()
         if resume is None and (architecture is None or config is None):
             raise ValueError("A new run needs an architecture and a config.")
@@ -163,8 +170,16 @@ class TrainingWorker(QObject):
             if self._pause_before_start:
                 trainer.pause()
             result = trainer.run()
-            self.finished.emit(RunEnd(result.status, result.message, result.test_accuracy, folder,
-                                      _cpu_weights(result.model), recorder.evaluation))
+            self.finished.emit(
+                RunEnd(
+                    result.status,
+                    result.message,
+                    result.test_accuracy,
+                    folder,
+                    _cpu_weights(result.model),
+                    recorder.evaluation,
+                )
+            )
         except WorkbenchError as error:
             self.failed.emit(str(error))
         except torch.cuda.OutOfMemoryError:
@@ -203,10 +218,19 @@ class _SignalRelay(Callback):
         self.last_samples = self.samples_at_start = state.samples_seen
         self.batches_at_start = len(state.history) * state.batches_per_epoch
         info = trainer.data.info
-        self.worker.started.emit(RunStart(
-            self.folder, trainer.architecture, trainer.config, str(trainer.device), tuple(info.class_names),
-            list(state.history), len(state.history) * state.batches_per_epoch + 1,
-            list(self.monitor.layers), list(self.monitor.activations)))
+        self.worker.started.emit(
+            RunStart(
+                self.folder,
+                trainer.architecture,
+                trainer.config,
+                str(trainer.device),
+                tuple(info.class_names),
+                list(state.history),
+                len(state.history) * state.batches_per_epoch + 1,
+                list(self.monitor.layers),
+                list(self.monitor.activations),
+            )
+        )
 
     def on_batch_end(self, trainer: Trainer, state: TrainState) -> None:
         self.steps.append((state.epoch - 1) * state.batches_per_epoch + state.batch)
@@ -221,8 +245,11 @@ class _SignalRelay(Callback):
         if state.val_probabilities is not None and len(state.val_probabilities):
             probabilities = state.val_probabilities.to("cpu", torch.float32).numpy()
             labels = trainer.data.val_y.cpu().numpy()
-        self.worker.epochEnded.emit(EpochPacket(metrics, _cpu_weights(trainer.model), probabilities, labels,
-                                                tuple(trainer.data.info.class_names)))
+        self.worker.epochEnded.emit(
+            EpochPacket(
+                metrics, _cpu_weights(trainer.model), probabilities, labels, tuple(trainer.data.info.class_names)
+            )
+        )
 
     def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
         if self.steps:
@@ -236,9 +263,19 @@ class _SignalRelay(Callback):
         done_batches = (state.epoch - 1) * state.batches_per_epoch + state.batch
         per_batch = (state.samples_seen - self.samples_at_start) / max(done_batches - self.batches_at_start, 1)
         seconds_left = (total_batches - done_batches) * per_batch / self.rate if self.rate else float("nan")
-        self.worker.batchProgress.emit(BatchPacket(self.steps, read_losses(self.losses), state.epoch, state.epochs,
-                                                   state.batch, state.batches_per_epoch, self.rate, seconds_left,
-                                                   self.monitor.take_new()))
+        self.worker.batchProgress.emit(
+            BatchPacket(
+                self.steps,
+                read_losses(self.losses),
+                state.epoch,
+                state.epochs,
+                state.batch,
+                state.batches_per_epoch,
+                self.rate,
+                seconds_left,
+                self.monitor.take_new(),
+            )
+        )
         self.steps, self.losses = [], []
         self.last_emit, self.last_samples = now, state.samples_seen
 

@@ -1,0 +1,1 @@
+"""Datasets: the catalog of known datasets, their readers, image folders, and the train/validation split."""

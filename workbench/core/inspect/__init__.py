@@ -1,0 +1,1 @@
+"""Looking inside networks: activation functions and their slopes, weights as images."""

@@ -1,0 +1,234 @@
+"""Gradient flow: per-layer gradient norms and dead activation units, sampled while a run trains.
+
+A :class:`GradientMonitor` is a :class:`~workbench.core.training.engine.Callback`. Every ``every``-th batch of the run
+(a *logging step*) it records, for each trainable layer, the L2 norm of the gradients of all its parameters
+together, and, for each activation layer, the fraction of its units that output exactly 0 for every item of
+that batch (a *dead* unit: a ReLU that never fires passes no gradient back).
+
+What it costs: on a logging step, one norm per parameter tensor and two small reductions per activation layer
+on the training device, then one read-back (``.tolist()``) for all of them together; the per-layer sums are
+done on those few Python floats. The activation layers get forward hooks only for the forward pass of a
+logging step, so the batches in between run exactly as without the monitor. On a CPU, where each tiny torch
+operation costs tens of microseconds, the number of operations matters more than their size.
+
+The GUI thread reads the samples with :meth:`GradientMonitor.take_new` while the training thread appends them.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from workbench.core.layers import CATALOG
+from workbench.core.training.engine import Callback, Trainer, TrainResult, TrainState
+
+DEFAULT_MAX_POINTS = 500
+NON_NEGATIVE_ACTIVATIONS = frozenset({"ReLU", "Sigmoid", "Softmax"})
+"""Activation layers whose outputs are never below 0."""
+
+
+@dataclass(frozen=True)
+class GradientSample:
+    """What one logging step measured.
+
+    ``step`` counts batches over the whole run from 1: ``(epoch - 1) * batches_per_epoch + batch``.
+    ``grad_norms`` maps each trainable layer's label (e.g. ``"2 Linear"``) to the L2 norm of all its
+    parameters' gradients taken together (weight and bias); a parameter without a gradient counts as 0.
+    ``dead_fractions`` maps each activation layer's label (e.g. ``"3 ReLU"``) to the fraction of its units
+    that output exactly 0 for every item of the batch; see :func:`dead_unit_fraction` for what a unit is.
+    """
+
+    step: int
+    grad_norms: dict[str, float]
+    dead_fractions: dict[str, float]
+
+
+def layer_label(index: int, layer_type: str) -> str:
+    """The label of the architecture's layer ``index`` (0-based) in plots and samples: ``"2 Linear"``."""
+    return f"{index + 1} {layer_type}"
+
+
+def dead_unit_fraction(output: torch.Tensor, non_negative: bool = False) -> float:
+    """The fraction of units of a batch ``output`` that are exactly 0 for every item of the batch.
+
+    A unit is one value of an item's output: one feature of an ``(N, F)`` output, and one element of the
+    channels × height × width block of an ``(N, C, H, W)`` output (so a channel that is dead at some positions
+    only counts for those positions). The first dimension is the batch. ``non_negative`` promises that no
+    output is below 0 (ReLU, Sigmoid), which saves taking absolute values. 0 for an empty output.
+    """
+    units = _units(output)
+    return 1.0 - _live_units(output, non_negative).item() / units if units else 0.0
+
+
+def _units(output: torch.Tensor) -> int:
+    """Units per item of a batch ``output``; 0 when there is no item or no unit."""
+    return math.prod(output.shape[1:]) if output.dim() >= 1 and output.shape[0] else 0
+
+
+def _live_units(output: torch.Tensor, non_negative: bool) -> torch.Tensor:
+    """How many units are non-zero for some item, as a 0-d integer tensor on the output's device (not read back).
+
+    A sum of values that are never negative is 0 exactly when every one of them is, and a product with a
+    vector of ones is the fastest sum over the batch (one BLAS call: on a CPU several times faster than
+    ``(x == 0).all(dim=0)`` or ``amax``). Values so tiny that the hardware flushes them to 0 count as 0.
+    """
+    flat = output.detach().reshape(output.shape[0], -1)
+    if not non_negative:
+        flat = flat.abs()
+    return torch.count_nonzero(flat.new_ones(flat.shape[0]) @ flat)
+
+
+def logging_every(total_batches: int, max_points: int = DEFAULT_MAX_POINTS) -> int:
+    """The smallest logging interval that keeps a run of ``total_batches`` batches at ``max_points`` samples
+    or fewer."""
+    return max(1, math.ceil(total_batches / max(1, max_points)))
+
+
+class GradientMonitor(Callback):
+    """Records a :class:`GradientSample` every ``every`` batches of a run (the first batch always).
+
+    With ``every=None`` the interval is chosen at the start of each run by :func:`logging_every`, so a run
+    records at most about ``max_points`` samples. ``layers`` (trainable layers), ``activations`` (layers of
+    the catalog's "Activation" group) and ``total_steps`` (batches in the whole run, the x range of a plot)
+    describe the current run from its start on.
+    A resumed run (one that starts with history) continues the step numbering where its checkpoint ended.
+    """
+
+    def __init__(self, every: int | None = None, max_points: int = DEFAULT_MAX_POINTS):
+        if every is not None and every < 1:
+            raise ValueError(f"every must be 1 or more, not {every}.")
+        self._requested_every = every
+        self.max_points = max_points
+        self.every = every or 1
+        self.layers: list[str] = []
+        self.activations: list[str] = []
+        self.total_steps = 0
+        self._lock = threading.Lock()
+        self._samples: list[GradientSample] = []
+        self._taken = 0
+        self._layer_params: list[tuple[str, list[nn.Parameter]]] = []
+        self._activation_modules: list[tuple[str, nn.Module, bool]] = []
+        self._hooks: list[torch.utils.hooks.RemovableHandle] = []
+        self._captured: dict[str, tuple[torch.Tensor, int]] = {}
+
+    # -- reading, from any thread --------------------------------------------------------------------------------
+
+    def take_new(self) -> list[GradientSample]:
+        """The samples recorded since the previous call (all of them on the first call)."""
+        with self._lock:
+            new = self._samples[self._taken :]
+            self._taken = len(self._samples)
+        return new
+
+    def samples(self) -> list[GradientSample]:
+        """Every sample of the current run so far."""
+        with self._lock:
+            return list(self._samples)
+
+    # -- callbacks, on the training thread ----------------------------------------------------------------------
+
+    def on_train_start(self, trainer: Trainer, state: TrainState) -> None:
+        """Find the trainable and activation layers, choose the interval and arm for the first step."""
+        self._remove_hooks()
+        with self._lock:
+            self._samples, self._taken = [], 0
+        self.total_steps = state.epochs * state.batches_per_epoch
+        self.every = self._requested_every or logging_every(self.total_steps, self.max_points)
+        self._find_layers(trainer)
+        first_step = len(state.history) * state.batches_per_epoch + 1
+        if self._is_logging_step(first_step):
+            self._arm()
+
+    def on_batch_end(self, trainer: Trainer, state: TrainState) -> None:
+        """On a logging step, record the sample; arm the hooks when the next batch is a logging step."""
+        step = (state.epoch - 1) * state.batches_per_epoch + state.batch
+        if self._is_logging_step(step):
+            self._remove_hooks()
+            self._record(step)
+        if self._is_logging_step(step + 1):
+            self._arm()
+
+    def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
+        """Remove any hooks still on the model."""
+        self._remove_hooks()
+
+    # -- internals ------------------------------------------------------------------------------------------------
+
+    def _is_logging_step(self, step: int) -> bool:
+        return (step - 1) % self.every == 0
+
+    def _find_layers(self, trainer: Trainer) -> None:
+        self._layer_params, self._activation_modules = [], []
+        for index, (layer, module) in enumerate(zip(trainer.architecture.layers, trainer.model)):
+            label = layer_label(index, layer.type)
+            params = [p for p in module.parameters() if p.requires_grad]
+            if params:
+                self._layer_params.append((label, params))
+            if CATALOG[layer.type].group == "Activation":
+                self._activation_modules.append((label, module, layer.type in NON_NEGATIVE_ACTIVATIONS))
+        self.layers = [label for label, _ in self._layer_params]
+        self.activations = [label for label, _, _ in self._activation_modules]
+
+    def _arm(self) -> None:
+        """Hook the activation layers for the next forward pass in training mode (evaluation passes are ignored)."""
+        self._captured = {}
+        for label, module, non_negative in self._activation_modules:
+            self._hooks.append(module.register_forward_hook(self._make_hook(label, non_negative)))
+
+    def _make_hook(self, label: str, non_negative: bool):
+        def capture(module: nn.Module, inputs, output: torch.Tensor) -> None:
+            if module.training and isinstance(output, torch.Tensor) and _units(output):
+                self._captured[label] = (_live_units(output, non_negative), _units(output))
+
+        return capture
+
+    def _remove_hooks(self) -> None:
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks = []
+
+    def _record(self, step: int) -> None:
+        """Reduce the gradients and the captured activations to numbers with one read-back.
+
+        Read back: the norm of each parameter's gradient and each activation layer's count of live units (as
+        float32, exact up to 2**24 units); a layer's norm is the root of the sum of its parameters' squares.
+        """
+        owners, tensors = [], []
+        for index, (_, params) in enumerate(self._layer_params):
+            for param in params:
+                if param.grad is not None:
+                    owners.append(index)
+                    tensors.append(torch.linalg.vector_norm(param.grad.detach(), dtype=torch.float32))
+        dead_labels = [label for label in self.activations if label in self._captured]
+        tensors += [self._captured[label][0] for label in dead_labels]
+        values = torch.stack(tensors).tolist() if tensors else []
+        squares = [0.0] * len(self.layers)
+        for index, norm in zip(owners, values):
+            squares[index] += norm * norm
+        live = values[len(owners) :]
+        dead = {label: 1.0 - count / self._captured[label][1] for label, count in zip(dead_labels, live)}
+        self._captured = {}
+        sample = GradientSample(step, dict(zip(self.layers, map(math.sqrt, squares))), dead)
+        with self._lock:
+            self._samples.append(sample)
+
+
+def vanishing_ratio(samples: Sequence[GradientSample], layers: Sequence[str]) -> float:
+    """The median over ``samples`` of (first layer's gradient norm / last layer's): how much gradient is left
+    by the time it reaches the first of ``layers``. Far below 1 means vanishing gradients; NaN when no sample
+    has both norms with a positive last one."""
+    if len(layers) < 2:
+        return math.nan
+    first, last = layers[0], layers[-1]
+    ratios = [
+        sample.grad_norms[first] / sample.grad_norms[last]
+        for sample in samples
+        if sample.grad_norms.get(last, 0.0) > 0 and first in sample.grad_norms
+    ]
+    return statistics.median(ratios) if ratios else math.nan

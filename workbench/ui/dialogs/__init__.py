@@ -1,0 +1,1 @@
+"""Dialogs: export a trained model, hand a run off to a cluster."""

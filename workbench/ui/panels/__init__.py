@@ -1,0 +1,1 @@
+"""The docked panels: the layer builder with its network list and parameter form, and the training panel."""

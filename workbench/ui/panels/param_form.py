@@ -1,0 +1,146 @@
+"""The parameter form: the selected layer's parameters as editors built from the catalog."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from PySide6.QtCore import QSignalBlocker, Signal
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.architecture import Layer
+from workbench.core.layers import CATALOG, Param
+
+_NONE_TEXT = {"stride": "same as kernel"}
+
+
+class FloatSpinBox(QDoubleSpinBox):
+    """A double spin box that writes numbers the short way (0.5, 1e-05), so tiny values like eps stay readable."""
+
+    def __init__(self, param: Param, parent=None):
+        super().__init__(parent)
+        smallest = param.minimum if param.minimum > 0 else 1e-3
+        self.setDecimals(max(3, math.ceil(-math.log10(smallest)) + 1))
+        self.setRange(param.minimum, param.maximum)
+        self.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+
+    def textFromValue(self, value: float) -> str:
+        return self.locale().toString(value, "g", 6)
+
+    def valueFromText(self, text: str) -> float:
+        return self.locale().toDouble(text)[0]
+
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
+        value, ok = self.locale().toDouble(text)
+        fits = ok and self.minimum() <= value <= self.maximum()
+        return (QValidator.State.Acceptable if fits else QValidator.State.Intermediate), text, pos
+
+
+class ParamForm(QWidget):
+    """Editors for the parameters of one layer, built from the catalog.
+
+    :meth:`show_layer` fills them without emitting anything; each committed edit emits
+    ``paramEdited(name, value)``. Every editor's object name is its parameter's name.
+    """
+
+    paramEdited = Signal(str, object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._title = QLabel()
+        font = self._title.font()
+        font.setBold(True)
+        self._title.setFont(font)
+        self._help = QLabel()
+        self._help.setWordWrap(True)
+        self._fields = QFormLayout()
+        self._fields.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self._note = QLabel()
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._title)
+        layout.addWidget(self._help)
+        layout.addLayout(self._fields)
+        layout.addWidget(self._note)
+        layout.addStretch(1)
+        self._setters: dict[str, Callable[[Any], None]] = {}
+        self._shown: tuple[int, str] | None = None
+        self._rebuild(None, 0)
+
+    def show_layer(self, layer: Layer | None, row: int = 0) -> None:
+        """Show ``layer`` (the network's row ``row``, counting from 0), or a hint when None."""
+        shown = None if layer is None else (row, layer.type)
+        if shown != self._shown:
+            self._rebuild(layer, row)
+            self._shown = shown
+        if layer is not None and layer.type in CATALOG:
+            values = layer.resolved_params()
+            for name, set_value in self._setters.items():
+                set_value(values[name])
+
+    def _rebuild(self, layer: Layer | None, row: int) -> None:
+        while self._fields.rowCount():
+            self._fields.removeRow(0)
+        self._setters.clear()
+        layer_type = CATALOG.get(layer.type) if layer is not None else None
+        if layer is None:
+            self._title.setText("Parameters")
+            self._help.setText("Select a layer in the network to edit its parameters.")
+        else:
+            self._title.setText(f"Layer {row + 1}: {layer.type}")
+            self._help.setText(layer_type.help if layer_type else "Not a layer type of the catalog.")
+        params = layer_type.params if layer_type else ()
+        for param in params:
+            editor, set_value = self._editor(param)
+            editor.setObjectName(param.name)
+            editor.setToolTip(param.help)
+            label = QLabel(param.name)
+            label.setToolTip(param.help)
+            self._fields.addRow(label, editor)
+            self._setters[param.name] = partial(_set_quietly, editor, set_value)
+        self._note.setText("No parameters." if layer is not None and not params else "")
+        self._note.setVisible(layer is not None and not params)
+
+    def _editor(self, param: Param) -> tuple[QWidget, Callable[[Any], None]]:
+        emit = partial(self.paramEdited.emit, param.name)
+        if param.kind is bool:
+            box = QCheckBox()
+            box.toggled.connect(emit)
+            return box, box.setChecked
+        if param.kind is str:
+            combo = QComboBox()
+            combo.addItems(list(param.choices))
+            combo.currentTextChanged.connect(emit)
+            return combo, combo.setCurrentText
+        if param.kind is float:
+            spin = FloatSpinBox(param)
+            spin.setKeyboardTracking(False)
+            spin.valueChanged.connect(emit)
+            return spin, spin.setValue
+        spin = QSpinBox()
+        spin.setKeyboardTracking(False)
+        spin.setRange(int(param.minimum), int(param.maximum))
+        if not param.optional:
+            spin.valueChanged.connect(emit)
+            return spin, spin.setValue
+        spin.setMinimum(int(param.minimum) - 1)
+        spin.setSpecialValueText(_NONE_TEXT.get(param.name, "automatic"))
+        spin.valueChanged.connect(lambda value: emit(None if value == spin.minimum() else value))
+        return spin, lambda value: spin.setValue(spin.minimum() if value is None else value)
+
+
+def _set_quietly(editor: QWidget, set_value: Callable[[Any], None], value: Any) -> None:
+    with QSignalBlocker(editor):
+        set_value(value)

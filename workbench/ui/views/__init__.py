@@ -1,0 +1,1 @@
+"""The tabs: training plots and gallery, evaluation, gradients, weights, runs, data, activations."""
