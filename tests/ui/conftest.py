@@ -6,7 +6,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 
-from workbench.ui.worker import running_threads
+from workbench.ui.tasks import running_threads
 
 
 @pytest.fixture(autouse=True)

@@ -20,25 +20,25 @@ def train(qtbot, window):
 
 def test_the_validation_matrix_follows_every_epoch_and_equals_scikit_learns(qtbot, window):
     packets, shown = [], []
-    show_epoch = window._show_epoch
+    show_epoch = window.session.present_epoch
 
     def seen(packet):
         show_epoch(packet)
         packets.append(packet)
         shown.append(window.evaluation_view.evaluation)
 
-    window._show_epoch = seen
-    window.epoch_views_timer.setInterval(0)  # every epoch, however quick
+    window.session.present_epoch = seen
+    window.binding.epoch_views_timer.setInterval(0)  # every epoch, however quick
     window.panel.epochs.setValue(3)
     train(qtbot, window)
-    labels = window.val_images[1].numpy()
+    labels = window.session.gallery_images()[1].numpy()
     assert [packet.metrics.epoch for packet in packets] == [1, 2, 3]
     for packet in packets:
         expected = confusion_matrix(labels, packet.val_probabilities.argmax(axis=1), labels=range(10))
         assert packet.val_evaluation.confusion.tolist() == expected.tolist()
         assert packet.val_evaluation.accuracy == pytest.approx(packet.metrics.val_accuracy)
     assert [evaluation is packet.val_evaluation for evaluation, packet in zip(shown, packets)] == [True] * 3
-    assert window.evaluation_split == "test", "the test matrix replaces it when the run ends"
+    assert window.session.evaluation.split == "test", "the test matrix replaces it when the run ends"
 
 
 def test_gradient_norms_have_one_point_per_logged_batch_for_every_layer(qtbot, window):
@@ -60,9 +60,9 @@ def test_the_weights_view_shows_the_first_layers_units_after_training(qtbot, win
 
 
 def test_a_finished_run_is_listed_loaded_back_evaluated_and_continued(qtbot, window):
-    window.runs_out = None  # into the runs folder the history lists ($WORKBENCH_RUNS_DIR)
+    window.session.runs_out = None  # into the runs folder the history lists ($WORKBENCH_RUNS_DIR)
     assert train(qtbot, window) == "finished"
-    folder = window.run_folder
+    folder = window.session.run.folder
     document = json.loads((folder / "run.json").read_text())
     assert any(row[0] == document["name"] for row in window.run_history.row_texts())
 
@@ -73,17 +73,17 @@ def test_a_finished_run_is_listed_loaded_back_evaluated_and_continued(qtbot, win
     assert [layer.type for layer in window.builder.architecture().layers] == ["Flatten", "Linear", "ReLU", "Linear"]
     assert window.panel.epochs.value() == 2
     model = build(window.builder.architecture().copy())
-    images, labels = window.val_images
+    images, labels = window.session.gallery_images()
     model.load_state_dict(safetensors.torch.load_file(folder / "model.safetensors"))
     shown = window.gallery.visible_indices()
-    names = window.dataset.info.class_names
+    names = window.session.dataset.info.class_names
     guesses = predict(model, images[shown]).argmax(dim=1).tolist()
     assert window.gallery.captions() == [
         f"true: {names[t]}\npredicted: {names[p]}" for t, p in zip(labels[shown].tolist(), guesses)
     ]
 
     window.evaluate_run(folder)
-    qtbot.waitUntil(lambda: window.evaluator is None, timeout=30_000)
+    qtbot.waitUntil(lambda: not window.session.phase.busy, timeout=30_000)
     assert window.evaluation_view.evaluation.accuracy == pytest.approx(document["metrics"]["test_accuracy"])
 
     with qtbot.waitSignal(window.runFinished, timeout=60_000) as finished:
@@ -108,11 +108,11 @@ def test_a_damaged_run_is_refused_with_a_message_and_nothing_starts(qtbot, windo
 
 def test_evaluating_the_current_network_on_demand(qtbot, window):
     window.evaluate_current()
-    qtbot.waitUntil(lambda: window.evaluator is None, timeout=30_000)
+    qtbot.waitUntil(lambda: not window.session.phase.busy, timeout=30_000)
     untrained = window.evaluation_view.evaluation
-    assert untrained.count == len(window.dataset.test_y)
-    expected = predict(window.preview_model, window.dataset.test_x).argmax(dim=1)
-    assert untrained.accuracy == pytest.approx((expected == window.dataset.test_y).float().mean().item())
+    assert untrained.count == len(window.session.dataset.test_y)
+    expected = predict(window.session.network.model, window.session.dataset.test_x).argmax(dim=1)
+    assert untrained.accuracy == pytest.approx((expected == window.session.dataset.test_y).float().mean().item())
 
 
 def test_the_app_starts_with_damaged_runs_in_its_history_and_lists_them(qtbot, tmp_path, monkeypatch):

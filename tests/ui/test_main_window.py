@@ -14,8 +14,9 @@ from PySide6.QtGui import QImage
 
 from workbench.core.architecture import build
 from workbench.core.training.engine import predict
+from workbench.session.phase import Phase
 from workbench.ui.main_window import MainWindow
-from workbench.ui.worker import running_threads
+from workbench.ui.tasks import running_threads
 
 
 @pytest.fixture
@@ -36,11 +37,11 @@ def test_the_window_opens_with_the_seed_network_and_fashion_mnist_or_a_notice(qt
     win = MainWindow(interactive=False, runs_out=tmp_path / "run")
     qtbot.addWidget(win)
     assert win.builder.architecture().name == "seed-simplenet"
-    assert win.dataset is not None
-    if win.dataset.info.name == "digits":
+    assert win.session.dataset is not None
+    if win.session.dataset.info.name == "digits":
         assert win.notice.isVisibleTo(win) and "Fashion-MNIST" in win.notice.text()
     else:
-        assert win.dataset.info.name == "fashion-mnist" and not win.notice.isVisibleTo(win)
+        assert win.session.dataset.info.name == "fashion-mnist" and not win.notice.isVisibleTo(win)
     assert win.panel.start_button.isEnabled()
     win.close()
 
@@ -58,12 +59,11 @@ def test_start_is_disabled_while_the_network_does_not_fit(window):
 def test_a_short_run_on_digits_finishes_and_the_plots_hold_what_was_reported(qtbot, window, tmp_path):
     window.panel.epochs.setValue(3)
     reported = {"batches": 0, "epochs": 0}
-    window.start_training()
-    worker = window.session.worker
-    worker.batchProgress.connect(
+    window.batchProgress.connect(
         lambda packet: reported.__setitem__("batches", reported["batches"] + len(packet.steps))
     )
-    worker.epochEnded.connect(lambda *_: reported.__setitem__("epochs", reported["epochs"] + 1))
+    window.epochEnded.connect(lambda *_: reported.__setitem__("epochs", reported["epochs"] + 1))
+    window.start_training()
     assert not window.panel.settings_box.isEnabled(), "settings are locked while training"
     with qtbot.waitSignal(window.runFinished, timeout=60_000) as finished:
         pass
@@ -85,13 +85,13 @@ def test_gallery_captions_match_the_trained_models_predictions(qtbot, window, tm
     with qtbot.waitSignal(window.runFinished, timeout=60_000):
         window.start_training()
     run = tmp_path / "run"
-    model = build(window.run_architecture)
+    model = build(window.session.run.architecture)
     model.load_state_dict(safetensors.torch.load_file(run / "model.safetensors"))
-    images, labels = window.val_images
+    images, labels = window.session.gallery_images()
     shown = window.gallery.visible_indices()
     assert shown == list(range(window.gallery.capacity))
     predicted = predict(model, images[shown]).argmax(dim=1).tolist()
-    names = window.dataset.info.class_names
+    names = window.session.dataset.info.class_names
     expected = [f"true: {names[t]}\npredicted: {names[p]}" for t, p in zip(labels[shown].tolist(), predicted)]
     assert window.gallery.captions() == expected
     assert window.gallery.caption_colours() == [
@@ -104,10 +104,10 @@ def test_gallery_captions_match_the_trained_models_predictions(qtbot, window, tm
 
 
 def test_before_start_the_gallery_shows_the_untrained_networks_guesses(window):
-    images, labels = window.val_images
+    images, labels = window.session.gallery_images()
     torch.manual_seed(window.panel.seed.value())
     untrained = build(window.builder.architecture())
-    names = window.dataset.info.class_names
+    names = window.session.dataset.info.class_names
     capacity = window.gallery.capacity
     guesses = predict(untrained, images[:capacity]).argmax(dim=1).tolist()
     assert window.gallery.captions() == [
@@ -121,7 +121,7 @@ def test_before_start_the_gallery_shows_the_untrained_networks_guesses(window):
 def test_stop_ends_the_run_within_a_second(qtbot, window, tmp_path):
     window.panel.epochs.setValue(500)
     window.start_training()
-    with qtbot.waitSignal(window.session.worker.batchProgress, timeout=20_000):
+    with qtbot.waitSignal(window.batchProgress, timeout=20_000):
         pass
     started = time.perf_counter()
     with qtbot.waitSignal(window.runFinished, timeout=5_000) as finished:
@@ -133,22 +133,21 @@ def test_stop_ends_the_run_within_a_second(qtbot, window, tmp_path):
 
 def test_pause_holds_the_run_and_resume_continues(qtbot, window):
     window.panel.epochs.setValue(500)
-    window.start_training()
-    worker = window.session.worker
-    with qtbot.waitSignal(worker.batchProgress, timeout=20_000):
-        pass
-    window.panel.pause_button.click()
-    assert window.panel.pause_button.text() == "Resume"
-    qtbot.waitUntil(lambda: worker._trainer is not None and worker._trainer.paused)
+    with qtbot.waitSignal(window.batchProgress, timeout=20_000):
+        window.start_training()
     seen = []
-    worker.batchProgress.connect(seen.append)
-    qtbot.wait(400)
-    seen.clear()
-    qtbot.wait(300)
-    assert seen == [], "no batches while paused"
+    window.batchProgress.connect(seen.append)
     window.panel.pause_button.click()
-    with qtbot.waitSignal(worker.batchProgress, timeout=5_000):
+    assert window.panel.pause_button.text() == "Resume" and window.session.phase is Phase.PAUSED
+    task = window.session.training
+    qtbot.waitUntil(lambda: task is not None and task.state.holding(), timeout=5_000)
+    qtbot.waitUntil(lambda: window.runner.idle_queue(), timeout=5_000)  # what was reported before has arrived
+    seen.clear()
+    with qtbot.assertNotEmitted(window.batchProgress, wait=700):
         pass
+    assert seen == [], "no batches while paused"
+    with qtbot.waitSignal(window.batchProgress, timeout=5_000):
+        window.panel.pause_button.click()
     with qtbot.waitSignal(window.runFinished, timeout=5_000):
         window.stop_training()
 
@@ -157,9 +156,9 @@ def test_batch_signals_are_throttled(qtbot, window):
     window.panel.batch_size.setValue(8)
     window.panel.epochs.setValue(500)
     packets = []
+    window.batchProgress.connect(lambda packet: packets.append(time.perf_counter()))
     window.start_training()
-    window.session.worker.batchProgress.connect(lambda packet: packets.append(time.perf_counter()))
-    qtbot.wait(2_000)
+    qtbot.waitUntil(lambda: len(packets) >= 12, timeout=20_000)
     with qtbot.waitSignal(window.runFinished, timeout=5_000):
         window.stop_training()
     span = packets[-1] - packets[0]
@@ -171,7 +170,7 @@ def test_closing_during_training_stops_the_run_and_joins_the_thread(qtbot, windo
     win = window
     win.panel.epochs.setValue(500)
     win.start_training()
-    with qtbot.waitSignal(win.session.worker.batchProgress, timeout=20_000):
+    with qtbot.waitSignal(win.batchProgress, timeout=20_000):
         pass
     assert running_threads()
     win.close()
@@ -225,8 +224,8 @@ def test_without_fashion_mnist_the_window_falls_back_to_digits_with_a_notice(qtb
     monkeypatch.setattr(datasets, "_download", no_network)
     win = MainWindow(interactive=False, runs_out=tmp_path / "run")
     qtbot.addWidget(win)
-    qtbot.waitUntil(lambda: win.dataset is not None and win.loader is None, timeout=20_000)
-    assert win.dataset.info.name == "digits"
+    qtbot.waitUntil(lambda: win.session.dataset is not None and not win.session.phase.busy, timeout=20_000)
+    assert win.session.dataset.info.name == "digits"
     assert win.notice.isVisibleTo(win)
     assert "Fashion-MNIST is not available" in win.notice.text() and "apt install" in win.notice.text()
     assert win.panel.dataset.currentData() == "digits" and win.panel.start_button.isEnabled()
@@ -251,21 +250,21 @@ def test_save_and_open_an_architecture_and_refuse_a_broken_file(window, tmp_path
 def test_the_network_is_locked_while_training(qtbot, window):
     window.panel.epochs.setValue(500)
     window.start_training()
-    with qtbot.waitSignal(window.session.worker.batchProgress, timeout=20_000):
+    with qtbot.waitSignal(window.batchProgress, timeout=20_000):
         pass
     before = window.builder.architecture()
     window.load_preset("cnn-small")
     assert window.builder.architecture() == before
-    assert not window.start_action.isEnabled() and not window.editing_actions[0].isEnabled()
+    assert not window.action_set["train.start"].isEnabled() and not window.action_set["file.new"].isEnabled()
     with qtbot.waitSignal(window.runFinished, timeout=5_000):
         window.stop_training()
-    assert window.start_action.isEnabled()
+    assert window.action_set["train.start"].isEnabled()
 
 
 def test_closing_during_training_can_be_cancelled(qtbot, window, monkeypatch):
     window.panel.epochs.setValue(500)
     window.start_training()
-    with qtbot.waitSignal(window.session.worker.batchProgress, timeout=20_000):
+    with qtbot.waitSignal(window.batchProgress, timeout=20_000):
         pass
     monkeypatch.setattr(window, "confirm_stop_on_close", lambda: False)
     window.close()
@@ -281,9 +280,9 @@ def test_the_evaluation_tab_shows_the_test_confusion_matrix_and_a_cell_filters_t
     with qtbot.waitSignal(window.runFinished, timeout=60_000):
         window.start_training()
     saved = json.loads((tmp_path / "run" / "evaluation.json").read_text())
-    model = build(window.run_architecture)
+    model = build(window.session.run.architecture)
     model.load_state_dict(safetensors.torch.load_file(tmp_path / "run" / "model.safetensors"))
-    test_x, test_y = window.dataset.test_x, window.dataset.test_y
+    test_x, test_y = window.session.dataset.test_x, window.session.dataset.test_y
     predicted = predict(model, test_x).argmax(dim=1)
     expected = confusion_matrix(test_y.numpy(), predicted.numpy(), labels=range(10))
     assert [
@@ -294,9 +293,9 @@ def test_the_evaluation_tab_shows_the_test_confusion_matrix_and_a_cell_filters_t
     off_diagonal = [(t, p) for t in range(10) for p in range(10) if t != p and expected[t, p] > 0]
     true_class, predicted_class = off_diagonal[0] if off_diagonal else (0, 0)
     window.evaluation_view.select_cell(true_class, predicted_class)
-    names = window.dataset.info.class_names
+    names = window.session.dataset.info.class_names
     count = int(expected[true_class, predicted_class])
-    assert len(window.val_images[1]) == count
+    assert len(window.session.gallery_images()[1]) == count
     shown = window.gallery.captions()
     assert len(shown) == min(count, window.gallery.capacity)
     assert all(caption == f"true: {names[true_class]}\npredicted: {names[predicted_class]}" for caption in shown)

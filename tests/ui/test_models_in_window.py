@@ -9,14 +9,14 @@ from workbench.ui.images import to_display
 def test_dropped_images_get_the_networks_guesses(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.runFinished, timeout=60_000):
         window.start_training()
-    info = window.dataset.info
-    originals = window.dataset.test_x[:4]
+    info = window.session.dataset.info
+    originals = window.session.dataset.test_x[:4]
     paths = []
     for index, pixels in enumerate(to_display(originals, info.mean, info.std)):
         paths.append(tmp_path / f"digit-{index}.png")
         Image.fromarray(pixels[:, :, 0]).save(paths[-1])
     window.show_dropped_images(paths)
-    guesses = predict(window.preview_model, originals).argmax(dim=1).tolist()
+    guesses = predict(window.session.network.model, originals).argmax(dim=1).tolist()
     assert [caption.splitlines()[0] for caption in window.gallery.captions()] == [
         f"guess: {info.class_names[guess]}" for guess in guesses
     ]
@@ -37,9 +37,9 @@ def test_an_image_folder_trains_in_the_window_with_one_output_per_class(qtbot, w
     index = window.panel.add_folder(name, image_size=16, channels=1)
     window.panel.dataset.setCurrentIndex(index)
     qtbot.waitUntil(
-        lambda: window.dataset is not None and window.dataset.info.name.startswith("folder:"), timeout=30_000
+        lambda: window.session.dataset is not None and window.session.dataset.info.name.startswith("folder:"), timeout=30_000
     )
-    classes = len(window.dataset.info.class_names)
+    classes = len(window.session.dataset.info.class_names)
     assert window.builder.architecture().num_classes == classes
     assert window.builder.architecture().layers[-1].params["out_features"] == classes
     window.panel.train_size.setValue(0)
@@ -56,7 +56,7 @@ def test_export_from_the_window_writes_a_checked_file_and_a_bundle_opens_back(qt
     with qtbot.waitSignal(window.runFinished, timeout=60_000):
         window.start_training()
     run = tmp_path / "run"
-    assert window.current_run == run
+    assert window.session.network.run_folder == run
     dialog = ExportDialog(load_trained(run), window)
     dialog.format.setCurrentIndex(dialog.format.findData("onnx"))
     assert dialog.choice() == ("onnx", tmp_path / f"{load_trained(run).name}.onnx")
@@ -65,24 +65,24 @@ def test_export_from_the_window_writes_a_checked_file_and_a_bundle_opens_back(qt
     target = tmp_path / "exports" / "digits.onnx"
     target.parent.mkdir()
     window.export_to(run, "onnx", target)
-    qtbot.waitUntil(lambda: window.exporter is None, timeout=120_000)
-    assert target.is_file() and window.last_export.max_abs_diff <= 1e-4
+    qtbot.waitUntil(lambda: not window.session.phase.busy, timeout=120_000)
+    assert target.is_file() and window.session.last_export.max_abs_diff <= 1e-4
     assert str(target) in window.statusBar().currentMessage()
 
     window.export_to(run, "onnx", tmp_path / "missing" / "folder" / "x.onnx")
-    qtbot.waitUntil(lambda: window.exporter is None, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.session.phase.busy, timeout=60_000)
     assert "export failed" in window.statusBar().currentMessage()
 
     bundle = tmp_path / "exports" / "bundle"
     window.export_to(run, "safetensors", bundle)
-    qtbot.waitUntil(lambda: window.exporter is None, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.session.phase.busy, timeout=60_000)
     window.load_preset("cnn-small")
     assert window.open_trained(bundle)
     assert [layer.type for layer in window.builder.architecture().layers] == ["Flatten", "Linear", "ReLU", "Linear"]
-    assert window.current_run == bundle
-    images, _ = window.val_images
+    assert window.session.network.run_folder == bundle
+    images, _ = window.session.gallery_images()
     expected = predict(load_trained(bundle).model, images[window.gallery.visible_indices()]).argmax(dim=1)
-    names = window.dataset.info.class_names
+    names = window.session.dataset.info.class_names
     assert [caption.splitlines()[1] for caption in window.gallery.captions()] == [
         f"predicted: {names[k]}" for k in expected.tolist()
     ]

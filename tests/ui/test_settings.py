@@ -47,7 +47,7 @@ def start(qtbot, tmp_path, config_dir):
         win = MainWindow(interactive=False, runs_out=tmp_path / "run", **options)
         qtbot.addWidget(win)
         win.show()
-        qtbot.waitUntil(lambda: win.dataset is not None and win.loader is None, timeout=20_000)
+        qtbot.waitUntil(lambda: win.session.dataset is not None and not win.session.phase.busy, timeout=20_000)
         opened.append(win)
         return win
 
@@ -99,10 +99,10 @@ def test_a_restarted_window_has_the_layout_network_settings_and_recent_files_of_
     second = start()
     assert second.builder.architecture().to_dict() == architecture
     assert second.panel.config() == config
-    assert second.dataset.info.name == "digits"
+    assert second.session.dataset.info.name == "digits"
     assert second.dockWidgetArea(second.docks[0]) == RIGHT
     assert second.docks[1].isHidden()
-    assert second.recent_files == [opened, saved]
+    assert second.session.recent_files == [opened, saved]
     titles = [action.text() for action in second.recent_menu.actions() if not action.isSeparator()]
     assert titles == ["&1 opened.json", "&2 saved.json", "&Clear the list"]
 
@@ -223,7 +223,7 @@ def test_damaged_settings_start_the_window_with_its_defaults(start, config_dir, 
     win = start()
     assert win.builder.architecture().name == "seed-simplenet"
     assert win.panel.epochs.value() == TrainConfig().epochs and win.panel.optimizer.currentData() == "sgd"
-    assert win.recent_files == []
+    assert win.session.recent_files == []
     assert win.docks[0].isVisible() and win.dockWidgetArea(win.docks[0]) == LEFT
     win.close()  # and it saves good values over the damaged ones
     assert start().builder.architecture().name == "seed-simplenet"
@@ -244,7 +244,7 @@ def test_without_remember_nothing_is_read_or_written(start, config_dir, tmp_path
     assert (config_dir / SETTINGS_FILE).is_file()
     before = (config_dir / SETTINGS_FILE).read_bytes()
     plain = start(remember=False)
-    assert plain.builder.architecture().name == "seed-simplenet" and plain.recent_files == []
+    assert plain.builder.architecture().name == "seed-simplenet" and plain.session.recent_files == []
     plain.load_preset("mlp")
     assert plain.save_architecture_file(tmp_path / "b.json")
     plain.close()
@@ -331,12 +331,12 @@ def test_recent_files_list_the_newest_first_without_duplicates_up_to_the_limit(s
     for path in paths:
         assert win.save_architecture_file(path)
     assert win.save_architecture_file(paths[3])
-    assert win.recent_files == [paths[3]] + [path for path in reversed(paths) if path != paths[3]][: MAX_RECENT - 1]
+    assert win.session.recent_files == [paths[3]] + [path for path in reversed(paths) if path != paths[3]][: MAX_RECENT - 1]
     first = win.recent_menu.actions()[0]
     assert first.text() == "&1 net3.json" and first.toolTip() == str(paths[3])
     win.load_preset("mlp")
     first.trigger()
-    assert win.file_path == paths[3] and win.builder.architecture().name == "seed-simplenet"
+    assert win.session.file_path == paths[3] and win.builder.architecture().name == "seed-simplenet"
 
 
 def test_a_recent_file_that_has_gone_is_taken_off_the_list(start, tmp_path):
@@ -345,7 +345,7 @@ def test_a_recent_file_that_has_gone_is_taken_off_the_list(start, tmp_path):
     assert win.save_architecture_file(kept) and win.save_architecture_file(gone)
     gone.unlink()
     assert not win.open_recent_file(gone)
-    assert win.recent_files == [kept]
+    assert win.session.recent_files == [kept]
     assert "gone.json is not there any more" in win.statusBar().currentMessage()
     win.clear_recent_files()
     actions = win.recent_menu.actions()

@@ -13,6 +13,7 @@ import difflib
 import json
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,11 +214,13 @@ def parameter_problem(index: int, layer: Layer) -> str | None:
     return None
 
 
-def validate(architecture: Architecture) -> ValidationReport:
+def validate(architecture: Architecture, loss: str = "cross-entropy") -> ValidationReport:
     """Walk the layers with the input shape: output shape and parameters per layer, or errors.
 
     Never raises for a bad network; every problem becomes a message in the report. The walk
-    stops at the first layer that does not fit, since the shapes after it are unknown.
+    stops at the first layer that does not fit, since the shapes after it are unknown. The warnings
+    follow the ``loss`` the network will be trained with (a Softmax or a final Sigmoid hurts
+    cross-entropy, not the class's MSE).
     """
     rows: list[LayerReport] = []
     errors: list[str] = []
@@ -232,7 +235,7 @@ def validate(architecture: Architecture) -> ValidationReport:
         output, parameters = (None, 0)
         if error is None:
             output, parameters, error = _trace(index, layer, shape)
-        warning = _warning(index, layer, len(architecture.layers))
+        warning = _warning(index, layer, len(architecture.layers)) if loss == "cross-entropy" else None
         rows.append(LayerReport(index, layer.type, shape, output, parameters, error, warning))
         if error:
             errors.append(error)
@@ -262,12 +265,12 @@ def build(architecture: Architecture) -> nn.Sequential:
     """
     report = validate(architecture)
     report.raise_if_invalid()
-    return nn.Sequential(
-        *(
-            _make_module(CATALOG[layer.type], layer, row.input_shape)
-            for layer, row in zip(architecture.layers, report.layers)
-        )
-    )
+    modules = []
+    for layer, row in zip(architecture.layers, report.layers):
+        # A valid report knows every layer's input shape.
+        assert row.input_shape is not None, f"layer {row.index + 1} has no input shape in a valid report"
+        modules.append(_make_module(CATALOG[layer.type], layer, row.input_shape))
+    return nn.Sequential(*modules)
 
 
 def _make_module(layer_type: LayerType, layer: Layer, shape: tuple[int, ...]) -> nn.Module:
@@ -381,7 +384,7 @@ def _value_fits(spec: Param, value: Any) -> bool:
         return False
     if isinstance(value, float) and not math.isfinite(value):
         return False
-    return spec.minimum <= value <= spec.maximum
+    return spec.in_range(value)
 
 
 def _unknown_param_problem(layer_type: LayerType, name: str, value: Any) -> str | None:
@@ -453,7 +456,7 @@ def _check_num_classes(value: Any) -> int:
     return value
 
 
-def _suggest(word: str, options) -> str:
+def _suggest(word: str, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(options), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

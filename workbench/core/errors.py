@@ -31,3 +31,21 @@ class ExportError(WorkbenchError):
 
 class TrainingError(WorkbenchError):
     """A run cannot go on: the GPU ran out of memory, or another process of a multi-process run failed."""
+
+
+def describe_failure(error: BaseException) -> str:
+    """The sentence a user reads when background work fails with ``error``.
+
+    A :class:`WorkbenchError` already carries one; running out of GPU memory gets advice; anything else is
+    unexpected and gets its type, message and the last frames of its traceback, to report.
+    """
+    import traceback
+
+    import torch
+
+    if isinstance(error, WorkbenchError):
+        return str(error)
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return "The GPU ran out of memory: try a smaller batch size or a smaller network."
+    trace = "".join(traceback.format_exception(error, limit=-4))
+    return f"The run failed unexpectedly: {type(error).__name__}: {error}\n\n{trace}"

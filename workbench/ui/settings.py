@@ -18,12 +18,12 @@ from PySide6.QtCore import QByteArray, QSettings
 from workbench.core.architecture import Architecture
 from workbench.core.errors import WorkbenchError
 from workbench.core.training.config import TrainConfig
+from workbench.session.session import MAX_RECENT_FILES as MAX_RECENT
 
 CONFIG_DIR_ENV = "WORKBENCH_CONFIG_DIR"
 ORGANISATION = "workbench"
 APPLICATION = "workbench"
 SETTINGS_FILE = "workbench.ini"
-MAX_RECENT = 8
 LAYOUT_VERSION = 1
 """Passed to saveState/restoreState: bump it when the docks change so that old layouts are ignored."""
 
@@ -113,8 +113,3 @@ class SessionStore:
         except ValueError:
             return None
 
-
-def remember_file(paths: list[Path], path: Path) -> list[Path]:
-    """``paths`` with ``path`` (made absolute) moved or added to the front, at most :data:`MAX_RECENT` long."""
-    path = path.absolute()
-    return ([path] + [other for other in paths if other != path])[:MAX_RECENT]

@@ -47,12 +47,17 @@ FORMAT_CHOICES = {
 
 
 class ExportDialog(QDialog):
-    """Asks for a format and a target path; :meth:`choice` gives them once accepted."""
+    """Asks for a format and a target path; :meth:`choice` gives them once accepted.
 
-    def __init__(self, trained: TrainedModel, parent: QWidget | None = None):
+    It opens on ``fmt`` and offers to write into ``folder`` (the last export's), else beside the run folder.
+    """
+
+    def __init__(self, trained: TrainedModel, parent: QWidget | None = None, fmt: str = "onnx",
+                 folder: Path | None = None):
         super().__init__(parent)
         self.setWindowTitle(f"Export {trained.name}")
         self.trained = trained
+        self.folder = folder if folder is not None else trained.folder.parent
         self.format = QComboBox(objectName="exportFormat")
         for key, (title, _, _) in FORMAT_CHOICES.items():
             self.format.addItem(title, key)
@@ -75,6 +80,7 @@ class ExportDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(buttons)
+        self.format.setCurrentIndex(max(self.format.findData(fmt), 0))
         self.format.currentIndexChanged.connect(self._format_changed)
         self._format_changed()
 
@@ -85,14 +91,13 @@ class ExportDialog(QDialog):
     def _format_changed(self) -> None:
         fmt = self.format.currentData()
         self.about.setText(FORMAT_CHOICES[fmt][1])
-        # Beside the run folder unless the user says otherwise.
-        self.path.setText(str(self.trained.folder.parent / default_export_name(self.trained, fmt)))
+        self.path.setText(str(self.folder / default_export_name(self.trained, fmt)))
 
     def _browse(self) -> None:
         fmt = self.format.currentData()
         if fmt == "safetensors":
             chosen = QFileDialog.getExistingDirectory(
-                self, "Folder to write the bundle into", str(self.trained.folder.parent)
+                self, "Folder to write the bundle into", str(self.folder)
             )
             if chosen:
                 self.path.setText(str(Path(chosen) / default_export_name(self.trained, fmt)))

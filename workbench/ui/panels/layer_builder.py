@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QMimeData, QModelIndex, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QUndoStack
+from PySide6.QtCore import QEvent, QMimeData, QModelIndex, QObject, Qt, Signal
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -140,6 +140,18 @@ class LayerBuilder(QWidget):
     def set_input(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
         """The dataset changed: validate against its input shape and class count (not undoable)."""
         self._model.set_input(input_shape, num_classes)
+
+    def history_actions(self, parent: QObject) -> list[QAction]:
+        """Undo and Redo for the Edit menu, made from the undo stack, with the platform's shortcuts."""
+        undo = self.undo_stack.createUndoAction(parent, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.undo_stack.createRedoAction(parent, "&Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        return [undo, redo]
+
+    def set_loss(self, loss: str) -> None:
+        """The loss chosen in the training settings: the warnings shown follow it."""
+        self._model.set_loss(loss)
 
     def set_locked(self, locked: bool) -> None:
         """While training: grey out palette, list and form, refuse drops and edits, disable undo and redo."""

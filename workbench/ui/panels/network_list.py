@@ -104,7 +104,8 @@ class NetworkModel(QAbstractListModel):
         self._undo_stack = undo_stack
         self._architecture = Architecture("untitled", (1, 28, 28), 10, [])
         self._input: tuple[tuple[int, int, int], int] | None = None
-        self._report = validate(self._architecture)
+        self._loss = "cross-entropy"
+        self._report = validate(self._architecture, self._loss)
         self._locked = False
 
     def architecture(self) -> Architecture:
@@ -163,6 +164,12 @@ class NetworkModel(QAbstractListModel):
         self._input = (tuple(input_shape), num_classes)
         self._use_dataset_input()
         self._revalidate()
+
+    def set_loss(self, loss: str) -> None:
+        """The loss the network will be trained with: its warnings follow it (not an undoable edit)."""
+        if loss != self._loss:
+            self._loss = loss
+            self._revalidate()
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._architecture.layers)
@@ -271,7 +278,7 @@ class NetworkModel(QAbstractListModel):
             self._architecture.input_shape, self._architecture.num_classes = self._input
 
     def _revalidate(self) -> None:
-        self._report = validate(self._architecture)
+        self._report = validate(self._architecture, self._loss)
         if self.rowCount():
             self.dataChanged.emit(self.index(0), self.index(self.rowCount() - 1))
         self.changed.emit()

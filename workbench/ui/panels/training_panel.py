@@ -156,6 +156,7 @@ class TrainingPanel(QWidget):
     pauseToggled = Signal(bool)
     stopRequested = Signal()
     datasetChanged = Signal(str)
+    configEdited = Signal()  # any setting changed by the user (not by set_config)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -296,7 +297,18 @@ class TrainingPanel(QWidget):
         self.optimizer.currentIndexChanged.connect(self._update_optimizer_fields)
         self.momentum.valueChanged.connect(self._update_optimizer_fields)
         self._update_optimizer_fields()
+        for spin in (self.train_size, self.val_size, self.lr, self.momentum, self.weight_decay, self.batch_size,
+                     self.epochs, self.early_stopping, self.seed):
+            spin.valueChanged.connect(self._edited)
+        for combo in (self.dataset, self.optimizer, self.loss, self.schedule, self.device, self.mixed_precision):
+            combo.currentIndexChanged.connect(self._edited)
+        for box in (self.nesterov, self.compile):
+            box.toggled.connect(self._edited)
         self.set_running(False)
+
+    def _edited(self, *_: object) -> None:
+        if not self._quiet:
+            self.configEdited.emit()
 
     def config(self) -> TrainConfig:
         """The settings as a :class:`TrainConfig` (not yet checked)."""

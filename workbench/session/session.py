@@ -1,0 +1,394 @@
+"""The application's state: dataset, the network and settings being edited, what is on show, and the phase.
+
+A :class:`Session` never touches Qt. Widgets call its methods (a user's edit, a menu action) and subscribe to
+its psygnal signals to redraw; background work goes through the :class:`~workbench.session.tasks.Runner`
+it was given, whose handlers come back in the session's thread. A request the phase does not allow raises
+:class:`~workbench.session.phase.PhaseError`; other refusals raise the core's own
+:class:`~workbench.core.errors.WorkbenchError`, each with a sentence for the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from psygnal import Signal
+
+from workbench.core.architecture import Architecture, Layer, ValidationReport, build, validate
+from workbench.core.data import datasets
+from workbench.core.errors import WorkbenchError
+from workbench.core.presets import load_preset, with_classes
+from workbench.core.runs.predict import load_images
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import fit_to_dataset, predict
+from workbench.session.phase import Phase, check_editable, check_transition
+from workbench.session.runs import RunsMixin
+from workbench.session.shown import GallerySet, NetworkKind, ShownEvaluation, ShownNetwork, validation_subset
+from workbench.session.tasks import Runner, Task, TaskState
+
+DEFAULT_PRESET = "seed-simplenet"
+DEFAULT_DATASET = "fashion-mnist"
+FALLBACK_DATASET = "digits"
+UNLABELLED = -1
+MAX_RECENT_FILES = 8
+
+
+class Session(RunsMixin):
+    """Everything the window shows and edits, without the window. See the module's docstring.
+
+    ``runs_out`` is where new runs are written (None: the default runs folder, a new sub-folder per run).
+    """
+
+    phase_changed = Signal(object)  # Phase
+    dataset_changed = Signal(object)  # LoadedDataset
+    architecture_changed = Signal(object)  # Architecture set by the session (a preset, a file, a run)
+    config_changed = Signal(object)  # TrainConfig set by the session (a run's settings)
+    file_changed = Signal()  # the architecture file (or its saved state) changed: the title
+    recent_files_changed = Signal(list)
+    network_changed = Signal(object)  # ShownNetwork
+    gallery_changed = Signal(object)  # GallerySet
+    evaluation_changed = Signal(object)  # ShownEvaluation | None
+    results_cleared = Signal()  # the shown results (curves, scores) no longer match the network being edited
+    status = Signal(str, int)  # a message for the status bar and how long to show it (ms, 0 = until replaced)
+    progress_text = Signal(str, str, bool)  # the training panel's progress line, detail, whether finished
+    notice = Signal(str)  # a lasting note above the tabs (e.g. the fallback dataset)
+    problem = Signal(str, str)  # title, message: something the user must know went wrong
+    exported = Signal(object)  # ExportResult
+
+    def __init__(self, runner: Runner, runs_out: Path | None = None):
+        self.runner = runner
+        self.runs_out = runs_out
+        self.phase = Phase.IDLE
+        self.dataset: datasets.LoadedDataset | None = None
+        self.architecture: Architecture = load_preset(DEFAULT_PRESET)
+        self.report: ValidationReport = validate(self.architecture)
+        self.config = TrainConfig()
+        self.network: ShownNetwork | None = None
+        self.gallery: GallerySet | None = None
+        self.evaluation: ShownEvaluation | None = None
+        self.file_path: Path | None = None
+        self.recent_files: list[Path] = []
+        self.loading: str | None = None  # the dataset being loaded in the background
+        self._then: Callable[[], None] | None = None  # what to do once the dataset has loaded
+        self._init_runs()
+
+    # ---- phase ------------------------------------------------------------------------------
+
+    def enter(self, phase: Phase) -> None:
+        """Change the phase (a :class:`PhaseError` if not allowed) and say so."""
+        check_transition(self.phase, phase)
+        self.phase = phase
+        self.phase_changed.emit(phase)
+
+    def run_task(self, task: Task) -> None:
+        """Enter the task's phase and hand it to the runner; back to idle when it is done."""
+        self.enter(task.phase)
+        on_done = task.on_done
+
+        def finished() -> None:
+            if self.phase is not Phase.IDLE:
+                self.enter(Phase.IDLE)
+            on_done()
+
+        task.on_done = finished
+        self.runner.start(task)
+
+    def check_editable(self) -> None:
+        """A :class:`PhaseError` while a run trains on its snapshot: the network and settings stay as they are."""
+        check_editable(self.phase)
+
+    def shutdown(self) -> None:
+        """Stop every background task and wait for it (closing the window)."""
+        self.runner.shutdown()
+
+    # ---- the dataset --------------------------------------------------------------------------
+
+    def load_options(self, name: str) -> dict[str, Any]:
+        """The keyword arguments of ``datasets.load`` for ``name`` under the current settings."""
+        if not datasets.is_folder(name):
+            return {}
+        config = self.config
+        same = datasets.canonical_name(name) == datasets.canonical_name(config.dataset)
+        image_size, channels = (config.image_size, config.channels) if same else (None, None)
+        return {"image_size": image_size, "channels": channels, "seed": config.seed}
+
+    def load_dataset(self, name: str, then: Callable[[], None] | None = None) -> None:
+        """Switch to dataset ``name``: at once if its files are here, else download it in the background.
+
+        ``then`` is called once it has loaded (not if loading fails).
+        """
+        if self.phase is Phase.LOADING_DATA:
+            return
+        check_transition(self.phase, Phase.LOADING_DATA)
+        try:
+            found = datasets.locate(name) is not None
+            if found:
+                loaded = self._load_now(name)
+        except WorkbenchError as error:
+            self._dataset_failed(name, str(error))
+            return
+        if found:
+            self._dataset_loaded(loaded)
+            if then is not None:
+                then()
+            return
+        title = datasets.get_info(name).title
+        self.progress_text.emit(f"Downloading {title}…", " ", False)
+        self.status.emit(f"Looking for {title} online…", 0)
+        options = self.load_options(name)
+        self.loading, self._then = name, then
+        self.run_task(
+            Task(
+                "load data",
+                Phase.LOADING_DATA,
+                lambda state: datasets.load(name, progress=False, **options),
+                on_success=self._dataset_loaded_later,
+                on_failure=lambda message: self._dataset_failed(name, message),
+                on_done=self._loading_done,
+            )
+        )
+
+    def _load_now(self, name: str) -> datasets.LoadedDataset:
+        self.status.emit(f"Loading {datasets.get_info(name).title}…", 0)
+        return datasets.load(name, download=False, **self.load_options(name))
+
+    def _loading_done(self) -> None:
+        self.loading = None
+
+    def _dataset_loaded_later(self, dataset: datasets.LoadedDataset) -> None:
+        then, self._then = self._then, None
+        self.loading = None
+        if self.phase is Phase.LOADING_DATA:
+            self.enter(Phase.IDLE)
+        self._dataset_loaded(dataset)
+        if then is not None:
+            then()
+
+    def _dataset_failed(self, name: str, message: str) -> None:
+        self._then = None
+        try:
+            title = datasets.get_info(name).title
+        except WorkbenchError:  # e.g. an image folder that has been moved
+            title = name
+        if self.dataset is None:
+            if self.phase is Phase.LOADING_DATA:
+                self.enter(Phase.IDLE)
+            fallback = datasets.get_info(FALLBACK_DATASET)
+            self._dataset_loaded(self._load_now(FALLBACK_DATASET))
+            self.notice.emit(
+                f"{title} is not available, so the workbench uses the {fallback.title} dataset "
+                f"bundled with scikit-learn. {message}"
+            )
+        else:
+            self.config_changed.emit(self.config)  # the form goes back to the dataset still loaded
+            self.problem.emit(f"{title} is not available", message)
+        self.progress_text.emit("Not started", " ", False)
+
+    def _dataset_loaded(self, dataset: datasets.LoadedDataset) -> None:
+        self.dataset = dataset
+        self.gallery = None  # the old dataset's images must not meet the network adapted to the new one
+        info = dataset.info
+        if datasets.canonical_name(self.config.dataset) != info.name:
+            self.config = TrainConfig.from_dict({**self.config.to_dict(), "dataset": info.name})
+        train, val = self.config.sizes_for(len(dataset.train_y))
+        self.config = TrainConfig.from_dict({**self.config.to_dict(), "train_size": train, "val_size": val})
+        architecture = self.architecture  # before the views adapt their copy to the new input
+        self.dataset_changed.emit(dataset)
+        if architecture.num_classes != len(info.class_names):
+            # The output layer follows the classes, as the input follows the image size.
+            architecture = with_classes(architecture, len(info.class_names))
+        self._show_architecture(architecture)
+        self.status.emit(
+            f"{info.title}: {len(dataset.train_y):,} training and {len(dataset.test_y):,} test images", 8000
+        )
+        self.progress_text.emit("Not started", " ", False)
+        self.redraw_validation_subset()
+
+    # ---- editing the network and the settings -------------------------------------------------
+
+    def _show_architecture(self, architecture: Architecture) -> None:
+        """Make ``architecture`` (fitted to the dataset's images) the one edited, and tell the builder."""
+        if self.dataset is not None:
+            architecture = architecture.copy()
+            architecture.input_shape = tuple(self.dataset.info.input_shape)
+        self.architecture = architecture
+        self.report = validate(architecture, loss=self.config.loss)
+        self.architecture_changed.emit(architecture)
+
+    def set_architecture(self, architecture: Architecture, file_path: Path | None = None) -> None:
+        """Show a new network to edit (a preset, a file, a run's); ``file_path`` is the file it came from."""
+        self.check_editable()
+        self._show_architecture(architecture)
+        self.file_path = file_path
+        self.file_changed.emit()
+        self.refresh_preview()
+
+    def edit_architecture(self, architecture: Architecture) -> None:
+        """The builder changed the network (a drop, a parameter, undo): the previous results no longer apply."""
+        if architecture == self.architecture and self.network is not None:
+            return
+        self.architecture = architecture
+        self.report = validate(architecture, loss=self.config.loss)
+        self.file_changed.emit()
+        self.evaluation = None
+        self.results_cleared.emit()
+        self.refresh_preview()
+
+    def edit_config(self, config: TrainConfig) -> None:
+        """The settings form changed; a different loss changes the network's warnings."""
+        loss_changed = config.loss != self.config.loss
+        self.config = config
+        if loss_changed:
+            self.report = validate(self.architecture, loss=config.loss)
+
+    def set_config(self, config: TrainConfig) -> None:
+        """Put ``config`` in the form (a run's settings); its dataset is loaded if it is another."""
+        self.config = config
+        self.report = validate(self.architecture, loss=config.loss)
+        self.config_changed.emit(config)
+
+    def load_preset(self, name: str) -> None:
+        """Presets menu: the preset's network; the training settings stay."""
+        self.set_architecture(load_preset(name))
+
+    def new_network(self) -> None:
+        """File → New: Flatten and one Linear layer, for the current dataset."""
+        classes, shape = self.architecture.num_classes, self.architecture.input_shape
+        layers = [Layer("Flatten"), Layer("Linear", {"out_features": classes})]
+        self.set_architecture(Architecture("untitled", shape, classes, layers))
+
+    def open_architecture(self, path: Path) -> None:
+        """Open an architecture file; a :class:`WorkbenchError` saying what is wrong with it."""
+        self.check_editable()
+        if not path.is_file() and path in self.recent_files:
+            self.recent_files = [other for other in self.recent_files if other != path]
+            self.recent_files_changed.emit(self.recent_files)
+            raise WorkbenchError(f"{path} is not there any more.")
+        self.set_architecture(Architecture.load(path), file_path=path)
+        self.add_recent_file(path)
+
+    def save_architecture(self, path: Path) -> None:
+        """Save the network being edited as ``path``; a :class:`WorkbenchError` if the file cannot be written."""
+        try:
+            self.architecture.save(path)
+        except OSError as error:
+            raise WorkbenchError(f"{path}: {error.strerror or error}") from error
+        self.file_path = path
+        self.file_changed.emit()
+        self.add_recent_file(path)
+        self.status.emit(f"Saved {path}", 5000)
+
+    def add_recent_file(self, path: Path) -> None:
+        """Put ``path`` first in File → Open recent."""
+        self.recent_files = remember_file(self.recent_files, path)
+        self.recent_files_changed.emit(self.recent_files)
+
+    def clear_recent_files(self) -> None:
+        """Empty File → Open recent."""
+        self.recent_files = []
+        self.recent_files_changed.emit(self.recent_files)
+
+    # ---- what is on show -----------------------------------------------------------------------
+
+    def show_network(self, network: ShownNetwork | None) -> None:
+        """Replace the network on show and tell the views."""
+        self.network = network
+        self.network_changed.emit(network)
+
+    def refresh_preview(self) -> None:
+        """Before a run: the untrained network the run would start from (same seed), and its guesses."""
+        if self.phase.running or self.dataset is None:
+            return
+        model = None
+        if self.report.ok:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.config.seed)
+                fitted = fit_to_dataset(self.architecture, self.dataset.info)
+                model = build(fitted).eval()
+        self.show_network(ShownNetwork(NetworkKind.UNTRAINED, self.architecture, model, "untrained network"))
+        header = (
+            "Untrained network's guesses"
+            if model is not None
+            else "Validation images (the network does not fit yet)"
+        )
+        self.show_gallery_guesses(header)
+
+    def redraw_validation_subset(self) -> None:
+        """The validation images a run with the current settings would see, for the gallery."""
+        if self.dataset is None or self.phase.running:
+            return
+        images, labels = validation_subset(self.dataset, self.config)
+        self.gallery = GallerySet(images, labels, self.dataset.info, None, "", True)
+        self.refresh_preview()
+
+    def show_gallery_guesses(self, header: str, predicted: bool = True, new_images: bool | None = None) -> None:
+        """Predict the gallery's images with the network on show (unless not ``predicted``), with ``header``."""
+        if self.gallery is None:
+            return
+        model = self.network.model if self.network is not None else None
+        probabilities = None
+        if predicted and model is not None and len(self.gallery.labels):
+            probabilities = predict(model, self.gallery.images).numpy()
+        fresh = self.gallery.new_images if new_images is None else new_images
+        self._show_gallery(self.gallery.images, self.gallery.labels, probabilities, header, fresh)
+
+    def _show_gallery(self, images: torch.Tensor, labels: torch.Tensor, probabilities: Any, header: str,
+                      new_images: bool) -> None:
+        info = self.dataset.info if self.dataset is not None else self.gallery.info  # type: ignore[union-attr]
+        self.gallery = GallerySet(images, labels, info, probabilities, header, new_images)
+        self.gallery_changed.emit(self.gallery)
+        self.gallery = GallerySet(images, labels, info, probabilities, header, False)
+
+    def gallery_images(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The gallery's images and labels, or None."""
+        return None if self.gallery is None else (self.gallery.images, self.gallery.labels)
+
+    def show_images(self, paths: list[Path]) -> None:
+        """Images dropped onto the gallery: what the network on show makes of them."""
+        if self.phase.running:
+            raise WorkbenchError("A run is training: drop your images again when the run has ended.")
+        if self.network is None or self.network.model is None or self.dataset is None:
+            raise WorkbenchError("There is no network to ask: make the network fit the data first.")
+        info = self.dataset.info
+        batch = load_images(paths, tuple(info.input_shape), info.mean, info.std)
+        labels = torch.full((len(paths),), UNLABELLED, dtype=torch.long)
+        self.gallery = GallerySet(batch, labels, info, None, "", True)
+        count = f"{len(paths)} image{'s' if len(paths) != 1 else ''}"
+        self.show_gallery_guesses(f"Your {count}: {self.network.label or 'the network'}'s guesses")
+
+    def show_confusion_cell(self, true_class: int, predicted_class: int) -> bool:
+        """Show in the gallery the test images of one confusion-matrix cell; False if the matrix has none here."""
+        shown = self.evaluation
+        if shown is None or self.dataset is None or self.phase.running or shown.split != "test":
+            return False
+        evaluation = shown.evaluation()
+        if evaluation is None or shown.model is None or shown.dataset_name != self.dataset.info.name:
+            return False
+        indices = torch.as_tensor(evaluation.items(true_class, predicted_class), dtype=torch.long)
+        names = self.dataset.info.class_names
+        network = self.network
+        if network is None or network.model is not shown.model:
+            label = network.label if network is not None else "evaluated network"
+            arch = network.architecture if network is not None else self.architecture
+            self.network = ShownNetwork(NetworkKind.TRAINED, arch, shown.model, label,
+                                        network.run_folder if network else None)
+        self.gallery = GallerySet(self.dataset.test_x[indices], self.dataset.test_y[indices], self.dataset.info,
+                                  None, "", True)
+        self.show_gallery_guesses(f"Test images, true {names[true_class]}, predicted {names[predicted_class]}")
+        return True
+
+    def show_evaluation(self, shown: ShownEvaluation | None) -> None:
+        """Put an evaluation on show (None clears it)."""
+        self.evaluation = shown
+        self.evaluation_changed.emit(shown)
+
+
+def remember_file(paths: list[Path], path: Path) -> list[Path]:
+    """``paths`` with ``path`` (made absolute) moved or added to the front, at most :data:`MAX_RECENT_FILES` long."""
+    path = Path(path).absolute()
+    return [path, *(other for other in paths if other != path)][:MAX_RECENT_FILES]
+
+
+__all__ = ["DEFAULT_DATASET", "DEFAULT_PRESET", "FALLBACK_DATASET", "Session", "TaskState", "remember_file"]

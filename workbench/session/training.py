@@ -1,0 +1,238 @@
+"""A training run as a task: the engine's callbacks turned into throttled reports the session records.
+
+Everything here is plain Python: the reports (:class:`RunStart`, :class:`BatchPacket`, :class:`EpochPacket`)
+travel from the training thread through :meth:`TaskState.report` to the session's thread, where the
+runner delivers them. Pause and stop go straight to the engine's own thread-safe handles, so they act at
+the next batch boundary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from workbench.core.architecture import Architecture
+from workbench.core.runs.folders import RunRecorder, load_checkpoint, new_run_dir
+from workbench.core.runs.metrics import Evaluation, evaluation_from_predictions
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
+from workbench.core.training.gradients import GradientMonitor, GradientSample
+from workbench.core.training.loss_watch import read_losses
+from workbench.session.tasks import TaskState
+
+REPORTS_PER_SECOND = 10.0
+
+
+@dataclass
+class BatchPacket:
+    """The batches since the last packet: global steps and losses, gradient samples, and where the run is."""
+
+    steps: list[int]
+    losses: list[float]
+    epoch: int
+    epochs: int
+    batch: int
+    batches_per_epoch: int
+    samples_per_second: float
+    seconds_left: float
+    gradients: list[GradientSample] = field(default_factory=list)
+
+
+@dataclass
+class RunStart:
+    """A run has loaded its data, built its model and is about to train.
+
+    ``history`` holds the epochs of an earlier session when a run is continued; ``first_step`` is the
+    global batch number the first new batch will have.
+    """
+
+    folder: Path
+    architecture: Architecture
+    config: TrainConfig
+    device: str
+    class_names: tuple[str, ...]
+    history: list[EpochMetrics]
+    first_step: int
+    gradient_layers: list[str]
+    activation_layers: list[str]
+
+
+@dataclass
+class EpochPacket:
+    """One finished epoch: its metrics, the weights after it, and the validation set's predictions."""
+
+    metrics: EpochMetrics
+    weights: dict[str, torch.Tensor] = field(repr=False)
+    val_probabilities: np.ndarray | None = field(default=None, repr=False)
+    val_labels: np.ndarray | None = field(default=None, repr=False)
+    class_names: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def val_evaluation(self) -> Evaluation | None:
+        """The scores of :attr:`val_probabilities`, computed when first asked for (scikit-learn takes milliseconds
+        that a quick run's epochs cannot spare, and the window asks only for the epochs it shows)."""
+        if self.val_probabilities is None or self.val_labels is None:
+            return None
+        return evaluation_from_predictions(self.val_labels, self.val_probabilities, self.class_names)
+
+
+@dataclass
+class TestProgress:
+    """The test split is being scored at the end of a run: ``done`` of ``total`` images."""
+
+    done: int
+    total: int
+
+
+@dataclass
+class RunEnd:
+    """How a run ended, with its final weights on the CPU."""
+
+    status: str
+    message: str
+    test_accuracy: float
+    folder: Path
+    weights: dict[str, torch.Tensor] = field(repr=False)
+    evaluation: Evaluation | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to train: a new run of ``architecture`` under ``config`` (into ``out``), or ``resume`` a run folder
+    for ``extra_epochs`` more epochs. Both are snapshots: later edits in the window do not reach the run."""
+
+    architecture: Architecture | None = None
+    config: TrainConfig | None = None
+    out: Path | None = None
+    resume: Path | None = None
+    extra_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        if self.resume is None and (self.architecture is None or self.config is None):
+            raise ValueError("A new run needs an architecture and a config.")
+        if self.architecture is not None:
+            object.__setattr__(self, "architecture", self.architecture.copy())
+        if self.config is not None:
+            object.__setattr__(self, "config", TrainConfig.from_dict(self.config.to_dict()))
+
+
+def train(request: RunRequest, state: TaskState, rate_hz: float = REPORTS_PER_SECOND) -> RunEnd:
+    """Load, build and train as ``request`` says, reporting through ``state``; the run's end.
+
+    Pause, resume and cancel of ``state`` act on the run at the next batch boundary.
+    """
+    trainer, folder = _make_trainer(request)
+    recorder = RunRecorder(folder)
+    monitor = GradientMonitor()
+    trainer.callbacks = [recorder, monitor, _Reporter(state, 1.0 / rate_hz, folder, monitor)]
+    state.on("cancel", trainer.stop)
+    state.on("pause", trainer.pause)
+    state.on("resume", trainer.resume)
+    state.holding = lambda: trainer.paused
+    result = trainer.run()
+    return RunEnd(
+        result.status, result.message, result.test_accuracy, folder, cpu_weights(result.model), recorder.evaluation
+    )
+
+
+def _make_trainer(request: RunRequest) -> tuple[Trainer, Path]:
+    if request.resume is None:
+        assert request.architecture is not None and request.config is not None
+        trainer = Trainer(request.architecture, request.config, progress=False)
+        return trainer, new_run_dir(request.out, trainer.architecture, trainer.config)
+    architecture, saved, checkpoint = load_checkpoint(request.resume)
+    config = dataclasses.replace(saved, epochs=checkpoint.epoch + request.extra_epochs)
+    return Trainer(architecture, config, progress=False, resume=checkpoint), request.resume
+
+
+class _Reporter(Callback):
+    """Engine callbacks (on the training thread) -> reports, at most ``1 / interval`` batch packets a second."""
+
+    def __init__(self, state: TaskState, interval: float, folder: Path, monitor: GradientMonitor):
+        self.state = state
+        self.interval = interval
+        self.folder = folder
+        self.monitor = monitor
+        self.steps: list[int] = []
+        self.losses: list[torch.Tensor | float] = []
+        self.last_emit = time.perf_counter()
+        self.last_samples = 0
+        self.samples_at_start = 0
+        self.batches_at_start = 0
+        self.rate = 0.0
+
+    def on_train_start(self, trainer: Trainer, state: TrainState) -> None:
+        self.last_samples = self.samples_at_start = state.samples_seen
+        self.batches_at_start = len(state.history) * state.batches_per_epoch
+        info = trainer.data.info
+        self.state.report(
+            RunStart(
+                self.folder,
+                trainer.architecture,
+                trainer.config,
+                str(trainer.device),
+                tuple(info.class_names),
+                list(state.history),
+                len(state.history) * state.batches_per_epoch + 1,
+                list(self.monitor.layers),
+                list(self.monitor.activations),
+            )
+        )
+
+    def on_batch_end(self, trainer: Trainer, state: TrainState) -> None:
+        self.steps.append((state.epoch - 1) * state.batches_per_epoch + state.batch)
+        self.losses.append(state.batch_loss_value)  # read back together in _emit, not one batch at a time
+        now = time.perf_counter()
+        if now - self.last_emit >= self.interval:
+            self._emit(state, now)
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
+        self._emit(state, time.perf_counter())
+        probabilities = labels = None
+        if state.val_probabilities is not None and len(state.val_probabilities):
+            probabilities = state.val_probabilities.to("cpu", torch.float32).numpy()
+            labels = trainer.data.val_y.cpu().numpy()
+        self.state.report(
+            EpochPacket(
+                metrics, cpu_weights(trainer.model), probabilities, labels, tuple(trainer.data.info.class_names)
+            )
+        )
+
+    def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
+        if self.steps:
+            self._emit(state, time.perf_counter())
+
+    def _emit(self, state: TrainState, now: float) -> None:
+        elapsed = now - self.last_emit
+        if elapsed > 0 and state.samples_seen > self.last_samples:
+            self.rate = (state.samples_seen - self.last_samples) / elapsed
+        total_batches = state.epochs * state.batches_per_epoch
+        done_batches = (state.epoch - 1) * state.batches_per_epoch + state.batch
+        per_batch = (state.samples_seen - self.samples_at_start) / max(done_batches - self.batches_at_start, 1)
+        seconds_left = (total_batches - done_batches) * per_batch / self.rate if self.rate else float("nan")
+        self.state.report(
+            BatchPacket(
+                self.steps,
+                read_losses(self.losses),
+                state.epoch,
+                state.epochs,
+                state.batch,
+                state.batches_per_epoch,
+                self.rate,
+                seconds_left,
+                self.monitor.take_new(),
+            )
+        )
+        self.steps, self.losses = [], []
+        self.last_emit, self.last_samples = now, state.samples_seen
+
+
+def cpu_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the model's weights on the CPU, safe to hand to another thread."""
+    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
