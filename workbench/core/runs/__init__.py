@@ -1,0 +1,1 @@
+"""Runs on disk: run folders and checkpoints, trained models, evaluation metrics, prediction."""
