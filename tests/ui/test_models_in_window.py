@@ -29,7 +29,7 @@ def test_dropped_images_get_the_networks_guesses(qtbot, window, tmp_path):
 
 
 def test_an_image_folder_trains_in_the_window_with_one_output_per_class(qtbot, window, tmp_path):
-    from tests.core.test_folder_datasets import draw_tree
+    from tests.helpers import draw_tree
 
     root = tmp_path / "shapes"
     draw_tree(root)
@@ -37,7 +37,8 @@ def test_an_image_folder_trains_in_the_window_with_one_output_per_class(qtbot, w
     index = window.panel.add_folder(name, image_size=16, channels=1)
     window.panel.dataset.setCurrentIndex(index)
     qtbot.waitUntil(
-        lambda: window.session.dataset is not None and window.session.dataset.info.name.startswith("folder:"), timeout=30_000
+        lambda: window.session.dataset is not None and window.session.dataset.info.name.startswith("folder:"),
+        timeout=30_000,
     )
     classes = len(window.session.dataset.info.class_names)
     assert window.builder.architecture().num_classes == classes

@@ -331,7 +331,10 @@ def test_recent_files_list_the_newest_first_without_duplicates_up_to_the_limit(s
     for path in paths:
         assert win.save_architecture_file(path)
     assert win.save_architecture_file(paths[3])
-    assert win.session.recent_files == [paths[3]] + [path for path in reversed(paths) if path != paths[3]][: MAX_RECENT - 1]
+    assert (
+        win.session.recent_files
+        == [paths[3]] + [path for path in reversed(paths) if path != paths[3]][: MAX_RECENT - 1]
+    )
     first = win.recent_menu.actions()[0]
     assert first.text() == "&1 net3.json" and first.toolTip() == str(paths[3])
     win.load_preset("mlp")

@@ -75,14 +75,22 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("file.open", "&Open architecture…", "&File", "open_architecture", can_edit, ("std:Open",)),
     ActionSpec("file.save", "&Save architecture", "&File", "save_architecture", always, ("std:Save",)),
     ActionSpec("file.save_as", "Save architecture &as…", "&File", "save_architecture_as", always, ("std:SaveAs",)),
-    ActionSpec("file.open_trained", "Open &trained model…", "&File", "open_trained_model", can_edit,
-               separator_before=True),
+    ActionSpec(
+        "file.open_trained", "Open &trained model…", "&File", "open_trained_model", can_edit, separator_before=True
+    ),
     ActionSpec("file.export", "&Export trained model…", "&File", "export_current", can_export),
     ActionSpec("file.quit", "&Quit", "&File", "close", always, ("std:Quit",), separator_before=True),
     ActionSpec("train.start", "&Start", "&Train", "start_training", can_start, ("Ctrl+R",)),
     ActionSpec("train.stop", "S&top", "&Train", "stop_training", can_stop, ("Ctrl+.",)),
-    ActionSpec("train.evaluate", "&Evaluate on the test set", "&Train", "evaluate_current", can_evaluate,
-               ("Ctrl+E",), separator_before=True),
+    ActionSpec(
+        "train.evaluate",
+        "&Evaluate on the test set",
+        "&Train",
+        "evaluate_current",
+        can_evaluate,
+        ("Ctrl+E",),
+        separator_before=True,
+    ),
     ActionSpec("train.continue", "&Continue a run…", "&Train", "show_runs", always),
     ActionSpec("train.cluster", "Run on a c&luster…", "&Train", "run_on_cluster", can_hand_off),
     ActionSpec("view.runs", "&Run history", "&View", "show_runs", always, separator_before=True),
@@ -96,8 +104,15 @@ ACTIONS: tuple[ActionSpec, ...] = (
 def preset_actions() -> tuple[ActionSpec, ...]:
     """One action per bundled preset, in the Presets menu, with the preset's description as its tooltip."""
     return tuple(
-        ActionSpec(f"presets.{name}", name, "&Presets", "load_preset", can_edit,
-                   tooltip=load_preset(name).description, argument=name)
+        ActionSpec(
+            f"presets.{name}",
+            name,
+            "&Presets",
+            "load_preset",
+            can_edit,
+            tooltip=load_preset(name).description,
+            argument=name,
+        )
         for name in preset_names()
     )
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from workbench.core.errors import WorkbenchError
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     """One thing at a time: idle, or loading data, training (or paused), evaluating, exporting."""
 
     IDLE = "idle"
@@ -83,6 +83,5 @@ def check_editable(current: Phase) -> None:
     """Raise :class:`PhaseError` while a run trains on its snapshot: the network and settings stay as they are."""
     if current.running:
         raise PhaseError(
-            f"Cannot change the network or the settings while {_WHAT_IS_GOING_ON[current]}: "
-            f"{_HOW_TO_GO_ON[current]}."
+            f"Cannot change the network or the settings while {_WHAT_IS_GOING_ON[current]}: {_HOW_TO_GO_ON[current]}."
         )

@@ -25,8 +25,14 @@ from workbench.core.training.config import TrainConfig
 from workbench.core.training.distributed import write_handoff
 from workbench.core.training.engine import EpochMetrics
 from workbench.session.phase import Phase, PhaseError, check_editable, check_transition
-from workbench.session.shown import GallerySet, NetworkKind, ShownEvaluation, ShownNetwork, meta_model
-from workbench.session.shown import validation_subset
+from workbench.session.shown import (
+    GallerySet,
+    NetworkKind,
+    ShownEvaluation,
+    ShownNetwork,
+    meta_model,
+    validation_subset,
+)
 from workbench.session.tasks import Runner, Task, TaskState
 from workbench.session.training import BatchPacket, EpochPacket, RunEnd, RunRequest, RunStart, TestProgress, train
 
@@ -60,6 +66,8 @@ class RunsMixin:
         status: Signal
         progress_text: Signal
         exported: Signal
+        gallery_changed: Signal
+        _then: Callable[[], None] | None
 
         def enter(self, phase: Phase) -> None: ...
         def run_task(self, task: Task) -> None: ...
@@ -67,9 +75,7 @@ class RunsMixin:
         def set_architecture(self, architecture: Architecture, file_path: Path | None = None) -> None: ...
         def set_config(self, config: TrainConfig) -> None: ...
         def show_network(self, network: ShownNetwork | None) -> None: ...
-        def show_gallery_guesses(
-            self, header: str, predicted: bool = True, new_images: bool | None = None
-        ) -> None: ...
+        def show_gallery_guesses(self, header: str, predicted: bool = True, new_images: bool | None = None) -> None: ...
         def show_evaluation(self, shown: ShownEvaluation | None) -> None: ...
 
     def _init_runs(self) -> None:
@@ -110,7 +116,7 @@ class RunsMixin:
         self._launch(request, status)
 
     def _after_loading(self, then: Callable[[], None]) -> None:
-        self._then = then  # type: ignore[attr-defined]  # the data half calls it once the dataset is in
+        self._then = then  # the data half calls it once the dataset is in
 
     def _launch(self, request: RunRequest, status: str) -> None:
         task = Task(
@@ -168,8 +174,15 @@ class RunsMixin:
 
     def _run_started(self, start: RunStart) -> None:
         self.run = start
-        self.show_network(ShownNetwork(NetworkKind.TRAINING, start.architecture, meta_model(start.architecture),
-                                       start.architecture.name, start.folder))
+        self.show_network(
+            ShownNetwork(
+                NetworkKind.TRAINING,
+                start.architecture,
+                meta_model(start.architecture),
+                start.architecture.name,
+                start.folder,
+            )
+        )
         self.run_started.emit(start)
         if self.dataset is not None and self.dataset.info.name == start.config.dataset:
             images, labels = validation_subset(self.dataset, start.config)
@@ -195,20 +208,35 @@ class RunsMixin:
         gallery = self.gallery
         if packet.val_probabilities is not None and gallery is not None:
             if len(packet.val_probabilities) == len(gallery.labels):
-                self.gallery = GallerySet(gallery.images, gallery.labels, gallery.info, packet.val_probabilities,
-                                          f"After epoch {metrics.epoch}{accuracy}", False)
+                self.gallery = GallerySet(
+                    gallery.images,
+                    gallery.labels,
+                    gallery.info,
+                    packet.val_probabilities,
+                    f"After epoch {metrics.epoch}{accuracy}",
+                    False,
+                )
                 self._emit_gallery()
         if packet.val_probabilities is not None:
-            self.show_evaluation(ShownEvaluation(  # scored only if the Evaluation tab is looked at
-                lambda: packet.val_evaluation,
-                f"{self.run.architecture.name} — validation set after epoch {metrics.epoch}:",
-                "validation",
-            ))
-        self.show_network(ShownNetwork(NetworkKind.TRAINING, self.run.architecture, self.network.model,
-                                       f"After epoch {metrics.epoch}", self.run.folder))
+            self.show_evaluation(
+                ShownEvaluation(  # scored only if the Evaluation tab is looked at
+                    lambda: packet.val_evaluation,
+                    f"{self.run.architecture.name} — validation set after epoch {metrics.epoch}:",
+                    "validation",
+                )
+            )
+        self.show_network(
+            ShownNetwork(
+                NetworkKind.TRAINING,
+                self.run.architecture,
+                self.network.model,
+                f"After epoch {metrics.epoch}",
+                self.run.folder,
+            )
+        )
 
     def _emit_gallery(self) -> None:
-        self.gallery_changed.emit(self.gallery)  # type: ignore[attr-defined]
+        self.gallery_changed.emit(self.gallery)
 
     def _run_finished(self, end: RunEnd) -> None:
         self.last_end = end
@@ -220,16 +248,20 @@ class RunsMixin:
         model.load_state_dict(end.weights, assign=True)
         label = f"{architecture.name} ({end.status})"
         self.show_network(ShownNetwork(NetworkKind.TRAINED, architecture, model, label, end.folder))
-        if self.gallery is not None and self.dataset is not None \
-                and tuple(self.dataset.info.input_shape) == tuple(architecture.input_shape):
+        if (
+            self.gallery is not None
+            and self.dataset is not None
+            and tuple(self.dataset.info.input_shape) == tuple(architecture.input_shape)
+        ):
             self.show_gallery_guesses(f"Trained network ({end.status})", True, False)
         headline = HEADLINES.get(end.status, end.status)
         self.progress_text.emit(f"{headline} — test accuracy {end.test_accuracy:.1%}", end.message, True)
         self.status.emit(f"{headline}: test accuracy {end.test_accuracy:.1%}. Run saved in {end.folder}", 0)
         if end.evaluation is not None:
             dataset = start.config.dataset if start is not None else ""
-            self.show_evaluation(ShownEvaluation(end.evaluation, f"{architecture.name} — test set:", "test",
-                                                 model, dataset))
+            self.show_evaluation(
+                ShownEvaluation(end.evaluation, f"{architecture.name} — test set:", "test", model, dataset)
+            )
         self.run_finished.emit(end)
         if end.status == "diverged":
             self.problem.emit("Training diverged", end.message)
@@ -270,8 +302,11 @@ class RunsMixin:
 
     def show_trained(self, trained: TrainedModel) -> None:
         """Put a trained network read from a run folder or a bundle on show, if it takes the dataset's images."""
-        if self.dataset is None or self.dataset.info.name != trained.config.dataset \
-                or tuple(self.dataset.info.input_shape) != tuple(trained.architecture.input_shape):
+        if (
+            self.dataset is None
+            or self.dataset.info.name != trained.config.dataset
+            or tuple(self.dataset.info.input_shape) != tuple(trained.architecture.input_shape)
+        ):
             return
         label = f"{trained.name} ({trained.source})"
         kind = NetworkKind.FROM_RUN if (trained.folder / RUN_FILE).is_file() else NetworkKind.FROM_BUNDLE
@@ -287,8 +322,9 @@ class RunsMixin:
             return
         trained = load_trained(path)
         self.set_architecture(trained.architecture)
-        if trained.data.name in datasets.DATASETS and (self.dataset is None or
-                                                       self.dataset.info.name != trained.data.name):
+        if trained.data.name in datasets.DATASETS and (
+            self.dataset is None or self.dataset.info.name != trained.data.name
+        ):
             self.load_dataset(trained.data.name, then=lambda: self.show_trained(trained))
             return
         self.show_trained(trained)
@@ -311,7 +347,12 @@ class RunsMixin:
 
         def work(state: TaskState) -> tuple[Evaluation, torch.nn.Module, str, str]:
             trained = load_trained(folder)
-            return evaluate_trained(trained), trained.model, trained.config.dataset, f"{trained.name} ({trained.source})"
+            return (
+                evaluate_trained(trained),
+                trained.model,
+                trained.config.dataset,
+                f"{trained.name} ({trained.source})",
+            )
 
         self._evaluate(work, None)
 
@@ -319,8 +360,15 @@ class RunsMixin:
         check_transition(self.phase, Phase.EVALUATING)
         images = f"{count:,} test images" if count else "the test set"
         self.status.emit(f"Evaluating on {images}…", 0)
-        self.run_task(Task("evaluate", Phase.EVALUATING, work, on_success=self._evaluated,
-                           on_failure=lambda message: self.problem.emit("The evaluation failed", message)))
+        self.run_task(
+            Task(
+                "evaluate",
+                Phase.EVALUATING,
+                work,
+                on_success=self._evaluated,
+                on_failure=lambda message: self.problem.emit("The evaluation failed", message),
+            )
+        )
 
     def _evaluated(self, outcome: tuple[Evaluation, torch.nn.Module, str, str]) -> None:
         evaluation, model, dataset_name, label = outcome
@@ -345,9 +393,16 @@ class RunsMixin:
             return export_model(load_trained(folder), fmt, target, progress=state.report)
 
         self.status.emit(f"Exporting {folder.name} as {fmt}…", 0)
-        self.run_task(Task("export", Phase.EXPORTING, work, on_success=self._exported,
-                           on_failure=lambda message: self.problem.emit("The export failed", message),
-                           on_progress=lambda message: self.status.emit(f"Exporting: {message}", 0)))
+        self.run_task(
+            Task(
+                "export",
+                Phase.EXPORTING,
+                work,
+                on_success=self._exported,
+                on_failure=lambda message: self.problem.emit("The export failed", message),
+                on_progress=lambda message: self.status.emit(f"Exporting: {message}", 0),
+            )
+        )
 
     def _exported(self, result: ExportResult) -> None:
         self.last_export = result

@@ -212,7 +212,7 @@ class Session(RunsMixin):
         """Make ``architecture`` (fitted to the dataset's images) the one edited, and tell the builder."""
         if self.dataset is not None:
             architecture = architecture.copy()
-            architecture.input_shape = tuple(self.dataset.info.input_shape)
+            architecture.input_shape = self.dataset.info.input_shape
         self.architecture = architecture
         self.report = validate(architecture, loss=self.config.loss)
         self.architecture_changed.emit(architecture)
@@ -223,6 +223,7 @@ class Session(RunsMixin):
         self._show_architecture(architecture)
         self.file_path = file_path
         self.file_changed.emit()
+        self._clear_results()
         self.refresh_preview()
 
     def edit_architecture(self, architecture: Architecture) -> None:
@@ -232,9 +233,12 @@ class Session(RunsMixin):
         self.architecture = architecture
         self.report = validate(architecture, loss=self.config.loss)
         self.file_changed.emit()
+        self._clear_results()
+        self.refresh_preview()
+
+    def _clear_results(self) -> None:
         self.evaluation = None
         self.results_cleared.emit()
-        self.refresh_preview()
 
     def edit_config(self, config: TrainConfig) -> None:
         """The settings form changed; a different loss changes the network's warnings."""
@@ -309,9 +313,7 @@ class Session(RunsMixin):
                 model = build(fitted).eval()
         self.show_network(ShownNetwork(NetworkKind.UNTRAINED, self.architecture, model, "untrained network"))
         header = (
-            "Untrained network's guesses"
-            if model is not None
-            else "Validation images (the network does not fit yet)"
+            "Untrained network's guesses" if model is not None else "Validation images (the network does not fit yet)"
         )
         self.show_gallery_guesses(header)
 
@@ -334,8 +336,9 @@ class Session(RunsMixin):
         fresh = self.gallery.new_images if new_images is None else new_images
         self._show_gallery(self.gallery.images, self.gallery.labels, probabilities, header, fresh)
 
-    def _show_gallery(self, images: torch.Tensor, labels: torch.Tensor, probabilities: Any, header: str,
-                      new_images: bool) -> None:
+    def _show_gallery(
+        self, images: torch.Tensor, labels: torch.Tensor, probabilities: Any, header: str, new_images: bool
+    ) -> None:
         info = self.dataset.info if self.dataset is not None else self.gallery.info  # type: ignore[union-attr]
         self.gallery = GallerySet(images, labels, info, probabilities, header, new_images)
         self.gallery_changed.emit(self.gallery)
@@ -372,10 +375,12 @@ class Session(RunsMixin):
         if network is None or network.model is not shown.model:
             label = network.label if network is not None else "evaluated network"
             arch = network.architecture if network is not None else self.architecture
-            self.network = ShownNetwork(NetworkKind.TRAINED, arch, shown.model, label,
-                                        network.run_folder if network else None)
-        self.gallery = GallerySet(self.dataset.test_x[indices], self.dataset.test_y[indices], self.dataset.info,
-                                  None, "", True)
+            self.network = ShownNetwork(
+                NetworkKind.TRAINED, arch, shown.model, label, network.run_folder if network else None
+            )
+        self.gallery = GallerySet(
+            self.dataset.test_x[indices], self.dataset.test_y[indices], self.dataset.info, None, "", True
+        )
         self.show_gallery_guesses(f"Test images, true {names[true_class]}, predicted {names[predicted_class]}")
         return True
 

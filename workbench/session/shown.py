@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from workbench.core.runs.metrics import Evaluation
 from workbench.core.training.config import TrainConfig
 
 
-class NetworkKind(str, Enum):
+class NetworkKind(StrEnum):
     """What the network on show is."""
 
     UNTRAINED = "untrained"

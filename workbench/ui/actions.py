@@ -27,8 +27,12 @@ class ActionSet:
         self.actions: dict[str, QAction] = {}
         self.specs: dict[str, ActionSpec] = {}
         self.menus: dict[str, QMenu] = {}
-        for signal in (session.phase_changed, session.network_changed, session.file_changed,
-                       session.architecture_changed):
+        for signal in (
+            session.phase_changed,
+            session.network_changed,
+            session.file_changed,
+            session.architecture_changed,
+        ):
             signal.connect(self.update)
 
     def menu(self, title: str) -> QMenu:

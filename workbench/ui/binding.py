@@ -6,10 +6,14 @@ timers are the views' own throttles (a short run's epochs would redraw the galle
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 from PySide6.QtCore import QObject, QTimer
 
 from workbench.core.architecture import Architecture
 from workbench.core.data.datasets import LoadedDataset
+from workbench.core.runs.metrics import Evaluation
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import EpochMetrics
 from workbench.session.phase import Phase
@@ -26,7 +30,7 @@ class ViewBinding(QObject):
     """Connects one window's widgets and one session, both ways."""
 
     def __init__(self, window: WindowLayout):
-        super().__init__(window)  # type: ignore[arg-type]  # the window is a QMainWindow
+        super().__init__(window)
         self.window = window
         self.session = session = window.session
         self.pending_epoch: EpochPacket | None = None
@@ -88,7 +92,7 @@ class ViewBinding(QObject):
         info, window = dataset.info, self.window
         window.panel.set_config(self.session.config)
         window.panel.fit_sizes(len(dataset.train_y))
-        window.builder.set_input(tuple(info.input_shape), len(info.class_names))
+        window.builder.set_input(info.input_shape, len(info.class_names))
         window.data_browser.set_data(
             to_display(dataset.train_x, info.mean, info.std),
             dataset.train_y.tolist(),
@@ -121,16 +125,21 @@ class ViewBinding(QObject):
             return
         if any(parameter.is_meta for parameter in network.model.parameters()):
             return  # a run's network before its first epoch: no weights to draw yet
-        caption = "Untrained: the random weights a run starts from" if network.kind.value == "untrained" \
-            else network.label
+        caption = (
+            "Untrained: the random weights a run starts from" if network.kind.value == "untrained" else network.label
+        )
         weights_view.show_weights(network.architecture, network.model.state_dict(), caption)
 
     def _gallery_changed(self, shown: GallerySet) -> None:
         gallery = self.window.gallery
         if shown.new_images:
             info = shown.info
-            gallery.set_items(to_display(shown.images, info.mean, info.std), shown.labels.tolist(),
-                              info.class_names, shown.probabilities)
+            gallery.set_items(
+                to_display(shown.images, info.mean, info.std),
+                shown.labels.tolist(),
+                info.class_names,
+                shown.probabilities,
+            )
         else:
             gallery.set_probabilities(shown.probabilities)
         gallery.set_header(shown.header)
@@ -140,7 +149,7 @@ class ViewBinding(QObject):
         if shown is None:
             view.clear()
             return
-        view.show_evaluation(shown.scores, shown.title)
+        view.show_evaluation(cast("Evaluation | Callable[[], Evaluation]", shown.scores), shown.title)
         if shown.bring_to_front:
             self.window.tabs.setCurrentIndex(1)
 
@@ -169,8 +178,14 @@ class ViewBinding(QObject):
         if packet.gradients:
             window.gradient_plots.add_samples(packet.gradients)
         if self.session.phase is Phase.TRAINING:
-            window.panel.show_progress(packet.epoch, packet.epochs, packet.batch, packet.batches_per_epoch,
-                                       packet.samples_per_second, packet.seconds_left)
+            window.panel.show_progress(
+                packet.epoch,
+                packet.epochs,
+                packet.batch,
+                packet.batches_per_epoch,
+                packet.samples_per_second,
+                packet.seconds_left,
+            )
 
     def _epoch_ended(self, packet: EpochPacket) -> None:
         self.window.plots.add_epoch(packet.metrics)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.runs.folders import RunSummary
+from workbench.core.training.engine import EpochMetrics
 from workbench.session.session import Session
 from workbench.ui.panels.layer_builder import LayerBuilder
 from workbench.ui.panels.training_panel import TrainingPanel
@@ -48,7 +48,7 @@ def _scrolled(widget: QWidget) -> QScrollArea:
     return scroll
 
 
-class WindowLayout:
+class WindowLayout(QMainWindow):
     """The widgets of the window and their places; a base of :class:`~workbench.ui.main_window.MainWindow`.
 
     To add a tab: make its view in ``views/``, create it in :meth:`assemble` and add it to ``self.tabs``; bind it
@@ -69,16 +69,15 @@ class WindowLayout:
 
     def report_problem(self, title: str, message: str) -> None:
         """Tell the user: a dialog when interactive, else the status bar and stderr."""
-        window: QMainWindow = self  # type: ignore[assignment]
+        window = self
         window.statusBar().showMessage(f"{title}: {message.splitlines()[0]}")
         if self.interactive:
             QMessageBox.warning(window, title, message)
         else:
             print(f"workbench: {title}: {message}", file=sys.stderr)
 
-    def assemble(self: QMainWindow | WindowLayout) -> None:  # type: ignore[misc]
+    def assemble(self) -> None:
         """Create the widgets and lay them out."""
-        window: QMainWindow = self  # type: ignore[assignment]
         self.setWindowTitle("workbench")
         self.resize(*DEFAULT_SIZE)
         self.builder = LayerBuilder()
@@ -95,11 +94,12 @@ class WindowLayout:
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet(NOTICE_STYLE)
         self.notice.hide()
-        self._dock_panels(window)
-        self._make_tabs(window)
+        self._dock_panels()
+        self._make_tabs()
         self.follow_colour_scheme()
 
-    def _dock_panels(self, window: QMainWindow) -> None:
+    def _dock_panels(self) -> None:
+        window = self
         left = QDockWidget("Network", window)
         left.setObjectName("network-dock")
         left.setWidget(self.builder)
@@ -117,7 +117,8 @@ class WindowLayout:
         window.resizeDocks([left, right], [320, 340], Qt.Orientation.Horizontal)
         self.docks = (left, right)
 
-    def _make_tabs(self, window: QMainWindow) -> None:
+    def _make_tabs(self) -> None:
+        window = self
         training = QSplitter(Qt.Orientation.Vertical)
         training.addWidget(self.plots)
         training.addWidget(_scrolled(self.gallery))
@@ -137,7 +138,9 @@ class WindowLayout:
         layout.addWidget(self.tabs, 1)
         window.setCentralWidget(central)
         window.statusBar().showMessage("Ready")
-        self.busy = QProgressBar(maximumWidth=160, textVisible=False)  # shown while an export or evaluation runs
+        self.busy = QProgressBar()  # shown while an export or evaluation runs
+        self.busy.setMaximumWidth(160)
+        self.busy.setTextVisible(False)
         self.busy.setRange(0, 0)
         window.statusBar().addPermanentWidget(self.busy)
         self.busy.hide()
@@ -163,7 +166,7 @@ class WindowLayout:
         """View → Clear overlaid runs."""
         self.plots.clear_overlays()
 
-    def _overlay_runs(self, runs: list[RunSummary]) -> None:
+    def _overlay_runs(self, runs: list[tuple[str, list[EpochMetrics]]]) -> None:
         self.plots.show_overlays(runs)
         self.tabs.setCurrentIndex(0)
 
@@ -180,6 +183,8 @@ class WindowLayout:
         paper = paper_palette() if dark else QPalette()
         for index in range(self.tabs.count()):
             page = self.tabs.widget(index)
+            if page is None:
+                continue
             page.setPalette(paper)
             page.setAutoFillBackground(dark)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QDesktopServices
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.runs.folders import default_runs_dir
@@ -35,7 +35,7 @@ from workbench.ui.tasks import TaskRunner
 __all__ = ["DEFAULT_DATASET", "DEFAULT_PRESET", "MainWindow"]
 
 
-class MainWindow(WindowLayout, QMainWindow):
+class MainWindow(WindowLayout):
     """The whole app. ``runFinished`` fires after every run, however it ended (scripted mode waits on it).
 
     ``interactive`` False (scripted mode, tests) reports problems in the status bar and on stderr
@@ -54,8 +54,9 @@ class MainWindow(WindowLayout, QMainWindow):
     batchProgress = Signal(object)  # the session's reports, as Qt signals for scripts and tests
     epochEnded = Signal(object)
 
-    def __init__(self, interactive: bool = True, runs_out: Path | None = None, remember: bool = False,
-                 restore_work: bool = True):
+    def __init__(
+        self, interactive: bool = True, runs_out: Path | None = None, remember: bool = False, restore_work: bool = True
+    ):
         super().__init__()
         # Training runs on a worker thread; a shorter GIL switch interval keeps painting from
         # stalling it (and it from stalling the event loop) for the default 5 ms at a time.
@@ -247,7 +248,9 @@ class MainWindow(WindowLayout, QMainWindow):
         return True
 
     def open_trained_model(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a run folder or an exported bundle", str(default_runs_dir()))
+        path = QFileDialog.getExistingDirectory(
+            self, "Open a run folder or an exported bundle", str(default_runs_dir())
+        )
         if path:
             self.open_trained(Path(path))
 
@@ -354,9 +357,11 @@ class MainWindow(WindowLayout, QMainWindow):
     def confirm_stop_on_close(self) -> bool:
         if not self.interactive:
             return True
-        answer = QMessageBox.question(self, "Training is running",
-                                      "A run is training. Stop it and close the workbench? "
-                                      "The run is saved as stopped.")
+        answer = QMessageBox.question(
+            self,
+            "Training is running",
+            "A run is training. Stop it and close the workbench? The run is saved as stopped.",
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def changeEvent(self, event: QEvent) -> None:
