@@ -44,7 +44,8 @@ def run_app(args: argparse.Namespace) -> int:
 
     Returns the exit status: 0, or 2 when the scripted run could not start or failed.
     """
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
@@ -110,7 +111,7 @@ def _select_dataset(window: MainWindow, name: str, image_size: int | None, chann
 
 def _apply_arguments(window: MainWindow, args: argparse.Namespace) -> None:
     if args.arch:
-        window.builder.set_architecture(Architecture.load(args.arch))
+        window.session.set_architecture(Architecture.load(args.arch))
     elif args.preset:
         window.load_preset(args.preset)
     window.builder.undo_stack.setClean()

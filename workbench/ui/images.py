@@ -21,11 +21,11 @@ def to_display(images: torch.Tensor | np.ndarray, mean: Sequence[float], std: Se
     clipped to [0, 1] and scaled to 0–255."""
     if isinstance(images, torch.Tensor):
         images = images.detach().to("cpu", torch.float32).numpy()
-    mean = np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)
-    std = np.asarray(std, dtype=np.float32).reshape(1, -1, 1, 1)
+    channel_mean = np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)
+    channel_std = np.asarray(std, dtype=np.float32).reshape(1, -1, 1, 1)
     # One float copy, then in place: a whole training split is hundreds of megabytes as float32.
-    pixels = np.asarray(images, dtype=np.float32) * std
-    pixels += mean
+    pixels = np.asarray(images, dtype=np.float32) * channel_std
+    pixels += channel_mean
     np.clip(pixels, 0.0, 1.0, out=pixels)
     pixels *= 255.0
     np.rint(pixels, out=pixels)

@@ -196,7 +196,7 @@ class MainWindow(WindowLayout):
 
     def _exported(self, result: Any) -> None:
         if self.interactive:
-            QMessageBox.information(self, "Export finished", f"Wrote {result.path}\n\n{result.message}")
+            QMessageBox.information(self, "Export finished", result.message)
 
     def run_on_cluster(self) -> ClusterDialog | None:
         """Save the network and settings as a hand-off folder and show the torchrun commands that train them."""

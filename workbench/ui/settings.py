@@ -112,4 +112,3 @@ class SessionStore:
             return json.loads(text)
         except ValueError:
             return None
-

@@ -52,17 +52,20 @@ class ExportDialog(QDialog):
     It opens on ``fmt`` and offers to write into ``folder`` (the last export's), else beside the run folder.
     """
 
-    def __init__(self, trained: TrainedModel, parent: QWidget | None = None, fmt: str = "onnx",
-                 folder: Path | None = None):
+    def __init__(
+        self, trained: TrainedModel, parent: QWidget | None = None, fmt: str = "onnx", folder: Path | None = None
+    ):
         super().__init__(parent)
         self.setWindowTitle(f"Export {trained.name}")
         self.trained = trained
         self.folder = folder if folder is not None else trained.folder.parent
-        self.format = QComboBox(objectName="exportFormat")
+        self.format = QComboBox()
+        self.format.setObjectName("exportFormat")
         for key, (title, _, _) in FORMAT_CHOICES.items():
             self.format.addItem(title, key)
         self.about = QLabel(wordWrap=True)
-        self.path = QLineEdit(objectName="exportPath")
+        self.path = QLineEdit()
+        self.path.setObjectName("exportPath")
         self.path.setMinimumWidth(420)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -96,9 +99,7 @@ class ExportDialog(QDialog):
     def _browse(self) -> None:
         fmt = self.format.currentData()
         if fmt == "safetensors":
-            chosen = QFileDialog.getExistingDirectory(
-                self, "Folder to write the bundle into", str(self.folder)
-            )
+            chosen = QFileDialog.getExistingDirectory(self, "Folder to write the bundle into", str(self.folder))
             if chosen:
                 self.path.setText(str(Path(chosen) / default_export_name(self.trained, fmt)))
             return

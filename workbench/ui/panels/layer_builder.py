@@ -165,7 +165,11 @@ class LayerBuilder(QWidget):
         self.undo_stack.canRedoChanged.emit(self.undo_stack.canRedo() and not locked)
 
     def event(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.ShortcutOverride and self._history_step(event) is not None:
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and isinstance(event, QKeyEvent)
+            and self._history_step(event) is not None
+        ):
             event.accept()
             return True
         return super().event(event)

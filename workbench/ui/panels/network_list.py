@@ -14,7 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QDrag, QPainter, QPalette, QUndoCommand, QUndoStack
+from PySide6.QtGui import (
+    QColor,
+    QDrag,
+    QDropEvent,
+    QKeyEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QUndoCommand,
+    QUndoStack,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -161,7 +171,8 @@ class NetworkModel(QAbstractListModel):
 
     def set_input(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
         """Validate against a new dataset's input shape and class count; not an undoable edit."""
-        self._input = (tuple(input_shape), num_classes)
+        channels, height, width = input_shape
+        self._input = ((channels, height, width), num_classes)
         self._use_dataset_input()
         self._revalidate()
 
@@ -221,9 +232,9 @@ class NetworkModel(QAbstractListModel):
         """Insert a dropped palette layer, or move a dragged row, before ``row`` (-1: at the end)."""
         target = row if row >= 0 else self.rowCount()
         if data.hasFormat(LAYER_MIME):
-            return self.insert_layer(target, bytes(data.data(LAYER_MIME)).decode("utf-8"))
+            return self.insert_layer(target, bytes(data.data(LAYER_MIME).data()).decode("utf-8"))
         if data.hasFormat(ROW_MIME):
-            source = int(bytes(data.data(ROW_MIME)).decode("ascii"))
+            source = int(bytes(data.data(ROW_MIME).data()).decode("ascii"))
             return self.move_layer(source, target if target <= source else target - 1)
         return False
 
@@ -306,6 +317,7 @@ class _RemoveLayer(QUndoCommand):
         self._layer = self._model._remove(self._row)
 
     def undo(self) -> None:
+        assert self._layer is not None, "a command is undone only after it was done"
         self._model._insert(self._row, self._layer)
 
 
@@ -364,10 +376,12 @@ class _LoadArchitecture(QUndoCommand):
 class LayerRowDelegate(QStyledItemDelegate):
     """Paints a layer row as aligned columns (number, layer, shapes, parameters) with a bar marking problems."""
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         return QSize(160, option.fontMetrics.height() + 10)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         item = QStyleOptionViewItem(option)
         self.initStyleOption(item, index)
         item.text = ""
@@ -436,12 +450,13 @@ class NetworkView(QListView):
         self.setUniformItemSizes(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
-    def keyPressEvent(self, event) -> None:
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         selected = self.selectedIndexes()
         if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) and selected:
             row = selected[0].row()
-            if self.model().remove_layer(row):
-                self.setCurrentIndex(self.model().index(min(row, self.model().rowCount() - 1)))
+            model = self.model()
+            if isinstance(model, NetworkModel) and model.remove_layer(row):
+                self.setCurrentIndex(model.index(min(row, model.rowCount() - 1)))
             return
         super().keyPressEvent(event)
 
@@ -453,12 +468,12 @@ class NetworkView(QListView):
             drag.setMimeData(self.model().mimeData(selected))
             drag.exec(Qt.DropAction.MoveAction)
 
-    def dropEvent(self, event) -> None:
+    def dropEvent(self, event: QDropEvent) -> None:
         # QListView's own handler moves rows of a drag from this view with moveRows; the model's
         # dropMimeData already handles both drops, through the undo stack.
         QAbstractItemView.dropEvent(self, event)
 
-    def paintEvent(self, event) -> None:
+    def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
         if self.model() is not None and self.model().rowCount() == 0:
             painter = QPainter(self.viewport())

@@ -30,11 +30,12 @@ _NONE_TEXT = {"stride": "same as kernel"}
 class FloatSpinBox(QDoubleSpinBox):
     """A double spin box that writes numbers the short way (0.5, 1e-05), so tiny values like eps stay readable."""
 
-    def __init__(self, param: Param, parent=None):
+    def __init__(self, param: Param, parent: QWidget | None = None):
         super().__init__(parent)
-        smallest = param.minimum if param.minimum > 0 else 1e-3
+        minimum, maximum = _bounds(param)
+        smallest = minimum if minimum > 0 else 1e-3
         self.setDecimals(max(3, math.ceil(-math.log10(smallest)) + 1))
-        self.setRange(param.minimum, param.maximum)
+        self.setRange(minimum, maximum)
         self.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
 
     def textFromValue(self, value: float) -> str:
@@ -58,7 +59,7 @@ class ParamForm(QWidget):
 
     paramEdited = Signal(str, object)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._title = QLabel()
         font = self._title.font()
@@ -125,20 +126,28 @@ class ParamForm(QWidget):
             combo.currentTextChanged.connect(emit)
             return combo, combo.setCurrentText
         if param.kind is float:
-            spin = FloatSpinBox(param)
-            spin.setKeyboardTracking(False)
-            spin.valueChanged.connect(emit)
-            return spin, spin.setValue
+            float_spin = FloatSpinBox(param)
+            float_spin.setKeyboardTracking(False)
+            float_spin.valueChanged.connect(emit)
+            return float_spin, float_spin.setValue
+        minimum, maximum = _bounds(param)
         spin = QSpinBox()
         spin.setKeyboardTracking(False)
-        spin.setRange(int(param.minimum), int(param.maximum))
+        spin.setRange(int(minimum), int(maximum))
         if not param.optional:
             spin.valueChanged.connect(emit)
             return spin, spin.setValue
-        spin.setMinimum(int(param.minimum) - 1)
+        spin.setMinimum(int(minimum) - 1)
         spin.setSpecialValueText(_NONE_TEXT.get(param.name, "automatic"))
         spin.valueChanged.connect(lambda value: emit(None if value == spin.minimum() else value))
         return spin, lambda value: spin.setValue(spin.minimum() if value is None else value)
+
+
+def _bounds(param: Param) -> tuple[float, float]:
+    """``(minimum, maximum)`` of the number ``param``: an editor needs both, and every number of the catalog has them."""
+    if param.minimum is None or param.maximum is None:
+        raise ValueError(f"Parameter {param.name!r} needs a minimum and a maximum to be edited.")
+    return param.minimum, param.maximum
 
 
 def _set_quietly(editor: QWidget, set_value: Callable[[Any], None], value: Any) -> None:

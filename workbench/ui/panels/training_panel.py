@@ -166,7 +166,15 @@ class TrainingPanel(QWidget):
         self.report_problem = warn
         self._folder_options: dict[str, tuple[int | None, int | None]] = {}
         self._quiet = False
-        defaults = TrainConfig()
+        self._make_data_fields()
+        self._make_optimizer_fields()
+        self._make_run_fields()
+        self._make_controls()
+        self._lay_out()
+        self._connect()
+        self.set_running(False)
+
+    def _make_data_fields(self) -> None:
         self.dataset = _DatasetCombo()
         for name in datasets.dataset_names():
             self.dataset.addItem(datasets.get_info(name).title, name)
@@ -184,6 +192,9 @@ class TrainingPanel(QWidget):
             1_000,
             "Validation images, drawn apart from the training ones: the accuracy you watch while training.",
         )
+
+    def _make_optimizer_fields(self) -> None:
+        defaults = TrainConfig()
         self.optimizer = _combo(
             _OPTIMIZER_TITLES,
             "How the weights follow the gradients. Adam usually learns "
@@ -204,6 +215,9 @@ class TrainingPanel(QWidget):
         self.weight_decay = _number(
             0.0, 1.0, defaults.weight_decay, 6, "Weight decay (L2): pulls weights towards zero against overfitting."
         )
+
+    def _make_run_fields(self) -> None:
+        defaults = TrainConfig()
         self.batch_size = _spin(1, 65_536, defaults.batch_size, "Images per optimisation step.")
         self.epochs = _spin(1, 10_000, defaults.epochs, "Passes over the training images.")
         self.loss = _combo(_LOSS_TITLES, "What the network is trained to minimise.")
@@ -234,6 +248,7 @@ class TrainingPanel(QWidget):
             "Faster GPU training after a slow first batch; if compiling fails the run says so and goes on without it."
         )
 
+    def _make_form(self) -> QFormLayout:
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for label, field in (
@@ -256,18 +271,17 @@ class TrainingPanel(QWidget):
             ("", self.compile),
         ):
             form.addRow(label, field)
-        self.settings_box = QGroupBox("Training settings")
-        self.settings_box.setLayout(form)
+        return form
 
+    def _make_controls(self) -> None:
+        self.settings_box = QGroupBox("Training settings")
+        self.settings_box.setLayout(self._make_form())
         self.start_button = QPushButton("Start")
         self.start_button.setToolTip("Train the network (Ctrl+R).")
         self.pause_button = QPushButton("Pause")
         self.pause_button.setCheckable(True)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("End the run after the current batch; it is still saved.")
-        buttons = QHBoxLayout()
-        for button in (self.start_button, self.pause_button, self.stop_button):
-            buttons.addWidget(button)
         self.start_hint = QLabel()
         self.start_hint.setWordWrap(True)
         self.start_hint.setStyleSheet(tone_style("error"))
@@ -281,6 +295,10 @@ class TrainingPanel(QWidget):
         self.progress_detail = QLabel(" ")
         self.progress_detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
+    def _lay_out(self) -> None:
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.pause_button, self.stop_button):
+            buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.settings_box)
         layout.addLayout(buttons)
@@ -289,6 +307,7 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.progress_detail)
         layout.addStretch(1)
 
+    def _connect(self) -> None:
         self.start_button.clicked.connect(self.startRequested)
         self.pause_button.toggled.connect(self._pause_toggled)
         self.stop_button.clicked.connect(self.stopRequested)
@@ -297,14 +316,22 @@ class TrainingPanel(QWidget):
         self.optimizer.currentIndexChanged.connect(self._update_optimizer_fields)
         self.momentum.valueChanged.connect(self._update_optimizer_fields)
         self._update_optimizer_fields()
-        for spin in (self.train_size, self.val_size, self.lr, self.momentum, self.weight_decay, self.batch_size,
-                     self.epochs, self.early_stopping, self.seed):
+        for spin in (
+            self.train_size,
+            self.val_size,
+            self.lr,
+            self.momentum,
+            self.weight_decay,
+            self.batch_size,
+            self.epochs,
+            self.early_stopping,
+            self.seed,
+        ):
             spin.valueChanged.connect(self._edited)
         for combo in (self.dataset, self.optimizer, self.loss, self.schedule, self.device, self.mixed_precision):
             combo.currentIndexChanged.connect(self._edited)
         for box in (self.nesterov, self.compile):
             box.toggled.connect(self._edited)
-        self.set_running(False)
 
     def _edited(self, *_: object) -> None:
         if not self._quiet:
@@ -339,7 +366,7 @@ class TrainingPanel(QWidget):
     def set_config(self, config: TrainConfig) -> None:
         """Show ``config`` in the form (sizes left unset keep the form's values); an image folder gets its entry.
 
-        ``datasetChanged`` is emitted once at the end if the dataset to show changed.
+        ``configEdited`` is emitted once at the end, then ``datasetChanged`` if the dataset to show changed.
         """
         before = self._dataset_state()
         self._quiet = True
@@ -347,6 +374,7 @@ class TrainingPanel(QWidget):
             self._show_config(config)
         finally:
             self._quiet = False
+        self.configEdited.emit()
         if self._dataset_state() != before:
             self.datasetChanged.emit(self.dataset.currentData())
 

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from workbench.core.inspect.activation_functions import ACTIVATIONS, NOTES, curve, measure
 from workbench.core.layers import CATALOG, Param
 from workbench.ui.panels.param_form import FloatSpinBox
-from workbench.ui.views.plots import TEXT_COLOUR, TRAIN_COLOUR, VAL_COLOUR, _plot
+from workbench.ui.plotting import TEXT_COLOUR, TRAIN_COLOUR, VAL_COLOUR, make_plot
 
 OVERLAY = "Sigmoid"
 OVERLAY_COLOUR = (120, 120, 120, 150)
@@ -43,7 +43,7 @@ class ActivationExplorer(QWidget):
         self._list = QListWidget()
         self._list.addItems(ACTIVATIONS)
         self._list.setFixedWidth(self._list.sizeHintForColumn(0) + 32)
-        self._plot = _plot("", "f(x), f′(x)", "x", (10, 10))
+        self._plot = make_plot("", "f(x), f′(x)", "x", (10, 10))
         self._plot.setMinimumSize(480, 320)
         self._plot.setXRange(-5, 5, padding=0.02)
         self._plot.setMouseEnabled(x=False, y=False)
@@ -62,7 +62,7 @@ class ActivationExplorer(QWidget):
             pen=pg.mkPen(OVERLAY_COLOUR, width=2, style=Qt.PenStyle.DotLine),
         )
         self._compare = QCheckBox("Compare with Sigmoid’s derivative")
-        self._editors: dict[str, dict[str, QWidget]] = {}
+        self._editors: dict[str, dict[str, QComboBox | FloatSpinBox]] = {}
         self._pages = QStackedWidget()
         for name in ACTIVATIONS:
             self._pages.addWidget(self._editor_page(name))
@@ -126,7 +126,8 @@ class ActivationExplorer(QWidget):
         self._editors[name] = editors
         return page
 
-    def _editor(self, param: Param) -> QWidget:
+    def _editor(self, param: Param) -> QComboBox | FloatSpinBox:
+        editor: QComboBox | FloatSpinBox
         if param.choices:
             editor = QComboBox()
             editor.addItems(param.choices)
@@ -174,5 +175,5 @@ def _unbroken(slope: np.ndarray) -> np.ndarray:
     return np.append(np.abs(np.diff(slope)) < JUMP, True).astype(np.int32)
 
 
-def _value(editor: QWidget) -> Any:
+def _value(editor: QComboBox | FloatSpinBox) -> Any:
     return editor.currentText() if isinstance(editor, QComboBox) else editor.value()

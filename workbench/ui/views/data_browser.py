@@ -28,16 +28,21 @@ class DataBrowser(QWidget):
         self._page = 1
         self._class_filter: int | None = None
 
-        self._title = QLabel(objectName="title")
+        self._title = QLabel()
+        self._title.setObjectName("title")
         self._title.setStyleSheet("QLabel { font-weight: bold; }")
-        self._filter = QComboBox(objectName="classFilter")
+        self._filter = QComboBox()
+        self._filter.setObjectName("classFilter")
         self._filter.setToolTip("Show one class only")
         self._filter.currentIndexChanged.connect(self._filter_chosen)
-        self._previous = QPushButton("◀ Previous", objectName="previousPage")
-        self._next = QPushButton("Next ▶", objectName="nextPage")
+        self._previous = QPushButton("◀ Previous")
+        self._previous.setObjectName("previousPage")
+        self._next = QPushButton("Next ▶")
+        self._next.setObjectName("nextPage")
         self._previous.clicked.connect(self.previous_page)
         self._next.clicked.connect(self.next_page)
-        self._page_label = QLabel(objectName="pageLabel")
+        self._page_label = QLabel()
+        self._page_label.setObjectName("pageLabel")
         self._cells = [ImageCell(caption_lines=1) for _ in range(rows * columns)]
 
         top = QHBoxLayout()

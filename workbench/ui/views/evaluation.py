@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 
 import pyqtgraph as pg
-from PySide6.QtCore import QModelIndex, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -131,7 +131,9 @@ class _ColourScale(QWidget):
 class _SelectionDelegate(QStyledItemDelegate):
     """Draws a selected cell in its own colour, framed in dark grey, instead of the style's highlight."""
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         plain = QStyleOptionViewItem(option)
         plain.state &= ~(QStyle.StateFlag.State_Selected | QStyle.StateFlag.State_HasFocus)
         super().paint(painter, plain, index)
@@ -204,9 +206,11 @@ class EvaluationView(QWidget):
         super().__init__(parent)
         self._evaluation: Evaluation | Callable[[], Evaluation] | None = None
         self._pending_title: str | None = None
-        self._header = QLabel(EMPTY_HEADER, objectName="header")
+        self._header = QLabel(EMPTY_HEADER)
+        self._header.setObjectName("header")
         self._header.setStyleSheet("QLabel { font-weight: bold; font-size: 12pt; }")
-        self._copy = QPushButton("Copy", objectName="copy")
+        self._copy = QPushButton("Copy")
+        self._copy.setObjectName("copy")
         self._copy.setToolTip("Copy the scores as plain text, laid out like scikit-learn's classification_report")
         self._copy.clicked.connect(self._copy_text)
         self._matrix = _make_matrix()
@@ -220,7 +224,7 @@ class EvaluationView(QWidget):
         self._body = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         self._body.addLayout(self._matrix_layout, 3)
         self._body.addWidget(self._scores, 2)
-        layout = QVBoxLayout(self)
+        layout = self._outer_layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(self._body, 1)
         # the layout must not pin the view to its side-by-side width: minimumSizeHint says what it needs
@@ -234,9 +238,9 @@ class EvaluationView(QWidget):
 
     def minimumSizeHint(self) -> QSize:
         """Wide enough for the wider of the matrix and the scores; as tall as the current arrangement needs."""
-        margins = self.layout().contentsMargins()
+        margins = self._outer_layout.contentsMargins()
         width = max(self._matrix_layout.minimumSize().width(), self._scores.minimumWidth())
-        return QSize(width + margins.left() + margins.right(), self.layout().minimumSize().height())
+        return QSize(width + margins.left() + margins.right(), self._outer_layout.minimumSize().height())
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -245,7 +249,7 @@ class EvaluationView(QWidget):
     def _arrange(self, width: int) -> None:
         """Scores beside the matrix if ``width`` has room for both, else below it."""
         self._matrix_layout.invalidate()  # its cached minimum may predate the matrix's new size
-        margins = self.layout().contentsMargins()
+        margins = self._outer_layout.contentsMargins()
         needed = (
             self._matrix_layout.minimumSize().width()
             + self._body.spacing()
@@ -302,6 +306,7 @@ class EvaluationView(QWidget):
         if self._pending_title is None:
             return
         evaluation, title, self._pending_title = self.evaluation, self._pending_title, None
+        assert evaluation is not None, "an evaluation is pending only once it was given"
         self._header.setText(f"{title} accuracy {evaluation.accuracy:.1%} ({evaluation.count:,} images)")
         self._copy.setEnabled(True)
         self._fill_matrix(evaluation)
@@ -320,13 +325,13 @@ class EvaluationView(QWidget):
     def cell_text(self, true_class: int, predicted_class: int) -> str:
         """The text of the matrix cell in row ``true_class`` and column ``predicted_class``."""
         self._fill_pending()
-        return self._matrix.item(true_class, predicted_class).text()
+        return _item_text(self._matrix.item(true_class, predicted_class))
 
     def table_rows(self) -> list[list[str]]:
         """The scores table as text, row by row: one row per class, then the macro and weighted averages."""
         self._fill_pending()
         return [
-            [self._scores.item(row, column).text() for column in range(self._scores.columnCount())]
+            [_item_text(self._scores.item(row, column)) for column in range(self._scores.columnCount())]
             for row in range(self._scores.rowCount())
         ]
 
@@ -389,11 +394,21 @@ class EvaluationView(QWidget):
         scores.setMinimumHeight(header.sizeHint().height() + rows + 2 * scores.frameWidth())
 
     def _copy_text(self) -> None:
-        QApplication.clipboard().setText(self.evaluation.as_text())
+        evaluation = self.evaluation
+        if evaluation is not None:  # the button is disabled while there is none
+            QApplication.clipboard().setText(evaluation.as_text())
+
+
+def _item_text(item: QTableWidgetItem | None) -> str:
+    """The text of a table cell that was filled in."""
+    if item is None:
+        raise IndexError("That table cell is empty: there is no such row or column in the evaluation shown.")
+    return item.text()
 
 
 def _make_matrix() -> QTableWidget:
-    matrix = QTableWidget(objectName="confusionMatrix")
+    matrix = QTableWidget()
+    matrix.setObjectName("confusionMatrix")
     matrix.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     matrix.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     matrix.setItemDelegate(_SelectionDelegate(matrix))
@@ -411,7 +426,8 @@ def _make_matrix() -> QTableWidget:
 
 
 def _make_scores() -> QTableWidget:
-    scores = QTableWidget(0, len(SCORE_HEADERS), objectName="scores")
+    scores = QTableWidget(0, len(SCORE_HEADERS))
+    scores.setObjectName("scores")
     for column, name in enumerate(SCORE_HEADERS):
         scores.setHorizontalHeaderItem(column, _read_only(name, LEFT_ALIGNED if column == 0 else RIGHT_ALIGNED))
     scores.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QMimeData, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from workbench.ui.images import ImageCell, scale_for, to_pixmap
@@ -61,25 +61,33 @@ class Gallery(QWidget):
         self._scale = 1
         self._pixmaps: dict[int, QPixmap] = {}
 
-        self._header = QLabel(objectName="header")
+        self._header = QLabel()
+        self._header.setObjectName("header")
         self._header.setStyleSheet("QLabel { font-weight: bold; }")
-        self._summary = QLabel(objectName="summary")
-        self._show_filter = QComboBox(objectName="showFilter")
+        self._summary = QLabel()
+        self._summary.setObjectName("summary")
+        self._show_filter = QComboBox()
+        self._show_filter.setObjectName("showFilter")
         self._show_filter.setToolTip("Which images to show")
         self._show_filter.addItems(_FIXED_FILTER_LABELS)
         self._show_filter.currentIndexChanged.connect(self._filter_chosen)
-        self._sort_order = QComboBox(objectName="sortOrder")
+        self._sort_order = QComboBox()
+        self._sort_order.setObjectName("sortOrder")
         self._sort_order.setToolTip(
             "Confidence is the probability the network gives its guess: the least confident images are the hardest ones"
         )
         self._sort_order.addItems(_ORDER_LABELS)
         self._sort_order.currentIndexChanged.connect(lambda index: self.set_order(ORDERS[index]))
-        self._previous = QPushButton("◀ Previous", objectName="previousPage")
-        self._next = QPushButton("Next ▶", objectName="nextPage")
+        self._previous = QPushButton("◀ Previous")
+        self._previous.setObjectName("previousPage")
+        self._next = QPushButton("Next ▶")
+        self._next.setObjectName("nextPage")
         self._previous.clicked.connect(self.previous_page)
         self._next.clicked.connect(self.next_page)
-        self._page_label = QLabel(objectName="pageLabel")
-        self._empty = QLabel(objectName="emptyMessage", wordWrap=True)
+        self._page_label = QLabel()
+        self._page_label.setObjectName("pageLabel")
+        self._empty = QLabel(wordWrap=True)
+        self._empty.setObjectName("emptyMessage")
         self._cells = [ImageCell(caption_lines=2) for _ in range(rows * columns)]
         self._build_layout(columns)
         self._update_prediction_entries()
@@ -132,21 +140,26 @@ class Gallery(QWidget):
         the filter goes back to all images. Without predictions captions give the true class only.
         """
         images = np.asarray(images_hwc_uint8)
-        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-        if images.ndim != 4 or len(images) != len(labels):
-            raise ValueError(f"Images (N, H, W, C) and labels differ in number: {images.shape} and {len(labels)}.")
-        if len(labels) and (labels.min() < UNLABELLED or labels.max() >= len(class_names)):
+        label_array = np.asarray(labels, dtype=np.int64).reshape(-1)
+        if images.ndim != 4 or len(images) != len(label_array):
+            raise ValueError(f"Images (N, H, W, C) and labels differ in number: {images.shape} and {len(label_array)}.")
+        if len(label_array) and (label_array.min() < UNLABELLED or label_array.max() >= len(class_names)):
             raise ValueError(
                 f"Labels must lie in 0–{len(class_names) - 1} for {len(class_names)} classes "
                 f"(or be {UNLABELLED}: not labelled)."
             )
-        probabilities = _checked_probabilities(probabilities, (len(labels), len(class_names)))
-        self._images, self._labels = images, labels
+        probabilities = _checked_probabilities(probabilities, (len(label_array), len(class_names)))
+        self._images, self._labels = images, label_array
         self._set_class_names(class_names)
         self._set_predictions(probabilities)
-        self._scale = scale_for(*images.shape[1:3], IMAGE_SIZE)
+        height, width = images.shape[1:3]
+        self._scale = scale_for(height, width, IMAGE_SIZE)
         self._pixmaps.clear()
-        if self._filter_kind == "class" and self._filter_class >= len(self._class_names):
+        if (
+            self._filter_kind == "class"
+            and self._filter_class is not None
+            and self._filter_class >= len(self._class_names)
+        ):
             self._filter_kind, self._filter_class = "all", None
         self._sync_controls()
         self._apply(keep_page=False)
@@ -281,7 +294,9 @@ class Gallery(QWidget):
         tooltip = "" if predicted else _NEEDS_PREDICTIONS
         entries = [(self._show_filter, 1), (self._sort_order, 1), (self._sort_order, 2)]
         for combo, index in entries:
-            item = combo.model().item(index)
+            model = combo.model()
+            assert isinstance(model, QStandardItemModel), "a combo box keeps its items in a QStandardItemModel"
+            item = model.item(index)
             item.setEnabled(predicted)
             item.setToolTip(tooltip)
 
@@ -289,6 +304,7 @@ class Gallery(QWidget):
         """Make the combo boxes show the filter and order in use, without re-entering the setters."""
         filter_index = {"all": 0, "misclassified": 1}.get(self._filter_kind)
         if filter_index is None:
+            assert self._filter_class is not None, "a class filter always has a class"
             filter_index = len(_FIXED_FILTER_LABELS) + self._filter_class
         for combo, index in ((self._show_filter, filter_index), (self._sort_order, ORDERS.index(self._order))):
             combo.blockSignals(True)
@@ -349,10 +365,11 @@ class Gallery(QWidget):
         if truth == UNLABELLED:
             return self._describe_unlabelled(index)
         true_name = self._class_names[truth]
-        if self._probabilities is None:
+        probabilities, predicted = self._probabilities, self._predicted
+        if probabilities is None or predicted is None:
             return f"true: {true_name}", "unknown", f"True: {true_name}\nNot predicted yet"
-        guess = int(self._predicted[index])
-        top = top_classes(self._probabilities[index], TOP_CLASSES)
+        guess = int(predicted[index])
+        top = top_classes(probabilities[index], TOP_CLASSES)
         lines = [f"  {self._class_names[k]} {probability:.1%}" for k, probability in top]
         tooltip = "\n".join([f"True: {true_name}", f"Top {len(top)}:", *lines])
         caption = f"true: {true_name}\npredicted: {self._class_names[guess]}"
@@ -371,7 +388,7 @@ class Gallery(QWidget):
         )
 
     def _filter_name(self) -> str:
-        if self._filter_kind == "class":
+        if self._filter_kind == "class" and self._filter_class is not None:
             return f"Class {self._class_names[self._filter_class]}"
         return {"all": "All images", "misclassified": "Misclassified"}[self._filter_kind]
 
@@ -409,7 +426,7 @@ class Gallery(QWidget):
             if self._predicted is None:
                 return "No predictions yet — misclassified images appear once the network has made its guesses"
             return "No misclassified images — every image is predicted right"
-        if self._filter_kind == "class":
+        if self._filter_kind == "class" and self._filter_class is not None:
             return f"No images of class {self._class_names[self._filter_class]} here"
         return ""
 

@@ -17,7 +17,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from workbench.core.training.gradients import GradientSample
-from workbench.ui.views.plots import REFRESH_MS, _plot, _Series, _set_title
+from workbench.ui.plotting import REFRESH_MS, Series, make_plot, set_title
 
 NORM_TITLE = "Gradient norm per layer"
 DEAD_TITLE = "Dead units per activation layer"
@@ -70,10 +70,10 @@ class GradientPlots(QWidget):
         super().__init__(parent)
         self.explanation = QLabel(EXPLANATION)
         self.explanation.setWordWrap(True)
-        self.norm_plot = _plot(NORM_TITLE, "gradient norm (log scale)", "batch", (-10, 5))
+        self.norm_plot = make_plot(NORM_TITLE, "gradient norm (log scale)", "batch", (-10, 5))
         self.norm_plot.getPlotItem().setLogMode(y=True)
-        self.dead_plot = _plot(DEAD_TITLE, "dead units (%)", "batch", (-10, 5))
-        self._series: dict[str, _Series] = {}
+        self.dead_plot = make_plot(DEAD_TITLE, "dead units (%)", "batch", (-10, 5))
+        self._series: dict[str, Series] = {}
         self._norm_labels: list[str] = []
         self._dead_labels: list[str] = []
 
@@ -98,7 +98,7 @@ class GradientPlots(QWidget):
         self._add_curves(self.norm_plot, self._norm_labels)
         self._add_curves(self.dead_plot, self._dead_labels)
         if not self._dead_labels:
-            _set_title(self.dead_plot, NO_ACTIVATIONS_TITLE)
+            set_title(self.dead_plot, NO_ACTIVATIONS_TITLE)
         for widget in (self.norm_plot, self.dead_plot):
             widget.setXRange(0, max(total_steps, 1), padding=0.01)
 
@@ -128,7 +128,7 @@ class GradientPlots(QWidget):
             widget.getPlotItem().clear()
             widget.enableAutoRange()
         self.dead_plot.setYRange(0, 100, padding=0.02)
-        _set_title(self.dead_plot, DEAD_TITLE)
+        set_title(self.dead_plot, DEAD_TITLE)
         self._series, self._norm_labels, self._dead_labels = {}, [], []
 
     def labels(self) -> list[str]:
@@ -156,7 +156,7 @@ class GradientPlots(QWidget):
         for label, colour in zip(labels, layer_colours(len(labels))):
             curve = widget.plot(pen=pg.mkPen(colour, width=2), name=label)
             curve.setSkipFiniteCheck(True)
-            self._series[label] = _Series(curve, capacity=256)
+            self._series[label] = Series(curve, capacity=256)
 
     def _append(self, label: str, x: np.ndarray, y: np.ndarray) -> None:
         if len(x):

@@ -21,105 +21,23 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from workbench.core.training.engine import EpochMetrics
+from workbench.ui.plotting import (
+    RAW_COLOUR,
+    REFRESH_MS,
+    TRAIN_COLOUR,
+    VAL_COLOUR,
+    Series,
+    make_plot,
+    set_title,
+)
 
-REFRESH_MS = 200
 SMOOTHING = 0.05
-TRAIN_COLOUR = "#1f5fa8"
-RAW_COLOUR = "#b9cbe3"
-VAL_COLOUR = "#e07000"
-TEXT_COLOUR = "#202020"
-GRID_ALPHA = 0.15
 ACCURACY_TITLE = "Validation accuracy per epoch"
 SERIES_NAMES = ("batch_loss", "batch_loss_smooth", "train_loss", "val_loss", "val_accuracy")
 # Overlaid runs: a qualitative palette (ColorBrewer Dark2 without its orange, plus cyan and grey) that keeps
 # clear of the live run's blue and orange; a ninth run takes the first colour again.
 OVERLAY_PALETTE = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#e6ab02", "#17becf", "#666666")
 OVERLAY_SERIES = ("val_accuracy", "val_loss", "train_loss")
-
-
-class _Series:
-    """One curve's points in preallocated float64 buffers that double when full."""
-
-    def __init__(self, curve: pg.PlotDataItem, capacity: int = 1024):
-        self.curve = curve
-        self.count = 0
-        self.dirty = False
-        self._x = np.empty(capacity)
-        self._y = np.empty(capacity)
-
-    def append(self, x: np.ndarray, y: np.ndarray) -> None:
-        end = self.count + len(x)
-        if end > len(self._x):
-            capacity = max(end, 2 * len(self._x))
-            self._x = np.resize(self._x, capacity)
-            self._y = np.resize(self._y, capacity)
-        self._x[self.count : end] = x
-        self._y[self.count : end] = y
-        self.count = end
-        self.dirty = True
-
-    def top(self) -> float:
-        """The largest value held (0 when empty)."""
-        return float(self._y[: self.count].max()) if self.count else 0.0
-
-    def reset(self) -> None:
-        self.count = 0
-        self.dirty = False
-        self.curve.clear()
-
-    def push(self) -> None:
-        """Hand the points to the curve; the curve keeps views, which later appends (past ``count``) never touch."""
-        if self.dirty:
-            self.curve.setData(self._x[: self.count], self._y[: self.count])
-            self.dirty = False
-
-
-class _WholeNumberAxis(pg.AxisItem):
-    """An axis for epochs: ticks only at whole numbers."""
-
-    def tickValues(self, minVal, maxVal, size):
-        levels = [(spacing, values) for spacing, values in super().tickValues(minVal, maxVal, size) if spacing >= 1]
-        if levels:
-            return levels
-        low, high = sorted((minVal, maxVal))
-        return [(1.0, list(range(math.ceil(low), math.floor(high) + 1)))]
-
-
-def _set_title(widget: pg.PlotWidget, title: str) -> None:
-    widget.getPlotItem().setTitle(title, color=TEXT_COLOUR, size="11pt")
-
-
-def _plot(
-    title: str,
-    y_label: str,
-    x_label: str,
-    legend_offset: tuple[int, int],
-    legend_columns: int = 1,
-    whole_x: bool = False,
-) -> pg.PlotWidget:
-    """A white plot with dark labels; ``legend_offset`` puts the legend where this plot's curves seldom go."""
-    axis_items = {"bottom": _WholeNumberAxis("bottom")} if whole_x else None
-    widget = pg.PlotWidget(axisItems=axis_items)
-    widget.setBackground("w")
-    plot = widget.getPlotItem()
-    _set_title(widget, title)
-    for side, label in (("left", y_label), ("bottom", x_label)):
-        axis = plot.getAxis(side)
-        axis.setPen(TEXT_COLOUR)
-        axis.setTextPen(TEXT_COLOUR)
-        axis.enableAutoSIPrefix(False)
-        plot.setLabel(side, label, color=TEXT_COLOUR)
-    plot.showGrid(x=True, y=True, alpha=GRID_ALPHA)
-    plot.addLegend(
-        offset=legend_offset,
-        colCount=legend_columns,
-        labelTextColor=TEXT_COLOUR,
-        labelTextSize="8pt",
-        brush=(255, 255, 255, 210),
-        pen=(180, 180, 180),
-    )
-    plot.setMenuEnabled(False)
-    return widget
 
 
 class LivePlots(QWidget):
@@ -132,9 +50,9 @@ class LivePlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.batch_plot = _plot("Training loss per batch", "loss", "batch", (-10, 5), legend_columns=2)
-        self.epoch_loss_plot = _plot("Loss per epoch", "loss", "epoch", (-10, 5), whole_x=True)
-        self.accuracy_plot = _plot(ACCURACY_TITLE, "accuracy (%)", "epoch", (-10, -5), whole_x=True)
+        self.batch_plot = make_plot("Training loss per batch", "loss", "batch", (-10, 5), legend_columns=2)
+        self.epoch_loss_plot = make_plot("Loss per epoch", "loss", "epoch", (-10, 5), whole_x=True)
+        self.accuracy_plot = make_plot(ACCURACY_TITLE, "accuracy (%)", "epoch", (-10, -5), whole_x=True)
 
         batch_item = self.batch_plot.getPlotItem()
         batch_item.setClipToView(True)
@@ -143,19 +61,19 @@ class LivePlots(QWidget):
         # fifth of the cost; the raw pen is opaque because translucent strokes over a dense path are slow. The
         # smoothed line averages instead: peaks would turn it into a saw wave, slow to antialias.
         self._series = {
-            "batch_loss": _Series(
+            "batch_loss": Series(
                 self.batch_plot.plot(pen=pg.mkPen(RAW_COLOUR, width=1), autoDownsampleFactor=1.0, name="each batch")
             ),
-            "batch_loss_smooth": _Series(
+            "batch_loss_smooth": Series(
                 self.batch_plot.plot(
                     pen=pg.mkPen(TRAIN_COLOUR, width=2),
                     autoDownsampleFactor=1.0,
                     name=f"smoothed (EMA, α = {SMOOTHING:g})",
                 )
             ),
-            "train_loss": _Series(self._epoch_curve(self.epoch_loss_plot, TRAIN_COLOUR, "o", "training")),
-            "val_loss": _Series(self._epoch_curve(self.epoch_loss_plot, VAL_COLOUR, "s", "validation")),
-            "val_accuracy": _Series(self._epoch_curve(self.accuracy_plot, VAL_COLOUR, "s", "validation")),
+            "train_loss": Series(self._epoch_curve(self.epoch_loss_plot, TRAIN_COLOUR, "o", "training")),
+            "val_loss": Series(self._epoch_curve(self.epoch_loss_plot, VAL_COLOUR, "s", "validation")),
+            "val_accuracy": Series(self._epoch_curve(self.accuracy_plot, VAL_COLOUR, "s", "validation")),
         }
         self._series["batch_loss_smooth"].curve.setDownsampling(method="mean")
         for series in self._series.values():
@@ -212,7 +130,7 @@ class LivePlots(QWidget):
             self._loss_tops[id(widget)] = 0.0
         self.accuracy_plot.enableAutoRange(x=True)
         self.accuracy_plot.setYRange(0, 100)
-        _set_title(self.accuracy_plot, ACCURACY_TITLE)
+        set_title(self.accuracy_plot, ACCURACY_TITLE)
         self._expected_epochs = None
         self._fit_loss_top()
 
@@ -256,7 +174,7 @@ class LivePlots(QWidget):
             if math.isfinite(value):
                 self._series[name].append(np.array([metrics.epoch], dtype=np.float64), np.array([value]))
         if not math.isfinite(metrics.val_accuracy) and not self._series["val_accuracy"].count:
-            _set_title(self.accuracy_plot, "No validation set")
+            set_title(self.accuracy_plot, "No validation set")
         self._schedule()
 
     def flush(self) -> None:

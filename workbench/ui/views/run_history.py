@@ -15,7 +15,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import (
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -71,7 +79,7 @@ MAX_COLUMN_WIDTH = 360
 class _SortProxy(QSortFilterProxyModel):
     """Sorts by :data:`SORT_ROLE`; rows without a value there sort last, ascending or descending."""
 
-    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
+    def lessThan(self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
         first, second = left.data(SORT_ROLE), right.data(SORT_ROLE)
         if first is None or second is None:
             # The proxy reverses this answer for a descending sort, so a missing value must then count as least.

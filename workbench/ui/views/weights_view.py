@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QImage, QPixmap
@@ -38,7 +39,7 @@ NOTHING_TO_SHOW = (
 )
 
 
-def pack_rgb(rgb: np.ndarray) -> np.ndarray:
+def pack_rgb(rgb: npt.ArrayLike) -> np.ndarray:
     """uint8 RGB ``(..., 3)`` as uint32 pixels ``0xffRRGGBB`` ``(...)``, QImage's RGB32: one number per pixel
     makes composing a mosaic several times faster than moving three bytes."""
     rgb = np.asarray(rgb, dtype=np.uint32)
@@ -237,12 +238,15 @@ class WeightsView(QWidget):
     def tile_count(self, panel_index: int) -> int:
         """How many tiles panel ``panel_index`` draws."""
         self._draw_pending()
-        return self._panels[panel_index].layout_info.count
+        layout_info = self._panels[panel_index].layout_info
+        assert layout_info is not None, "every panel shown has drawn its tiles"
+        return layout_info.count
 
     def tile_image(self, panel_index: int, tile_index: int) -> QImage:
         """The pixels drawn for one tile (enlarged), as a QImage."""
         self._draw_pending()
         panel = self._panels[panel_index]
+        assert panel.layout_info is not None, "every panel shown has drawn its tiles"
         return panel.image.pixmap().copy(panel.layout_info.rect(tile_index)).toImage()
 
     def _set_panel_count(self, count: int) -> None:

@@ -1,0 +1,106 @@
+"""What the workbench's plots share: colours, a white plot with dark labels, growable curve buffers.
+
+Used by the training plots, the gradient plots and the activation explorer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+
+REFRESH_MS = 200
+TRAIN_COLOUR = "#1f5fa8"
+RAW_COLOUR = "#b9cbe3"
+VAL_COLOUR = "#e07000"
+TEXT_COLOUR = "#202020"
+GRID_ALPHA = 0.15
+
+
+class Series:
+    """One curve's points in preallocated float64 buffers that double when full."""
+
+    def __init__(self, curve: pg.PlotDataItem, capacity: int = 1024):
+        self.curve = curve
+        self.count = 0
+        self.dirty = False
+        self._x = np.empty(capacity)
+        self._y = np.empty(capacity)
+
+    def append(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Add points after those held."""
+        end = self.count + len(x)
+        if end > len(self._x):
+            capacity = max(end, 2 * len(self._x))
+            self._x = np.resize(self._x, capacity)
+            self._y = np.resize(self._y, capacity)
+        self._x[self.count : end] = x
+        self._y[self.count : end] = y
+        self.count = end
+        self.dirty = True
+
+    def top(self) -> float:
+        """The largest value held (0 when empty)."""
+        return float(self._y[: self.count].max()) if self.count else 0.0
+
+    def reset(self) -> None:
+        """Forget every point and clear the curve."""
+        self.count = 0
+        self.dirty = False
+        self.curve.clear()
+
+    def push(self) -> None:
+        """Hand the points to the curve; the curve keeps views, which later appends (past ``count``) never touch."""
+        if self.dirty:
+            self.curve.setData(self._x[: self.count], self._y[: self.count])
+            self.dirty = False
+
+
+class WholeNumberAxis(pg.AxisItem):
+    """An axis for epochs: ticks only at whole numbers."""
+
+    def tickValues(self, minVal, maxVal, size):
+        levels = [(spacing, values) for spacing, values in super().tickValues(minVal, maxVal, size) if spacing >= 1]
+        if levels:
+            return levels
+        low, high = sorted((minVal, maxVal))
+        return [(1.0, list(range(math.ceil(low), math.floor(high) + 1)))]
+
+
+def set_title(widget: pg.PlotWidget, title: str) -> None:
+    """Set a plot's title in the plots' dark text colour."""
+    widget.getPlotItem().setTitle(title, color=TEXT_COLOUR, size="11pt")
+
+
+def make_plot(
+    title: str,
+    y_label: str,
+    x_label: str,
+    legend_offset: tuple[int, int],
+    legend_columns: int = 1,
+    whole_x: bool = False,
+) -> pg.PlotWidget:
+    """A white plot with dark labels; ``legend_offset`` puts the legend where this plot's curves seldom go."""
+    axis_items = {"bottom": WholeNumberAxis("bottom")} if whole_x else None
+    widget = pg.PlotWidget(axisItems=axis_items)
+    widget.setBackground("w")
+    plot = widget.getPlotItem()
+    set_title(widget, title)
+    for side, label in (("left", y_label), ("bottom", x_label)):
+        axis = plot.getAxis(side)
+        axis.setPen(TEXT_COLOUR)
+        axis.setTextPen(TEXT_COLOUR)
+        axis.enableAutoSIPrefix(False)
+        plot.setLabel(side, label, color=TEXT_COLOUR)
+    plot.showGrid(x=True, y=True, alpha=GRID_ALPHA)
+    plot.addLegend(
+        offset=legend_offset,
+        colCount=legend_columns,
+        labelTextColor=TEXT_COLOUR,
+        labelTextSize="8pt",
+        brush=(255, 255, 255, 210),
+        pen=(180, 180, 180),
+    )
+    plot.setMenuEnabled(False)
+    return widget
