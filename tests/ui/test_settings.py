@@ -107,6 +107,14 @@ def test_a_restarted_window_has_the_layout_network_settings_and_recent_files_of_
     assert titles == ["&1 opened.json", "&2 saved.json", "&Clear the list"]
 
 
+def test_a_restarted_window_offers_the_last_export_format_and_folder(start, tmp_path):
+    first = start()
+    first.session.export_format, first.session.export_folder = "pt2", tmp_path / "exports"
+    first.close()
+    second = start()
+    assert (second.session.export_format, second.session.export_folder) == ("pt2", tmp_path / "exports")
+
+
 GEOMETRY_PROBE = """
 import json, sys
 from PySide6.QtWidgets import QApplication

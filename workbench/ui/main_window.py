@@ -298,6 +298,9 @@ class MainWindow(WindowLayout):
             self.restoreState(layout, LAYOUT_VERSION)
         self.session.recent_files = self.store.recent_files()
         self._fill_recent_menu()
+        export = self.store.export_choice()
+        if export is not None:
+            self.session.export_format, self.session.export_folder = export
         if not restore_work:
             return
         architecture = self.store.architecture()
@@ -320,6 +323,7 @@ class MainWindow(WindowLayout):
         self.store.save_window(self.saveGeometry(), self.saveState(LAYOUT_VERSION))
         self.store.save_work(self.session.architecture, self.panel.config())
         self.store.save_recent(self.session.recent_files)
+        self.store.save_export_choice(self.session.export_format, self.session.export_folder)
         self.store.sync()
 
     # ---- help ------------------------------------------------------------------------------------

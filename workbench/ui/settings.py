@@ -32,6 +32,7 @@ STATE_KEY = "window/state"
 ARCHITECTURE_KEY = "work/architecture"
 CONFIG_KEY = "work/config"
 RECENT_KEY = "files/recent"
+EXPORT_KEY = "files/export"
 
 
 def open_settings() -> QSettings:
@@ -81,6 +82,18 @@ class SessionStore:
         if not isinstance(paths, list):
             return []
         return [Path(path) for path in paths if isinstance(path, str) and path][:MAX_RECENT]
+
+    def export_choice(self) -> tuple[str, Path | None] | None:
+        """The format and folder of the last export, or None."""
+        choice = self._json(EXPORT_KEY)
+        if not isinstance(choice, dict) or not isinstance(choice.get("format"), str):
+            return None
+        folder = choice.get("folder")
+        return choice["format"], Path(folder) if isinstance(folder, str) and folder else None
+
+    def save_export_choice(self, fmt: str, folder: Path | None) -> None:
+        """Remember the format and folder the export dialog offers next."""
+        self.settings.setValue(EXPORT_KEY, json.dumps({"format": fmt, "folder": str(folder) if folder else ""}))
 
     def save_window(self, geometry: QByteArray, state: QByteArray) -> None:
         """Remember the window's geometry (``saveGeometry``) and dock layout (``saveState``)."""
