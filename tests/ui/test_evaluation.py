@@ -129,7 +129,8 @@ def _in_scroll_area(qtbot, evaluation, width):
     scroll.resize(width, 1000)
     scroll.show()
     qtbot.waitExposed(scroll)
-    qtbot.wait(50)
+    # Settled: the view has the viewport's width and its layout has nothing left to redo.
+    qtbot.waitUntil(lambda: view.width() == scroll.viewport().width() and not view.layout().activate())
     return scroll, view
 
 
