@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test bench wheel install-desktop uninstall-desktop bundle-test clean
+.PHONY: venv run lint test bench wheel install-desktop uninstall-desktop bundle-test clean
 
 venv: $(STAMP)
 
@@ -15,6 +15,13 @@ $(STAMP): pyproject.toml
 
 run: venv
 	$(BIN)/workbench
+
+# ruff (lint and format), mypy and import-linter, configured in pyproject.toml.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: venv
 	$(BIN)/python -m pytest -q

@@ -1,7 +1,6 @@
 """Shared fixtures: keep every test away from the user's real folders; find the real dataset."""
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,24 +24,3 @@ def fashion_mnist() -> Path:
             pytest.fail(f"CI needs the real Fashion-MNIST in {FASHION_MNIST}: apt-get install dataset-fashion-mnist")
         pytest.skip(f"real Fashion-MNIST is not installed in {FASHION_MNIST}")
     return FASHION_MNIST
-
-
-_exit_status = {"code": None}
-
-
-def pytest_sessionfinish(session, exitstatus):
-    _exit_status["code"] = int(exitstatus)
-
-
-def pytest_unconfigure(config):
-    """Leave with pytest's own exit status once everything is reported.
-
-    After all tests had passed, one full run crashed the interpreter while it was finalising
-    ("Fatal Python error: none_dealloc", status 134): C extensions loaded in-process (PySide6,
-    onnxruntime, torch.distributed) tear down in an order that one of them does not survive. The
-    results are final by now, so skipping that teardown loses nothing and keeps the status honest.
-    """
-    if _exit_status["code"] is not None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(_exit_status["code"])

@@ -13,23 +13,28 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from workbench import __version__
 from workbench.core.architecture import Architecture
 from workbench.core.data import datasets
-from workbench.core.errors import ConfigError, WorkbenchError
+from workbench.core.errors import ConfigError, WorkbenchError, describe_failure
 from workbench.core.export.formats import FORMATS, export_model
 from workbench.core.presets import describe_preset, load_preset, preset_names, with_classes
-from workbench.core.runs.folders import RunRecorder, default_runs_dir, list_runs, load_checkpoint, new_run_dir
+from workbench.core.runs.folders import default_runs_dir
+from workbench.core.runs.launch import LaunchedRun, new_run, read_continuation
 from workbench.core.runs.predict import Guess, predict_images
+from workbench.core.runs.summaries import list_runs
 from workbench.core.runs.trained import load_trained
 from workbench.core.training.config import (
     CHANNELS,
     DEFAULT_TRAIN_SIZE,
     DEFAULT_VAL_SIZE,
+    LOSS_DESCRIPTIONS,
     LOSSES,
     MIXED_PRECISION,
     OPTIMIZERS,
@@ -38,28 +43,36 @@ from workbench.core.training.config import (
     read_settings,
 )
 from workbench.core.training.devices import available_devices
-from workbench.core.training.distributed import joined, rank_test_hooks, write_test_weights
-from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
+from workbench.core.training.distributed import joined
+from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState, plural
 
 USAGE_ERROR = 2
 LOSS_SHOWN_EVERY = 0.25  # seconds between updates of the loss shown next to the progress bar
 
+CallbackFactory = Callable[[Trainer], Callback]
+"""Makes a callback for a ``train`` run from its trainer (see :func:`main`)."""
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``workbench`` console script; returns the exit status."""
+
+def main(argv: list[str] | None = None, *, callbacks: Sequence[CallbackFactory] = ()) -> int:
+    """Entry point of the ``workbench`` console script; returns the exit status.
+
+    ``callbacks`` extend ``train``: each is called with the run's trainer, once per run and on every process of
+    a multi-process run, and the callback it returns listens to the run after the run folder's and the
+    console's. A script can install its own listeners this way and then hand over to the command line.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui"])
+    args.callback_factories = tuple(callbacks)
     try:
-        return args.handler(args)
+        return int(args.handler(args))
     except WorkbenchError as error:
-        print(f"workbench: {error}", file=sys.stderr)
+        print(f"workbench: {describe_failure(error)}", file=sys.stderr)
         return USAGE_ERROR
 
 
 def _parser() -> argparse.ArgumentParser:
-    defaults = TrainConfig()
     parser = argparse.ArgumentParser(prog="workbench", description="Build, train and export small image classifiers.")
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     parser.set_defaults(command=None)
@@ -88,12 +101,33 @@ def _parser() -> argparse.ArgumentParser:
     presets = commands.add_parser("presets", help="list the bundled networks with their parameter counts")
     presets.set_defaults(command="presets", handler=_presets)
 
+    _add_train_command(commands)
+    _add_predict_command(commands)
+    _add_export_command(commands)
+    return parser
+
+
+class _DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Ends an option's help with its default, once: not where the help names its default already, nor where it
+    has none (None, or a flag that is off unless given)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default.value if isinstance(action.default, _Default) else action.default
+        if "default" in text or not action.option_strings or default is None or default is False:
+            return action.help
+        if default == argparse.SUPPRESS:
+            return action.help
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+def _add_train_command(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser(
         "train",
         help="train a network headless and write a run folder",
         description="Train a network headless. Shows a progress bar, one line per epoch, then the test "
         "accuracy and the run folder.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsHelpFormatter,
     )
     source = train.add_mutually_exclusive_group()
     source.add_argument("--preset", help=f"a bundled network: {', '.join(preset_names())} (default seed-simplenet)")
@@ -104,9 +138,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="continue this run folder for --epochs more epochs, with its own settings",
     )
+    _add_data_arguments(train)
+    _add_optimisation_arguments(train)
+    _add_execution_arguments(train)
+    # Defaults are marked so that --config can tell the options typed from those left alone.
+    train.set_defaults(
+        command="train", handler=_train, **{name: _Default(train.get_default(name)) for name in _SETTINGS}
+    )
+
+
+def _add_data_arguments(train: argparse.ArgumentParser) -> None:
+    """``train``'s options that choose the images: the dataset, its folder and shape, the subsets."""
     train.add_argument(
         "--dataset",
-        default=defaults.dataset,
+        default=TrainConfig().dataset,
         help=", ".join(datasets.dataset_names()) + ", or folder:PATH for your own images",
     )
     train.add_argument(
@@ -127,18 +172,27 @@ def _parser() -> argparse.ArgumentParser:
         help=f"validation images drawn from the training split "
         f"(default {DEFAULT_VAL_SIZE:,}, or a tenth of a small dataset)",
     )
-    train.add_argument("--epochs", type=int, default=defaults.epochs)
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    train.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer)
+
+
+def _add_optimisation_arguments(train: argparse.ArgumentParser) -> None:
+    """``train``'s options of the training recipe: epochs, batch, optimiser, loss, schedule, early stopping."""
+    defaults = TrainConfig()
+    train.add_argument(
+        "--epochs", type=int, default=defaults.epochs, help="epochs to train; with --resume, epochs to add"
+    )
+    train.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help="images per optimiser step, over all processes"
+    )
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer, help="the optimiser")
     train.add_argument("--lr", type=float, default=defaults.lr, help="learning rate")
     train.add_argument("--momentum", type=float, default=defaults.momentum, help="for sgd and rmsprop")
     train.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
-    train.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    train.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="L2 penalty on the weights")
     train.add_argument(
         "--loss",
         choices=LOSSES,
         default=defaults.loss,
-        help="mse = mean squared error against one-hot labels, as early in the class",
+        help="cross-entropy on the scores, or mse = " + LOSS_DESCRIPTIONS["mse"],
     )
     train.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule, help="learning-rate schedule")
     train.add_argument("--step-size", type=int, default=defaults.step_size, help="epochs between steps (step)")
@@ -150,7 +204,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATIENCE",
         help="stop after this many epochs without a better validation loss (0 = off)",
     )
-    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--seed", type=int, default=defaults.seed, help="seed of the weights, subsets and shuffling")
+
+
+def _add_execution_arguments(train: argparse.ArgumentParser) -> None:
+    """``train``'s options of where and how the run trains, and what it writes and prints."""
+    defaults = TrainConfig()
     train.add_argument(
         "--device",
         default=defaults.device,
@@ -181,13 +240,6 @@ def _parser() -> argparse.ArgumentParser:
         "typed here override them",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    # Defaults are marked so that --config can tell the options typed from those left alone.
-    train.set_defaults(
-        command="train", handler=_train, **{name: _Default(train.get_default(name)) for name in _SETTINGS}
-    )
-    _add_predict_command(commands)
-    _add_export_command(commands)
-    return parser
 
 
 def _add_predict_command(commands: argparse._SubParsersAction) -> None:
@@ -371,14 +423,14 @@ _SETTINGS = tuple(field.name for field in dataclasses.fields(TrainConfig))
 class _Default:
     """A ``train`` option's default value, told apart from the same value typed on the command line."""
 
-    def __init__(self, value):
+    def __init__(self, value: Any):
         self.value = value
 
     def __str__(self) -> str:
         return str(self.value)
 
 
-def _typed_settings(args: argparse.Namespace) -> dict:
+def _typed_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The training settings typed on the command line; the others in ``args`` become their plain defaults."""
     typed = {}
     for name in _SETTINGS:
@@ -398,11 +450,9 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig.from_dict({**(read_settings(args.config) if args.config else {}), **typed})
     architecture = Architecture.load(args.arch) if args.arch else _preset(args.preset, config.dataset)
     with joined(config.device) as cluster:
-        trainer = Trainer(
-            architecture, config, progress=not args.quiet and (cluster is None or cluster.is_main), cluster=cluster
-        )
-        folder = new_run_dir(args.out, architecture, config) if trainer.is_main else None
-        return _run_trainer(trainer, folder, args.quiet)
+        progress = not args.quiet and (cluster is None or cluster.is_main)
+        launched = new_run(architecture, config, args.out, progress=progress, cluster=cluster)
+        return _run_launched(launched, args)
 
 
 def _preset(name: str | None, dataset: str) -> Architecture:
@@ -416,42 +466,37 @@ def _preset(name: str | None, dataset: str) -> Architecture:
 def _continue(args: argparse.Namespace) -> int:
     if args.config:
         raise ConfigError("--config sets up a new run; --resume continues a run with its own settings.")
-    architecture, saved, checkpoint = load_checkpoint(args.resume)
-    config = dataclasses.replace(saved, epochs=checkpoint.epoch + args.epochs)
-    with joined(config.device) as cluster:
-        trainer = Trainer(
-            architecture,
-            config,
-            progress=not args.quiet and (cluster is None or cluster.is_main),
-            resume=checkpoint,
-            cluster=cluster,
-        )
-        if trainer.is_main:
-            print(f"Continuing {args.resume} after epoch {checkpoint.epoch}, for {args.epochs} more.")
-        return _run_trainer(trainer, args.resume, args.quiet)
+    continuation = read_continuation(args.resume, args.epochs)
+    with joined(continuation.config.device) as cluster:
+        progress = not args.quiet and (cluster is None or cluster.is_main)
+        launched = continuation.start(progress=progress, cluster=cluster)
+        if launched.trainer.is_main:
+            print(f"Continuing {args.resume} after epoch {launched.continued_after}, for {args.epochs} more.")
+        return _run_launched(launched, args)
 
 
-def _run_trainer(trainer: Trainer, folder: Path | None, quiet: bool) -> int:
+def _run_launched(launched: LaunchedRun, args: argparse.Namespace) -> int:
     """Train; the run folder and the console are the main process's (the only one, or torchrun's rank 0)."""
+    trainer, folder = launched.trainer, launched.folder
     reporter = None
-    if trainer.is_main:
-        reporter = ConsoleReporter(quiet=quiet)
-        trainer.callbacks += [RunRecorder(folder), reporter]
+    if folder is not None:
+        reporter = ConsoleReporter(quiet=args.quiet)
+        trainer.callbacks.append(reporter)
         reporter.announce(trainer, folder)
-    trainer.callbacks += rank_test_hooks(trainer.cluster)
+    trainer.callbacks += [make(trainer) for make in args.callback_factories]
     previous = signal.signal(signal.SIGINT, lambda *_: trainer.stop())
     try:
         result = trainer.run()
     finally:
         signal.signal(signal.SIGINT, previous)
-    write_test_weights(trainer)
-    if reporter is not None:
+    if reporter is not None and folder is not None:
         reporter.conclude(result, folder)
     return 0 if result.status != "diverged" else 1
 
 
 class ConsoleReporter(Callback):
-    """A progress bar over the batches of each epoch and one line per finished epoch."""
+    """A progress bar over the batches of each epoch and one line per finished epoch (stdout); on stderr with the
+    bar, a line before the test split is evaluated. ``quiet``: neither the bar nor that line."""
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
@@ -463,7 +508,7 @@ class ConsoleReporter(Callback):
         print(
             f"{trainer.architecture.name} on {info.title} ({len(trainer.data.train_y):,} train / "
             f"{len(trainer.data.val_y):,} validation / {len(trainer.data.test_y):,} test), "
-            f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, {config.epochs} epochs, "
+            f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, {plural(config.epochs, 'epoch')}, "
             f"device {trainer.device}{_execution(trainer)}. Run folder: {folder}",
             flush=True,
         )
@@ -501,6 +546,11 @@ class ConsoleReporter(Callback):
             f"{metrics.samples_per_second:,.0f} samples/s",
             flush=True,
         )
+
+    def on_test_start(self, trainer: Trainer, state: TrainState, count: int) -> None:
+        self._close_bar()
+        if count and not self.quiet:
+            print(f"Evaluating on {plural(count, 'test image')}…", file=sys.stderr, flush=True)
 
     def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
         self._close_bar()

@@ -5,181 +5,32 @@ folder is empty and the real one is never touched), WORKBENCH_RUNS_DIR at a tmp 
 WORKBENCH_DATA_DIR is unset. Training uses the embedded ``digits`` dataset, which trains in a second.
 
 Starting the console script costs about 5 s of CPU (torch and torchvision imports), so the many inputs
-that must be refused are tried in-process through ``cli.main`` (see ``in_process``), and a few of them,
-one of each kind, through the console script in the background while the other tests run (see
-``console_refusals``).
+that must be refused are tried in-process through ``cli.main`` (see ``in_process`` in conftest.py), and a
+few of them, one of each kind, through the console script in the background while the other tests run
+(see ``console_refusals``). The sandbox and the files the tests write are in tests/helpers.py.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
 import queue
 import re
 import signal
-import struct
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-WORKBENCH = Path(sys.executable).with_name("workbench")
-TIMEOUT = 180
+from tests.helpers import EPOCH_LINE, TEST_LINE, Result, Sandbox, assert_refused, write_idx_set
+
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
 RUN_FILES = ["architecture.json", "checkpoint", "evaluation.json", "metrics.jsonl", "model.safetensors", "run.json"]
 
-# Variables through which the user's own setup could leak into a test.
-_LEAKY = (
-    "WORKBENCH_RUNS_DIR",
-    "WORKBENCH_DATA_DIR",
-    "XDG_DATA_HOME",
-    "XDG_CONFIG_HOME",
-    "XDG_CACHE_HOME",
-    "PYTHONWARNINGS",
-    "PYTHONSTARTUP",
-)
-
-EPOCH_LINE = re.compile(
-    r"epoch +(\d+)/(\d+)  train loss (\d+\.\d{4})  val loss (\d+\.\d{4})  "
-    r"val acc +(\d+\.\d\d%)  ([\d,]+) samples/s"
-)
-TEST_LINE = re.compile(r"test accuracy +(\d+\.\d\d%)  \(test loss (\d+\.\d{4})\)")
-
-
-# The sandbox
-
-
-@dataclass(frozen=True)
-class Result:
-    """How one command ended; printed in full when an assertion about it fails."""
-
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def __str__(self) -> str:
-        return (
-            f"workbench {' '.join(self.args)}\n-> exit {self.returncode}\n"
-            f"--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}"
-        )
-
-    @property
-    def lines(self) -> list[str]:
-        return self.stdout.splitlines()
-
-
-@dataclass(frozen=True)
-class Sandbox:
-    """A folder standing in for the user's machine: an empty HOME, a runs folder that does not exist yet."""
-
-    root: Path
-
-    @classmethod
-    def make(cls, root: Path) -> Sandbox:
-        (root / "home").mkdir(parents=True, exist_ok=True)
-        return cls(root)
-
-    @property
-    def home(self) -> Path:
-        return self.root / "home"
-
-    @property
-    def data_home(self) -> Path:
-        """$XDG_DATA_HOME: the user data folder (downloads, default runs) would be under it."""
-        return self.home / ".local" / "share"
-
-    @property
-    def runs(self) -> Path:
-        """$WORKBENCH_RUNS_DIR."""
-        return self.root / "runs"
-
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if key not in _LEAKY}
-        env.update(
-            HOME=str(self.home),
-            XDG_DATA_HOME=str(self.data_home),
-            WORKBENCH_RUNS_DIR=str(self.runs),
-            PYTHONIOENCODING="utf-8",
-        )
-        env.update(extra)
-        return env
-
-    def run(self, *args: str | os.PathLike, timeout: float = TIMEOUT, **extra_env: str) -> Result:
-        argv = tuple(os.fspath(arg) for arg in args)
-        done = subprocess.run(
-            [str(WORKBENCH), *argv],
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            env=self.env(**extra_env),
-            cwd=self.root,
-            timeout=timeout,
-        )
-        return Result(argv, done.returncode, done.stdout, done.stderr)
-
-    def start(self, *args: str | os.PathLike, stderr_path: Path) -> subprocess.Popen:
-        """Start a command with stdout on a pipe, read line by line, and stderr into a file."""
-        argv = [str(WORKBENCH), *(os.fspath(arg) for arg in args)]
-        with open(stderr_path, "w") as stderr:
-            return subprocess.Popen(
-                argv,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                env=self.env(),
-                cwd=self.root,
-                bufsize=1,
-            )
-
-    def user_files(self) -> list[Path]:
-        """Everything written under HOME; nothing should be."""
-        return sorted(path for path in self.home.rglob("*"))
-
-    def run_folders(self) -> list[Path]:
-        return sorted(self.runs.iterdir()) if self.runs.exists() else []
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Sandbox:
-    return Sandbox.make(tmp_path / "sandbox")
-
 
 # Files the tests write
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """An unsigned-byte IDX file: 00 00 08 <ndim>, each dimension as a big-endian uint32, then the bytes."""
-    return bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
-
-
-def write_idx_set(folder: Path, gz: bool = True, train: int = 12, test: int = 5) -> None:
-    """A tiny 28×28, 10-class IDX dataset under the standard file names."""
-    rng = np.random.default_rng(0)
-    arrays = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, (train, 28, 28), dtype=np.uint8),
-        "train-labels-idx1-ubyte": rng.integers(0, 10, train, dtype=np.uint8),
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, (test, 28, 28), dtype=np.uint8),
-        "t10k-labels-idx1-ubyte": rng.integers(0, 10, test, dtype=np.uint8),
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, array in arrays.items():
-        content = idx_bytes(array)
-        if gz:
-            (folder / f"{name}.gz").write_bytes(gzip.compress(content))
-        else:
-            (folder / name).write_bytes(content)
 
 
 def architecture(layers: list[dict], name: str = "test-net") -> dict:
@@ -240,7 +91,7 @@ def test_presets_lists_one_line_per_bundled_network(sandbox):
 
 def test_datasets_lists_every_dataset_and_finds_fashion_mnist_in_the_data_dir(sandbox):
     data_dir = sandbox.root / "data"
-    write_idx_set(data_dir / "fashion-mnist")
+    write_idx_set(data_dir / "fashion-mnist", gz=True)
     result = sandbox.run("datasets", "--data-dir", data_dir)
     assert result.returncode == 0, result
     rows = {line.split()[0]: line for line in result.lines}
@@ -645,43 +496,6 @@ NO_LEFTOVER_PARAMS = [
 SUBPROCESS_CASES = ("unknown-preset", "does-not-fit", "corrupt-idx", "out-is-a-run")
 
 
-@pytest.fixture
-def in_process(sandbox, monkeypatch, capsys) -> Callable[..., Result]:
-    """Run ``workbench ARGS`` in this process with the sandbox's environment; an escaping exception fails the test."""
-    from workbench import cli
-    from workbench.core.data import datasets
-
-    for key, value in sandbox.env().items():
-        monkeypatch.setenv(key, value)
-    for key in _LEAKY:
-        if key not in ("WORKBENCH_RUNS_DIR", "XDG_DATA_HOME"):
-            monkeypatch.delenv(key, raising=False)
-    monkeypatch.chdir(sandbox.root)
-    monkeypatch.setattr(datasets, "_cache", {})
-
-    def run(*args) -> Result:
-        argv = tuple(os.fspath(arg) for arg in args)
-        capsys.readouterr()
-        try:
-            status = cli.main(list(argv))
-        except SystemExit as exit_:  # argparse
-            status = exit_.code
-        out, err = capsys.readouterr()
-        return Result(argv, status, out, err)
-
-    return run
-
-
-def _assert_refused(result: Result, says: list[str]) -> None:
-    assert result.returncode == 2, result
-    assert "Traceback" not in result.stderr, result
-    assert result.stderr.startswith("workbench: "), result
-    assert len(result.stderr.splitlines()) == 1, result
-    for fragment in says:
-        assert fragment in result.stderr, result
-    assert result.stdout == "", result
-
-
 def _skip_unless_possible(case: str) -> None:
     if case == "device-cuda":
         import torch
@@ -694,7 +508,7 @@ def _skip_unless_possible(case: str) -> None:
 def test_bad_input_exits_2_with_one_plain_line(sandbox, in_process, case):
     _skip_unless_possible(case)
     args, says = BAD_INPUT[case](sandbox.root)
-    _assert_refused(in_process(*args), says)
+    assert_refused(in_process(*args), says)
     assert sandbox.user_files() == [], "nothing is written to the user data folder"
 
 
@@ -733,7 +547,7 @@ def console_refusals(request, tmp_path_factory) -> Iterator[dict[str, Future]]:
 @pytest.mark.parametrize("case", SUBPROCESS_CASES)
 def test_console_script_refuses_bad_input(console_refusals, case):
     box, says, result = console_refusals[case].result(timeout=600)
-    _assert_refused(result, says)
+    assert_refused(result, says)
     assert box.user_files() == []
     if case == "out-is-a-run":  # the run already there is left as it was
         folder = box.root / "old-run"

@@ -1,4 +1,4 @@
-"""``workbench export`` as a user runs it: the console script in the sandbox of test_cli, one success per format,
+"""``workbench export`` as a user runs it: the console script in the CLI tests' sandbox, one success per format,
 and refusals (exit 2, one line on stderr, nothing left at the target). The runs are trained in-process once."""
 
 import json
@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import Result, Sandbox, in_process, sandbox  # noqa: F401 (fixtures)
-from tests.core.test_export import train_tiny
+from tests.helpers import Result, Sandbox, train_tiny
 from workbench.core.export import formats as export
 
 STAGES = {

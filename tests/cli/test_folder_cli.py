@@ -1,4 +1,4 @@
-"""``workbench train --dataset folder:PATH``: the user's own images from the command line, in test_cli's sandbox."""
+"""``workbench train --dataset folder:PATH``: the user's own images from the command line, in the CLI tests' sandbox."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from tests.cli.test_cli import TEST_LINE, _assert_refused, in_process, sandbox  # noqa: F401 - fixtures
-from tests.core.test_folder_datasets import CLASSES, draw_tree
+from tests.helpers import CLASSES, TEST_LINE, assert_refused, draw_tree
 from workbench import cli
 from workbench.core.data import image_folders
 
@@ -59,13 +58,13 @@ def test_train_on_a_folder_records_its_classes_and_continues_from_anywhere(sandb
 
 def test_a_bad_folder_exits_2_with_the_reason(sandbox, in_process):
     (sandbox.root / "empty").mkdir()
-    _assert_refused(
+    assert_refused(
         in_process("train", "--dataset", "folder:empty", "--epochs", "1"),
         ["has no class sub-folders", "must hold one sub-folder per class"],
     )
     tree = draw_tree(sandbox.root / "tree", per_class=4)
     (tree / "square" / "broken.png").write_text("not an image")
-    _assert_refused(
+    assert_refused(
         in_process("train", "--dataset", "folder:tree", "--epochs", "1", "--quiet"),
         [f"The image {tree.resolve() / 'square' / 'broken.png'} cannot be read"],
     )
@@ -73,7 +72,7 @@ def test_a_bad_folder_exits_2_with_the_reason(sandbox, in_process):
 
 
 def test_image_options_are_refused_for_registered_datasets(in_process):
-    _assert_refused(
+    assert_refused(
         in_process("train", "--dataset", "digits", "--image-size", "16", "--epochs", "1"),
         ["image_size and channels apply to image folders (dataset folder:PATH) only"],
     )

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.cli.test_cli import Result, Sandbox, in_process  # noqa: F401 (fixture)
+from tests.helpers import Result
 from workbench.core.presets import load_preset
 from workbench.core.runs.folders import RunRecorder, new_run_dir
 from workbench.core.training.config import TrainConfig
@@ -48,11 +48,6 @@ def run_and_images(tmp_path_factory):
         Image.fromarray(image[0]).save(path)
     expected = predict(model, (pixels.float() / 255 - means) / stds).argmax(dim=1)
     return folder, paths, [info.class_names[int(k)] for k in expected]
-
-
-@pytest.fixture
-def sandbox(tmp_path) -> Sandbox:
-    return Sandbox.make(tmp_path / "sandbox")
 
 
 def _parsed(result: Result) -> list[tuple[str, list[tuple[str, float]]]]:

@@ -1,9 +1,10 @@
 """``torchrun -m workbench train`` with two CPU processes (gloo), as a user starts it: the run they train
 together, a process that dies, a device that is not there.
 
-Each rank writes its final weights where the test-only variable WORKBENCH_TEST_RANK_WEIGHTS_DIR says, so the
-test can check that both ended with the same network; WORKBENCH_TEST_EXIT_RANK=R:E kills rank R during
-epoch E. Every command runs in a sandbox (HOME and the runs folder in tmp).
+Where a test needs to look inside the ranks, torchrun starts torchrun_entry.py instead of ``-m workbench``: it runs
+the same command line with test-only callbacks, with which each rank writes its final weights (so the test can
+check that both ended with the same network) or rank R dies during epoch E. Every command runs in a sandbox
+(HOME and the runs folder in tmp).
 """
 
 from __future__ import annotations
@@ -19,25 +20,22 @@ import pytest
 import safetensors.torch
 import torch
 
+from tests.cli.torchrun_entry import EXIT_VARIABLE, WEIGHTS_VARIABLE
 from workbench.core.presets import load_preset
 from workbench.core.training.config import TrainConfig
-from workbench.core.training.distributed import (
-    TEST_EXIT_VARIABLE,
-    TEST_WEIGHTS_VARIABLE,
-    cluster_commands,
-    write_handoff,
-)
+from workbench.core.training.distributed import cluster_commands, write_handoff
 from workbench.core.training.engine import Trainer
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
+ENTRY = Path(__file__).with_name("torchrun_entry.py")
 TIMEOUT = 240
 _LEAKY = (
     "WORKBENCH_RUNS_DIR",
     "WORKBENCH_DATA_DIR",
     "XDG_DATA_HOME",
     "PYTHONWARNINGS",
-    TEST_EXIT_VARIABLE,
-    TEST_WEIGHTS_VARIABLE,
+    EXIT_VARIABLE,
+    WEIGHTS_VARIABLE,
     "WORLD_SIZE",
     "RANK",
     "LOCAL_RANK",
@@ -71,6 +69,13 @@ def torchrun(root: Path, args: list[str], **extra_env: str) -> subprocess.Comple
     )
 
 
+def with_test_hooks(args: list[str]) -> list[str]:
+    """torchrun's arguments with the test entry script in place of ``-m workbench``."""
+    at = args.index("-m")
+    assert args[at + 1] == "workbench", args
+    return [*args[:at], str(ENTRY), *args[at + 2 :]]
+
+
 def digits_config(**overrides) -> TrainConfig:
     values = dict(
         dataset="digits",
@@ -94,7 +99,8 @@ def test_two_processes_train_the_handed_off_run_like_one_process(tmp_path):
     assert command[0] == "torchrun"
     weights_dir = tmp_path / "weights"
     # the hand-off leaves the device to the cluster; --device cpu keeps this test on gloo where there are GPUs
-    done = torchrun(tmp_path, [*command[1:], "--device", "cpu", "--quiet"], **{TEST_WEIGHTS_VARIABLE: str(weights_dir)})
+    args = with_test_hooks([*command[1:], "--device", "cpu", "--quiet"])
+    done = torchrun(tmp_path, args, **{WEIGHTS_VARIABLE: str(weights_dir)})
     assert done.returncode == 0, done.stdout + done.stderr
 
     lines = done.stdout.splitlines()
@@ -133,8 +139,7 @@ def test_a_process_that_dies_fails_the_run_and_never_marks_it_finished(tmp_path)
         [
             "--standalone",
             "--nproc-per-node=2",
-            "-m",
-            "workbench",
+            str(ENTRY),
             "train",
             "--preset",
             "seed-relu-mlp",
@@ -154,7 +159,7 @@ def test_a_process_that_dies_fails_the_run_and_never_marks_it_finished(tmp_path)
             str(out),
             "--quiet",
         ],
-        **{TEST_EXIT_VARIABLE: "1:2"},
+        **{EXIT_VARIABLE: "1:2"},
     )
     assert done.returncode != 0, done.stdout + done.stderr
     assert "local_rank: 1" in done.stderr  # torchrun's report names the process that failed

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import IDX_TEST, IDX_TRAIN, idx_bytes, idx_set, write_file, write_idx_set
 from workbench.core.data import datasets
 from workbench.core.data.datasets import Location
 from workbench.core.errors import DatasetError
 
 REAL_SYSTEM_ROOT = datasets.SYSTEM_ROOT
-TRAIN, TEST = 12, 5
 
 
 @pytest.fixture(autouse=True)
@@ -44,37 +44,6 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", file_urls_only)
 
 
-def idx_bytes(array: np.ndarray) -> bytes:
-    return bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
-
-
-def write(path: Path, content: bytes, gz: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(content) if gz else content)
-    return path
-
-
-def idx_set(seed: int = 0, size: int = 28, classes: int = 10) -> dict[str, np.ndarray]:
-    """The four arrays of a tiny IDX dataset; training image 0 is black with one white pixel at (0, 0)."""
-    rng = np.random.default_rng(seed)
-    arrays = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, (TRAIN, size, size), dtype=np.uint8),
-        "train-labels-idx1-ubyte": rng.integers(0, classes, TRAIN, dtype=np.uint8),
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, (TEST, size, size), dtype=np.uint8),
-        "t10k-labels-idx1-ubyte": rng.integers(0, classes, TEST, dtype=np.uint8),
-    }
-    arrays["train-images-idx3-ubyte"][0] = 0
-    arrays["train-images-idx3-ubyte"][0, 0, 0] = 255
-    return arrays
-
-
-def write_idx_set(folder: Path, gz: bool = False, **kwargs) -> dict[str, np.ndarray]:
-    arrays = idx_set(**kwargs)
-    for name, array in arrays.items():
-        write(folder / (f"{name}.gz" if gz else name), idx_bytes(array), gz)
-    return arrays
-
-
 # read_idx
 
 
@@ -82,15 +51,18 @@ def write_idx_set(folder: Path, gz: bool = False, **kwargs) -> dict[str, np.ndar
 def test_read_idx_reads_raw_and_gzipped_files(tmp_path, gz):
     images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     labels = np.array([7, 0, 9], dtype=np.uint8)
-    assert np.array_equal(datasets.read_idx(write(tmp_path / "images", idx_bytes(images), gz)), images)
-    result = datasets.read_idx(write(tmp_path / "labels", idx_bytes(labels), gz))
+    assert np.array_equal(datasets.read_idx(write_file(tmp_path / "images", idx_bytes(images), gz)), images)
+    result = datasets.read_idx(write_file(tmp_path / "labels", idx_bytes(labels), gz))
     assert result.dtype == np.uint8 and result.shape == (3,) and result.tolist() == [7, 0, 9]
 
 
 def test_read_idx_tells_gzip_by_content_not_name(tmp_path):
     labels = np.array([1, 2], dtype=np.uint8)
-    assert datasets.read_idx(write(tmp_path / "gzipped-without-suffix", idx_bytes(labels), gz=True)).tolist() == [1, 2]
-    assert datasets.read_idx(write(tmp_path / "raw-with-suffix.gz", idx_bytes(labels))).tolist() == [1, 2]
+    assert datasets.read_idx(write_file(tmp_path / "gzipped-without-suffix", idx_bytes(labels), gz=True)).tolist() == [
+        1,
+        2,
+    ]
+    assert datasets.read_idx(write_file(tmp_path / "raw-with-suffix.gz", idx_bytes(labels))).tolist() == [1, 2]
 
 
 @pytest.mark.parametrize(
@@ -115,7 +87,7 @@ def test_read_idx_tells_gzip_by_content_not_name(tmp_path):
     ],
 )
 def test_read_idx_names_the_file_and_the_damage(tmp_path, content, message):
-    path = write(tmp_path / "damaged-file", content)
+    path = write_file(tmp_path / "damaged-file", content)
     with pytest.raises(DatasetError, match=message) as caught:
         datasets.read_idx(path)
     assert str(path) in str(caught.value)
@@ -125,7 +97,7 @@ def test_read_idx_reports_crc_errors(tmp_path):
     packed = bytearray(gzip.compress(idx_bytes(np.zeros(100, np.uint8))))
     packed[-8] ^= 0xFF
     with pytest.raises(DatasetError, match="damaged gzip file.*CRC"):
-        datasets.read_idx(write(tmp_path / "labels.gz", bytes(packed)))
+        datasets.read_idx(write_file(tmp_path / "labels.gz", bytes(packed)))
 
 
 # the registry
@@ -153,7 +125,7 @@ def test_load_from_data_dir_layouts(tmp_path, layout, gz):
     arrays = write_idx_set(tmp_path / "data" / layout, gz=gz)
     loaded = datasets.load("fashion-mnist", data_dir=tmp_path / "data", download=False)
     assert loaded.location == Location(tmp_path / "data" / layout, "data-dir")
-    assert loaded.train_x.shape == (TRAIN, 1, 28, 28) and loaded.test_x.shape == (TEST, 1, 28, 28)
+    assert loaded.train_x.shape == (IDX_TRAIN, 1, 28, 28) and loaded.test_x.shape == (IDX_TEST, 1, 28, 28)
     assert loaded.train_x.dtype == torch.float32 and loaded.train_y.dtype == torch.int64
     assert loaded.train_x.is_contiguous() and loaded.train_x.device.type == "cpu"
     assert loaded.train_x[0, 0, 0, 0].item() == pytest.approx(1.0)
@@ -219,15 +191,19 @@ def test_uncompressed_file_is_preferred_to_gzipped(tmp_path):
 @pytest.mark.parametrize(
     "file_name, array, message",
     [
-        ("t10k-labels-idx1-ubyte", np.zeros(TEST - 1, np.uint8), "holds 4 labels but .*t10k-images-idx3-ubyte holds 5"),
-        ("train-labels-idx1-ubyte", np.full(TRAIN, 10, np.uint8), "holds the label 10, but .* 10 classes"),
-        ("train-images-idx3-ubyte", np.zeros((TRAIN, 32, 32), np.uint8), "images of 1×32×32 but .* are 1×28×28"),
-        ("train-images-idx3-ubyte", np.zeros((TRAIN, 784), np.uint8), "should hold images"),
+        (
+            "t10k-labels-idx1-ubyte",
+            np.zeros(IDX_TEST - 1, np.uint8),
+            "holds 4 labels but .*t10k-images-idx3-ubyte holds 5",
+        ),
+        ("train-labels-idx1-ubyte", np.full(IDX_TRAIN, 10, np.uint8), "holds the label 10, but .* 10 classes"),
+        ("train-images-idx3-ubyte", np.zeros((IDX_TRAIN, 32, 32), np.uint8), "images of 1×32×32 but .* are 1×28×28"),
+        ("train-images-idx3-ubyte", np.zeros((IDX_TRAIN, 784), np.uint8), "should hold images"),
     ],
 )
 def test_inconsistent_files_raise_naming_the_file(tmp_path, file_name, array, message):
     write_idx_set(tmp_path / "fashion-mnist")
-    path = write(tmp_path / "fashion-mnist" / file_name, idx_bytes(array))
+    path = write_file(tmp_path / "fashion-mnist" / file_name, idx_bytes(array))
     with pytest.raises(DatasetError, match=message) as caught:
         datasets.load("fashion-mnist", tmp_path, download=False)
     assert str(path) in str(caught.value)
@@ -235,7 +211,7 @@ def test_inconsistent_files_raise_naming_the_file(tmp_path, file_name, array, me
 
 def test_a_damaged_gzip_file_in_a_dataset_is_named(tmp_path):
     write_idx_set(tmp_path / "mnist", gz=True)
-    path = write(tmp_path / "mnist" / "train-images-idx3-ubyte.gz", b"\x1f\x8b\x08\x00broken")
+    path = write_file(tmp_path / "mnist" / "train-images-idx3-ubyte.gz", b"\x1f\x8b\x08\x00broken")
     with pytest.raises(DatasetError, match="damaged gzip") as caught:
         datasets.load("mnist", tmp_path, download=False)
     assert str(path) in str(caught.value)
@@ -277,7 +253,7 @@ def test_download_goes_through_torchvision_into_the_user_folder(tmp_path, monkey
     mirror = tmp_path / "mirror"
     resources = []
     for name, array in arrays.items():
-        packed = write(mirror / f"{name}.gz", idx_bytes(array), gz=True).read_bytes()
+        packed = write_file(mirror / f"{name}.gz", idx_bytes(array), gz=True).read_bytes()
         resources.append((f"{name}.gz", hashlib.md5(packed).hexdigest()))
     monkeypatch.setattr(FashionMNIST, "mirrors", [mirror.as_uri() + "/"])
     monkeypatch.setattr(FashionMNIST, "resources", resources)
@@ -285,7 +261,7 @@ def test_download_goes_through_torchvision_into_the_user_folder(tmp_path, monkey
     loaded = datasets.load("fashion-mnist", progress=False)
     assert loaded.location == Location(tmp_path / "user" / "FashionMNIST" / "raw", "user")
     assert loaded.train_y.tolist() == arrays["train-labels-idx1-ubyte"].tolist()
-    assert loaded.test_x.shape == (TEST, 1, 28, 28)
+    assert loaded.test_x.shape == (IDX_TEST, 1, 28, 28)
     assert capsys.readouterr().err == ""
 
 
@@ -306,8 +282,8 @@ def write_cifar(folder: Path, per_batch: int = 2) -> None:
         data = rng.integers(0, 256, (per_batch, 3 * 32 * 32), dtype=np.uint8)
         if index == 0:
             data[0] = np.repeat(np.array([255, 0, 51], np.uint8), 32 * 32)
-        write(folder / name, pickle.dumps({"data": data, "labels": [index, 9]}))
-    write(folder / "batches.meta", pickle.dumps({"label_names": list(datasets.get_info("cifar10").class_names)}))
+        write_file(folder / name, pickle.dumps({"data": data, "labels": [index, 9]}))
+    write_file(folder / "batches.meta", pickle.dumps({"label_names": list(datasets.get_info("cifar10").class_names)}))
 
 
 @pytest.fixture
@@ -376,14 +352,18 @@ def test_split_is_deterministic_per_seed(tiny):
 
 
 def test_split_allows_no_validation_and_the_whole_training_split(tiny):
-    train_x, _, val_x, val_y = datasets.split(tiny, TRAIN, 0, seed=0)
-    assert train_x.shape[0] == TRAIN and val_x.shape == (0, 1, 28, 28) and val_y.shape == (0,)
+    train_x, _, val_x, val_y = datasets.split(tiny, IDX_TRAIN, 0, seed=0)
+    assert train_x.shape[0] == IDX_TRAIN and val_x.shape == (0, 1, 28, 28) and val_y.shape == (0,)
 
 
 @pytest.mark.parametrize(
     "train_size, val_size, message",
     [
-        (TRAIN, 1, f"asked for {TRAIN} training \\+ 1 validation images but MNIST has {TRAIN} in its training split"),
+        (
+            IDX_TRAIN,
+            1,
+            f"asked for {IDX_TRAIN} training \\+ 1 validation images but MNIST has {IDX_TRAIN} in its training split",
+        ),
         (0, 1, "at least 1"),
         (5, -1, "0 or more"),
     ],

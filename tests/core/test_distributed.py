@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from tests.helpers import digits_config
 from workbench.core.architecture import Architecture
 from workbench.core.errors import ConfigError, RunError
 from workbench.core.presets import load_preset
@@ -19,21 +20,6 @@ from workbench.core.training.distributed import Cluster, cluster_commands, join,
 from workbench.core.training.engine import Callback, Trainer
 
 CPU = torch.device("cpu")
-
-
-def digits_config(**overrides):
-    values = dict(
-        dataset="digits",
-        train_size=1000,
-        val_size=200,
-        epochs=2,
-        batch_size=64,
-        optimizer="adam",
-        lr=3e-3,
-        device="cpu",
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
 
 
 # Sharding a global batch

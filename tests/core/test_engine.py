@@ -272,3 +272,85 @@ def test_each_validation_pass_keeps_the_probabilities_behind_its_accuracy():
         assert torch.allclose(probabilities.sum(dim=1), torch.ones(200), atol=1e-5)
         assert (probabilities.argmax(dim=1) == labels).float().mean().item() == pytest.approx(accuracy)
     assert not torch.equal(seen[0][0], seen[1][0])
+
+
+def test_mse_is_the_class_squared_error_summed_over_the_outputs_and_averaged_over_the_batch():
+    from workbench.core.training.engine import make_loss
+
+    generator = torch.Generator().manual_seed(0)
+    outputs = torch.randn(32, 10, generator=generator, requires_grad=True)
+    labels = torch.randint(0, 10, (32,), generator=generator)
+    onehot = torch.nn.functional.one_hot(labels, 10).float()
+    ours = make_loss("mse", 10)(outputs, labels)
+    (ours_gradient,) = torch.autograd.grad(ours, outputs)
+    # the notebook's expression, on the outputs as they are (no softmax)
+    theirs = torch.sum((outputs - onehot) ** 2, 1).mean()
+    (their_gradient,) = torch.autograd.grad(theirs, outputs)
+    assert torch.allclose(ours, theirs) and torch.allclose(ours_gradient, their_gradient)
+    # ten outputs: ten times PyTorch's mse_loss, which averages over every output
+    assert ours.item() == pytest.approx(10 * torch.nn.functional.mse_loss(outputs, onehot).item(), rel=1e-6)
+
+
+def test_the_end_message_counts_epochs_in_the_singular_and_the_plural():
+    _, one = train(epochs=1)
+    _, two = train(epochs=2)
+    assert one.message == "Trained 1 epoch." and two.message == "Trained 2 epochs."
+    _, stopped = train(optimizer="sgd", lr=1e-30, momentum=0.0, epochs=4, early_stopping=1)
+    assert stopped.status == "early-stopped"
+    assert stopped.message.endswith("the validation loss has not improved for 1 epoch.")
+
+
+def test_the_test_split_is_announced_then_reported_batch_by_batch(monkeypatch):
+    from workbench.core.training import evaluation
+
+    monkeypatch.setattr(evaluation, "EVAL_BATCH", 100)
+    events = []
+
+    class Listen(Callback):
+        def on_epoch_end(self, trainer, state, metrics):
+            events.append(("epoch", metrics.epoch))
+
+        def on_test_start(self, trainer, state, count):
+            events.append(("test", count))
+
+        def on_test_progress(self, trainer, state, done, total):
+            events.append(("tested", done, total))
+
+        def on_train_end(self, trainer, state, result):
+            events.append(("end", result.status))
+
+    train(epochs=1, callbacks=[Listen()])
+    # the digits' test split: 360 images
+    assert events == [
+        ("epoch", 1),
+        ("test", 360),
+        ("tested", 100, 360),
+        ("tested", 200, 360),
+        ("tested", 300, 360),
+        ("tested", 360, 360),
+        ("end", "finished"),
+    ]
+
+
+def test_best_epoch_and_early_stopping_are_the_runs_own_callbacks():
+    from workbench.core.training.callbacks import BestEpoch, EarlyStopping
+
+    plain = Trainer(load_preset("seed-relu-mlp"), digits_config(epochs=1), progress=False)
+    assert [type(callback) for callback in plain.own_callbacks] == [BestEpoch]
+    checkpoints = []
+
+    class Keep(Callback):
+        def on_epoch_end(self, trainer, state, metrics):
+            checkpoints.append(trainer.checkpoint(state))
+
+    config = digits_config(optimizer="sgd", lr=1e-30, momentum=0.0, epochs=6, early_stopping=2)
+    trainer = Trainer(load_preset("seed-relu-mlp"), config, progress=False)
+    assert [type(callback) for callback in trainer.own_callbacks] == [BestEpoch, EarlyStopping]
+    trainer.callbacks = [Keep()]  # replacing the caller's callbacks keeps the run's own
+    result = trainer.run()
+    assert result.status == "early-stopped" and len(result.history) == 3
+    # the checkpoints carry the best epoch's figures, as counted before the caller's callbacks ran
+    losses = [m.val_loss for m in result.history]
+    assert trainer.best.best_val_loss == min(losses) and trainer.best.best_epoch == losses.index(min(losses)) + 1
+    assert [c.epochs_without_gain for c in checkpoints][-1] == 2
+    assert checkpoints[-1].best_val_loss == trainer.best.best_val_loss

@@ -13,6 +13,7 @@ import safetensors.torch
 import torch
 from safetensors import safe_open
 
+from tests.helpers import train_tiny
 from workbench import __version__
 from workbench.core.architecture import Architecture, build
 from workbench.core.data import datasets
@@ -20,31 +21,10 @@ from workbench.core.errors import DatasetError, ExportError, RunError
 from workbench.core.export import formats as export
 from workbench.core.export.formats import FORMATS, TOLERANCE, class_name, default_export_name, export_model
 from workbench.core.layers import CATALOG
-from workbench.core.presets import load_preset
-from workbench.core.runs.folders import RunRecorder, new_run_dir
 from workbench.core.runs.trained import DataDescription, TrainedModel, load_trained
 from workbench.core.training.config import TrainConfig
-from workbench.core.training.engine import Trainer
 
 PRESETS = ("cnn-small", "mlp")
-
-
-def train_tiny(folder: Path, preset: str) -> Path:
-    """A real run of ``preset`` on the 8×8 digits: 1 epoch on 300 images, a second or two."""
-    arch = load_preset(preset)
-    cfg = TrainConfig(
-        dataset="digits",
-        train_size=300,
-        val_size=50,
-        epochs=1,
-        batch_size=64,
-        optimizer="adam",
-        lr=3e-3,
-        device="cpu",
-        seed=2,
-    )
-    Trainer(arch, cfg, callbacks=[RunRecorder(new_run_dir(folder, arch, cfg))], progress=False).run()
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,12 @@ out-of-memory error ends the run marked failed. The CUDA tests run on a GPU mach
 """
 
 import json
+from functools import partial
 
 import pytest
 import torch
 
+from tests import helpers
 from workbench.core.errors import ConfigError, TrainingError
 from workbench.core.presets import load_preset
 from workbench.core.runs.folders import RunRecorder, load_checkpoint, new_run_dir
@@ -20,12 +22,7 @@ from workbench.core.training.engine import Callback, Trainer, wants_channels_las
 CPU = torch.device("cpu")
 
 
-def digits_config(**overrides):
-    values = dict(
-        dataset="digits", train_size=600, val_size=200, epochs=2, batch_size=64, optimizer="adam", lr=3e-3, device="cpu"
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
+digits_config = partial(helpers.digits_config, train_size=600)
 
 
 def train(preset="seed-relu-mlp", callbacks=(), channels_last=None, **overrides):

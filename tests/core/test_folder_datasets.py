@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.helpers import CLASSES, SIDE, draw_tree
 from workbench.core.data import datasets, image_folders
 from workbench.core.errors import ConfigError, DatasetError
 from workbench.core.presets import load_preset, with_classes
@@ -17,43 +18,12 @@ from workbench.core.runs.trained import evaluate_trained, load_trained
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Trainer, prepare_data
 
-SIDE = 20
-CLASSES = ("circle", "square", "stripes")
-
 
 @pytest.fixture(autouse=True)
 def fresh_caches(monkeypatch):
     """Every test decodes its own folders."""
     monkeypatch.setattr(image_folders, "_decoded", {})
     monkeypatch.setattr(image_folders, "_loaded", {})
-
-
-def shape(kind: str, rng: np.random.Generator) -> np.ndarray:
-    """A white shape on black, shifted a little and noisy: easy to tell apart, never twice the same."""
-    pixels = np.zeros((SIDE, SIDE), dtype=np.float64)
-    dy, dx = rng.integers(-2, 3, size=2)
-    rows, cols = np.mgrid[:SIDE, :SIDE]
-    if kind == "circle":
-        pixels[(rows - 10 - dy) ** 2 + (cols - 10 - dx) ** 2 < 25] = 255
-    elif kind == "square":
-        pixels[5 + dy : 15 + dy, 5 + dx : 15 + dx] = 255
-    else:
-        pixels[(rows + dy) % 5 < 2] = 255
-    return np.clip(pixels + rng.normal(0, 20, pixels.shape), 0, 255).astype(np.uint8)
-
-
-def draw_tree(root: Path, classes=CLASSES, per_class: int = 30, colour: str | None = "stripes", seed: int = 0) -> Path:
-    """``root/<class>/<i>.png|jpg``: every other image a JPEG; the ``colour`` class stored in (red) colour."""
-    rng = np.random.default_rng(seed)
-    for kind in classes:
-        (root / kind).mkdir(parents=True, exist_ok=True)
-        for index in range(per_class):
-            grey = shape(kind, rng)
-            image = Image.fromarray(grey)
-            if kind == colour:
-                image = Image.fromarray(np.stack([grey, grey // 4, grey // 4], axis=-1))
-            image.save(root / kind / f"{index:03d}.{'png' if index % 2 else 'jpg'}", quality=95)
-    return root
 
 
 @pytest.fixture

@@ -2,14 +2,15 @@
 
 import copy
 import math
+from functools import partial
 
 import pytest
 import torch
 from torch.nn import functional
 
+from tests import helpers
 from workbench.core.architecture import Architecture, Layer, build
 from workbench.core.presets import load_preset
-from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Callback, Trainer
 from workbench.core.training.gradients import (
     GradientMonitor,
@@ -19,13 +20,8 @@ from workbench.core.training.gradients import (
     vanishing_ratio,
 )
 
-
-def digits_config(**overrides):
-    values = dict(
-        dataset="digits", train_size=640, val_size=100, epochs=2, batch_size=64, optimizer="adam", lr=1e-3, device="cpu"
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
+# This module trains on 640 images, validates on 100, at a lower learning rate than the shared config.
+digits_config = partial(helpers.digits_config, train_size=640, val_size=100, lr=1e-3)
 
 
 def run(architecture, monitor, callbacks=(), resume=None, **overrides):

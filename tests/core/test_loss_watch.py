@@ -12,9 +12,9 @@ import math
 import pytest
 import torch
 
+from tests import helpers
 from workbench.core.presets import load_preset
 from workbench.core.training import engine
-from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Callback, Trainer, load_optimizer_state, make_optimizer
 from workbench.core.training.loss_watch import LossWatch, read_losses
 
@@ -30,12 +30,7 @@ def deferred_on_cpu(monkeypatch):
     monkeypatch.setattr(engine, "LossWatch", functools.partial(LossWatch, deferred=True))
 
 
-def digits_config(**overrides):
-    values = dict(
-        dataset="digits", train_size=640, val_size=200, epochs=2, batch_size=64, optimizer="adam", lr=3e-3, device="cpu"
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
+digits_config = functools.partial(helpers.digits_config, train_size=640)
 
 
 @pytest.mark.parametrize("device, deferred", WATCHES)

@@ -11,17 +11,16 @@ import torch
 from workbench.core.errors import RunError
 from workbench.core.presets import load_preset
 from workbench.core.runs.folders import (
-    NO_CHECKPOINT,
     RunRecorder,
     delete_run,
     is_run_folder,
-    list_runs,
     load_checkpoint,
     new_run_dir,
     read_metrics,
     read_run,
     rename_run,
 )
+from workbench.core.runs.summaries import NO_CHECKPOINT, list_runs
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Trainer
 
@@ -329,3 +328,39 @@ def test_a_killed_run_is_summarised_from_its_metrics(run_copy):
     assert summary.best_val_accuracy == max(epoch.val_accuracy for epoch in history)
     assert summary.duration_seconds == pytest.approx(sum(epoch.epoch_seconds for epoch in history))
     assert summary.test_accuracy is None and summary.planned_epochs == 2 and summary.config["optimizer"] == "adam"
+
+
+def test_the_launch_functions_start_and_continue_a_run_as_the_recipe_does(tmp_path):
+    from workbench.core.runs.launch import continue_run, new_run
+
+    straight = train(tmp_path / "straight", 5)
+    launched = new_run(load_preset("mlp"), config(3), tmp_path / "split", progress=False)
+    assert launched.folder == tmp_path / "split" and launched.continued_after is None
+    assert launched.trainer.callbacks == [launched.recorder]
+    launched.trainer.run()
+    continued = continue_run(tmp_path / "split", 2, progress=False)
+    assert continued.folder == tmp_path / "split" and continued.continued_after == 3
+    assert continued.trainer.config.epochs == 5 and continued.trainer.callbacks == [continued.recorder]
+    result = continued.trainer.run()
+    for name, tensor in straight.model.state_dict().items():
+        assert torch.equal(tensor, result.model.state_dict()[name]), name
+    assert metrics_lines(tmp_path / "split") == metrics_lines(tmp_path / "straight")
+
+
+def test_a_new_run_refused_for_its_settings_leaves_no_folder(tmp_path):
+    from workbench.core.errors import ConfigError
+    from workbench.core.runs.launch import new_run
+
+    with pytest.raises(ConfigError, match="lr must be a number above 0"):
+        new_run(load_preset("mlp"), config(1, lr=-1.0), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_continued_run_goes_on_counting_the_epochs_without_gain(tmp_path):
+    from workbench.core.runs.launch import continue_run
+
+    # the learning rate is too small to change the weights: no epoch after the first lowers the validation loss
+    train(tmp_path / "run", 2, optimizer="sgd", lr=1e-30, momentum=0.0, early_stopping=2)
+    result = continue_run(tmp_path / "run", 3, progress=False).trainer.run()
+    assert result.status == "early-stopped" and len(result.history) == 3, result.message
+    assert read_run(tmp_path / "run")["status"] == "early-stopped"

@@ -107,6 +107,8 @@ def test_loading_digits_fits_the_network_and_shows_the_untrained_guesses(tmp_pat
 def test_a_run_goes_through_its_phases_and_ends_trained_and_exportable(tmp_path):
     session = digits_session(tmp_path)
     events = Events(session)
+    lines: list[str] = []
+    session.progress_text.connect(lambda text, detail, finished: lines.append(text))
     assert not can_export(session) and can_start(session)
     with pytest.raises(WorkbenchError, match="Nothing to export: train a network"):
         session.export_source()
@@ -117,6 +119,9 @@ def test_a_run_goes_through_its_phases_and_ends_trained_and_exportable(tmp_path)
     assert names.index("run_started") < names.index("epoch_ended") < names.index("run_finished")
     assert names[-1] == "run_done" and events.of("run_done") == [("finished",)]
     assert len(events.of("epoch_ended")) == 2
+    assert "Evaluating on 360 test images…" in lines  # said before the scoring of the test split, not silence
+    last = max(index for index, line in enumerate(lines) if line.startswith("Evaluating on"))
+    assert lines[last + 1].startswith("Finished — test accuracy")
     network = session.network
     assert network is not None and network.kind is NetworkKind.TRAINED and network.run_folder == tmp_path / "run"
     assert session.export_source() == tmp_path / "run" and can_export(session) and can_evaluate(session)

@@ -9,6 +9,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QPushButton
 
+from tests.ui.drag import drag_event
 from workbench.ui.images import ImageCell, scale_for, to_display, to_pixmap
 from workbench.ui.views.data_browser import DataBrowser
 from workbench.ui.views.gallery import Gallery
@@ -461,9 +462,7 @@ def _drag(urls: list[QUrl], text: str | None = None) -> QMimeData:
 def _drag_and_drop(widget, mime: QMimeData) -> tuple[bool, bool]:
     """Send a real drag-enter then drop of ``mime`` to ``widget``; whether each event was accepted."""
     position = QPointF(10, 10)
-    enter = QDragEnterEvent(
-        position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    )
+    enter = drag_event(QDragEnterEvent, position, Qt.DropAction.CopyAction, mime)
     QApplication.sendEvent(widget, enter)
     drop = QDropEvent(
         position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier

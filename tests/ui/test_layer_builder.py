@@ -5,6 +5,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QCheckBox, QDoubleSpinBox, QLabel, QMainWindow, QSpinBox, QWidget
 
+from tests.ui.drag import drag_event
 from workbench.core.architecture import Architecture, Layer
 from workbench.core.layers import CATALOG, GROUPS, layers_in_group
 from workbench.core.presets import load_preset
@@ -71,8 +72,8 @@ def drop(view: NetworkView, mime_type: str, payload: str, position: QPoint, acti
     data.setData(mime_type, payload.encode("utf-8"))
     buttons, modifiers = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     viewport, point = view.viewport(), QPointF(position)
-    QApplication.sendEvent(viewport, QDragEnterEvent(point, action, data, buttons, modifiers))
-    QApplication.sendEvent(viewport, QDragMoveEvent(point, action, data, buttons, modifiers))
+    QApplication.sendEvent(viewport, drag_event(QDragEnterEvent, point, action, data))
+    QApplication.sendEvent(viewport, drag_event(QDragMoveEvent, point, action, data))
     event = QDropEvent(point, action, data, buttons, modifiers)
     QApplication.sendEvent(viewport, event)
     return event.isAccepted()

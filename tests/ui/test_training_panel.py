@@ -100,7 +100,7 @@ class FolderAnswers:
 
 @pytest.fixture
 def shapes(tmp_path):
-    from tests.core.test_folder_datasets import draw_tree
+    from tests.helpers import draw_tree
 
     return draw_tree(tmp_path / "shapes", per_class=3)
 

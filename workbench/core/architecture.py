@@ -190,6 +190,14 @@ class ValidationReport:
         if self.errors:
             raise ArchitectureError("\n".join(self.errors))
 
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        """Every layer's input shape; :class:`ArchitectureError` (see :meth:`raise_if_invalid`) if invalid."""
+        self.raise_if_invalid()
+        shapes = [row.input_shape for row in self.layers]
+        # A valid network has no layer after a misfit, so every shape is known.
+        assert all(shape is not None for shape in shapes), "a valid report has every layer's input shape"
+        return [shape for shape in shapes if shape is not None]
+
 
 def format_shape(shape: tuple[int, ...]) -> str:
     """``(32, 14, 14)`` -> ``32×14×14``; a flat shape is just its length."""
@@ -263,14 +271,10 @@ def build(architecture: Architecture) -> nn.Sequential:
     Raises :class:`ArchitectureError` if the architecture does not validate. The model's output
     for a batch of ``input_shape`` images has the shape ``(batch, num_classes)``.
     """
-    report = validate(architecture)
-    report.raise_if_invalid()
-    modules = []
-    for layer, row in zip(architecture.layers, report.layers):
-        # A valid report knows every layer's input shape.
-        assert row.input_shape is not None, f"layer {row.index + 1} has no input shape in a valid report"
-        modules.append(_make_module(CATALOG[layer.type], layer, row.input_shape))
-    return nn.Sequential(*modules)
+    shapes = validate(architecture).input_shapes()
+    return nn.Sequential(
+        *(_make_module(CATALOG[layer.type], layer, shape) for layer, shape in zip(architecture.layers, shapes))
+    )
 
 
 def _make_module(layer_type: LayerType, layer: Layer, shape: tuple[int, ...]) -> nn.Module:

@@ -7,6 +7,7 @@ parameters: the architecture infers them from the layer before.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -49,8 +50,21 @@ class Param:
         if self.kind is str:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         noun = "an integer" if self.kind is int else "a number"
-        text = f"{noun} from {self.minimum:g} to {self.maximum:g}"
+        if self.minimum is not None and self.maximum is not None:
+            text = f"{noun} from {self.minimum:g} to {self.maximum:g}"
+        elif self.minimum is not None:
+            text = f"{noun} of at least {self.minimum:g}"
+        elif self.maximum is not None:
+            text = f"{noun} of at most {self.maximum:g}"
+        else:
+            text = noun
         return text + " (or null)" if self.optional else text
+
+    def in_range(self, value: float) -> bool:
+        """Whether the number ``value`` lies within ``minimum``/``maximum``; a missing bound does not limit."""
+        low = -math.inf if self.minimum is None else self.minimum
+        high = math.inf if self.maximum is None else self.maximum
+        return low <= value <= high
 
 
 @dataclass(frozen=True)

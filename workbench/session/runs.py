@@ -169,7 +169,8 @@ class RunsMixin:
         elif isinstance(report, RunStart):
             self._run_started(report)
         elif isinstance(report, TestProgress):
-            self.progress_text.emit(f"Evaluating on {report.total:,} test images…", " ", False)
+            detail = f"{report.done:,} of {report.total:,} scored" if report.done else " "
+            self.progress_text.emit(f"Evaluating on {report.total:,} test images…", detail, False)
             self.test_progress.emit(report)
 
     def _run_started(self, start: RunStart) -> None:

@@ -8,7 +8,6 @@ the next batch boundary.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 
 from workbench.core.architecture import Architecture
-from workbench.core.runs.folders import RunRecorder, load_checkpoint, new_run_dir
+from workbench.core.runs.launch import continue_run, new_run
 from workbench.core.runs.metrics import Evaluation, evaluation_from_predictions
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
@@ -127,28 +126,23 @@ def train(request: RunRequest, state: TaskState, rate_hz: float = REPORTS_PER_SE
 
     Pause, resume and cancel of ``state`` act on the run at the next batch boundary.
     """
-    trainer, folder = _make_trainer(request)
-    recorder = RunRecorder(folder)
+    if request.resume is None:
+        assert request.architecture is not None and request.config is not None
+        launched = new_run(request.architecture, request.config, request.out, progress=False)
+    else:
+        launched = continue_run(request.resume, request.extra_epochs, progress=False)
+    trainer, folder, recorder = launched.trainer, launched.folder, launched.recorder
+    assert folder is not None and recorder is not None  # None only on the other ranks of a torchrun
     monitor = GradientMonitor()
-    trainer.callbacks = [recorder, monitor, _Reporter(state, 1.0 / rate_hz, folder, monitor)]
+    trainer.callbacks += [monitor, _Reporter(state, 1.0 / rate_hz, folder, monitor)]
     state.on("cancel", trainer.stop)
     state.on("pause", trainer.pause)
     state.on("resume", trainer.resume)
-    state.holding = lambda: trainer.paused
+    state.holding = lambda: trainer.holding
     result = trainer.run()
     return RunEnd(
         result.status, result.message, result.test_accuracy, folder, cpu_weights(result.model), recorder.evaluation
     )
-
-
-def _make_trainer(request: RunRequest) -> tuple[Trainer, Path]:
-    if request.resume is None:
-        assert request.architecture is not None and request.config is not None
-        trainer = Trainer(request.architecture, request.config, progress=False)
-        return trainer, new_run_dir(request.out, trainer.architecture, trainer.config)
-    architecture, saved, checkpoint = load_checkpoint(request.resume)
-    config = dataclasses.replace(saved, epochs=checkpoint.epoch + request.extra_epochs)
-    return Trainer(architecture, config, progress=False, resume=checkpoint), request.resume
 
 
 class _Reporter(Callback):
@@ -203,6 +197,12 @@ class _Reporter(Callback):
                 metrics, cpu_weights(trainer.model), probabilities, labels, tuple(trainer.data.info.class_names)
             )
         )
+
+    def on_test_start(self, trainer: Trainer, state: TrainState, count: int) -> None:
+        self.state.report(TestProgress(0, count))
+
+    def on_test_progress(self, trainer: Trainer, state: TrainState, done: int, total: int) -> None:
+        self.state.report(TestProgress(done, total))
 
     def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
         if self.steps:

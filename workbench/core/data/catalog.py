@@ -7,8 +7,10 @@ Shared by the registry (:mod:`workbench.core.data.datasets`) and the image folde
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +34,12 @@ class DatasetInfo:
     torchvision_class: str | None = None
     pixel_max: int = 255
     apt_package: str | None = None
+
+
+def image_shape(sizes: Iterable[Any]) -> tuple[int, int, int]:
+    """``(channels, height, width)`` from three sizes; ``ValueError`` if there are not three."""
+    channels, height, width = (int(size) for size in sizes)
+    return channels, height, width
 
 
 _NUMERALS = tuple(str(digit) for digit in range(10))

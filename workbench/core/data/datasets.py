@@ -173,7 +173,9 @@ def _find(info: DatasetInfo, roots: list[tuple[str, Path]]) -> Location | None:
 def _candidate_folders(info: DatasetInfo, origin: str, root: Path) -> list[Path]:
     if info.source == "cifar":
         return [root / CIFAR_FOLDER]
-    folders = [root / info.name, root / info.torchvision_class / "raw"]
+    folders = [root / info.name]
+    if info.torchvision_class:
+        folders.append(root / info.torchvision_class / "raw")
     return [*folders, root] if origin == "data-dir" else folders
 
 
@@ -189,6 +191,15 @@ def _idx_file(folder: Path, file_name: str) -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+def _required_idx_file(info: DatasetInfo, folder: Path, file_name: str) -> Path:
+    path = _idx_file(folder, file_name)
+    if path is None:
+        raise DatasetError(
+            f"The {info.title} files in {folder} are incomplete: {file_name} (or {file_name}.gz) is gone."
+        )
+    return path
 
 
 _cache: dict[tuple[str, Path | None], LoadedDataset] = {}
@@ -246,6 +257,8 @@ def _fetch(info: DatasetInfo, download: bool, progress: bool) -> Location:
 def _download(info: DatasetInfo, root: Path, progress: bool) -> None:
     import torchvision.datasets  # imported here: it takes a second and is needed only to download or read CIFAR-10
 
+    if info.torchvision_class is None:
+        raise DatasetError(f"{info.title} cannot be downloaded: torchvision does not offer it.")
     dataset_class = getattr(torchvision.datasets, info.torchvision_class)
     quiet = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())
     with quiet:
@@ -275,6 +288,8 @@ def _not_found_message(info: DatasetInfo, why: str) -> str:
 def _read(info: DatasetInfo, location: Location) -> LoadedDataset:
     if info.source == "embedded":
         parts = _read_digits(info)
+    elif location.path is None:
+        raise DatasetError(f"{info.title} is not embedded in the workbench: its files need a folder.")
     elif info.source == "cifar":
         parts = _read_cifar(info, location.path)
     else:
@@ -291,8 +306,8 @@ def _read(info: DatasetInfo, location: Location) -> LoadedDataset:
 
 
 def _read_idx_split(info: DatasetInfo, folder: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
-    images_path = _idx_file(folder, f"{prefix}-images-idx3-ubyte")
-    labels_path = _idx_file(folder, f"{prefix}-labels-idx1-ubyte")
+    images_path = _required_idx_file(info, folder, f"{prefix}-images-idx3-ubyte")
+    labels_path = _required_idx_file(info, folder, f"{prefix}-labels-idx1-ubyte")
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3:
         raise DatasetError(f"{images_path} should hold images (3 dimensions) but has {images.ndim} dimensions.")

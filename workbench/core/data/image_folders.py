@@ -28,6 +28,7 @@ from workbench.core.data.catalog import (
     Location,
     as_labels,
     folder_path,
+    image_shape,
     normalise,
     one_line,
 )
@@ -201,10 +202,11 @@ def _decode(layout: Layout, size: int, channels: int | None) -> _Decoded:
     problems = [(path, result) for path, result in zip(layout.files, results) if isinstance(result, str)]
     if problems:
         raise DatasetError(_unreadable_message(layout, problems))
-    pixels = np.stack([result[0] for result in results])
+    read = [result for result in results if not isinstance(result, str)]
+    pixels = np.stack([result[0] for result in read])
     if mode == "L":
         images = pixels[:, np.newaxis]
-    elif channels is None and not any(colour for _, colour in results):
+    elif channels is None and not any(colour for _, colour in read):
         images = np.ascontiguousarray(pixels[..., 0])[:, np.newaxis]  # grey images made RGB repeat their grey
     else:
         images = pixels.transpose(0, 3, 1, 2)
@@ -286,7 +288,7 @@ def _split(name: str, decoded: _Decoded, seed: int) -> LoadedDataset:
         name,
         layout.title,
         layout.classes,
-        tuple(int(size) for size in images.shape[1:]),
+        image_shape(images.shape[1:]),
         mean,
         std,
         len(train_images),

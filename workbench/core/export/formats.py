@@ -13,24 +13,22 @@ The formats:
   names, input shape, normalisation, dataset, test accuracy); :func:`~workbench.core.runs.trained.load_trained` reads it.
 - ``python``: ``NAME.py``, a readable ``nn.Module`` that needs only torch and safetensors, with its weights beside
   it in ``NAME.safetensors``, stored under the module's layer names (``conv1.weight``). Its ``load()`` also takes
-  a run's or a bundle's ``model.safetensors`` (keys numbered by position, ``0.weight``).
+  a run's or a bundle's ``model.safetensors`` (keys numbered by position, ``0.weight``). The module's text is
+  generated in python_source.py.
 """
 
 from __future__ import annotations
 
-import builtins
+import contextlib
 import importlib.util
-import inspect
 import json
-import keyword
 import os
 import re
 import shutil
 import tempfile
-import textwrap
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,10 +38,11 @@ import torch
 from torch import nn
 
 from workbench import __version__
-from workbench.core.architecture import Architecture, Layer, format_shape, validate
+from workbench.core.architecture import format_shape
 from workbench.core.data import datasets
 from workbench.core.errors import ExportError, WorkbenchError
-from workbench.core.layers import CATALOG
+from workbench.core.export.python_source import class_name as class_name  # importers take it from here too
+from workbench.core.export.python_source import layer_attribute_names, layer_key, module_name, python_source
 from workbench.core.runs.folders import ARCHITECTURE_FILE, EVALUATION_FILE, METRICS_FILE, RUN_FILE, WEIGHTS_FILE
 from workbench.core.runs.trained import BUNDLE_FORMAT, BUNDLE_VERSION, META_FILE, TrainedModel, load_trained
 
@@ -145,7 +144,7 @@ def default_export_name(trained: TrainedModel, format: str) -> str:
     ``import NAME`` works.
     """
     if format == "python":
-        return f"{_module_name(trained.name)}.py"
+        return f"{module_name(trained.name)}.py"
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", trained.name).strip("._")[:120] or "model"
     return stem + {"onnx": ".onnx", "pt2": ".pt2", "safetensors": "-bundle"}[format]
 
@@ -325,12 +324,12 @@ def _refused(format: str, error: BaseException) -> ExportError:
     return ExportError(f"This network cannot be exported to {_TITLES[format]}: {reason}")
 
 
-class _quiet(warnings.catch_warnings):
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
     """The exporters' warnings concern their own internals, not anything the user can act on."""
-
-    def __enter__(self):
-        super().__enter__()
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        yield
 
 
 def _write_onnx(trained: TrainedModel, path: Path, report: Progress) -> None:
@@ -349,6 +348,8 @@ def _write_onnx(trained: TrainedModel, path: Path, report: Progress) -> None:
             )
     except Exception as error:  # the exporter fails in many ways, all meaning "this network cannot be exported"
         raise _refused("onnx", error) from None
+    if program is None:  # only the legacy TorchScript exporter (dynamo=False) writes without returning a program
+        raise ExportError("This network cannot be exported to ONNX: the exporter returned no program.")
     report("Writing the ONNX file…")
     with _quiet():
         program.save(path, external_data=False)
@@ -415,13 +416,15 @@ def _write_python(trained: TrainedModel, path: Path, report: Progress) -> None:
     report("Writing the Python module…")
     names = layer_attribute_names(trained.architecture)
     path.write_text(python_source(trained, _weights_beside(path).name), encoding="utf-8")
-    weights = {_named_key(key, names): tensor for key, tensor in _weights(trained.model).items()}
+    weights = {layer_key(key, names): tensor for key, tensor in _weights(trained.model).items()}
     _weights_beside(path).write_bytes(safetensors.torch.save(weights))
 
 
 def _read_python(path: Path, inputs: torch.Tensor) -> torch.Tensor:
     """Import the generated module from its file (not through sys.modules) and run its ``load()``."""
     spec = importlib.util.spec_from_file_location(f"_workbench_export_{uuid.uuid4().hex}", path)
+    if spec is None or spec.loader is None:
+        raise ExportError(f"{path} cannot be imported as a Python module.")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     with torch.no_grad():
@@ -448,189 +451,3 @@ def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-# The Python module
-
-# Attribute names of the generated module's layers, by type; other types take their name in lower case.
-_SHORT_NAMES = {
-    "Linear": "fc",
-    "Conv2d": "conv",
-    "MaxPool2d": "maxpool",
-    "AvgPool2d": "avgpool",
-    "AdaptiveAvgPool2d": "adaptive_pool",
-    "BatchNorm1d": "bn",
-    "BatchNorm2d": "bn",
-    "LeakyReLU": "leaky_relu",
-}
-# Constructor arguments written without their name when they lead the signature: nn.Conv2d(1, 16, …).
-_POSITIONAL = ("in_features", "out_features", "in_channels", "out_channels", "num_features")
-_MODULE_NAMES = ("CLASS_NAMES", "INPUT_SHAPE", "MEAN", "STD", "WEIGHTS", "LAYER_NAMES")
-_LINE_LENGTH = 100
-
-
-def layer_attribute_names(architecture: Architecture) -> list[str]:
-    """The generated module's name for each layer: its type and a running number (``conv1``, ``relu2``, ``fc1``)."""
-    counts: dict[str, int] = {}
-    names = []
-    for layer in architecture.layers:
-        stem = _SHORT_NAMES.get(layer.type, layer.type.lower())
-        counts[stem] = counts.get(stem, 0) + 1
-        names.append(f"{stem}{'_' if any(character.isdigit() for character in stem) else ''}{counts[stem]}")
-    return names
-
-
-def class_name(architecture: Architecture) -> str:
-    """The architecture's name in CamelCase as a Python class name: ``cnn-small`` -> ``CnnSmall``."""
-    parts = re.split(r"[^A-Za-z0-9]+", architecture.name)
-    name = "".join(part[:1].upper() + part[1:] for part in parts)
-    if not name or name[0].isdigit():
-        name = "Net" + name
-    if keyword.iskeyword(name) or hasattr(builtins, name) or name in _MODULE_NAMES:
-        name += "Net"
-    return name
-
-
-def python_source(trained: TrainedModel, weights_name: str) -> str:
-    """The text of the standalone module of a Python export, whose ``load()`` reads ``weights_name`` beside it."""
-    architecture, data = trained.architecture, trained.data
-    cls = class_name(architecture)
-    names = layer_attribute_names(architecture)
-    report = validate(architecture)
-    constructors = [
-        _constructor(index, layer, row.input_shape)
-        for index, (layer, row) in enumerate(zip(architecture.layers, report.layers))
-    ]
-    accuracy = f"{trained.test_accuracy:.2%}" if trained.test_accuracy is not None else "not measured"
-    header = (
-        f"{cls}: the network of the workbench run {_quoted(trained.name)}, exported {_now()} by workbench "
-        f"{__version__}. Trained on {_plain(data.title)} ({format_shape(data.input_shape)} inputs, "
-        f"{len(data.class_names)} classes); test accuracy {accuracy}. Needs only torch and safetensors; "
-        f"the trained weights are in {_quoted(weights_name)} beside this file."
-    )
-    lines = [
-        *(f"# {line}" for line in textwrap.wrap(header, _LINE_LENGTH - 2, break_on_hyphens=False)),
-        "#",
-        "# Inputs: images with pixels scaled to [0, 1], then normalised per channel: (x - MEAN) / STD.",
-        "#",
-        "# Usage:",
-        "#     model = load()          # the trained network, in eval mode",
-        "#     logits = model(images)  # images: a float tensor (N, *INPUT_SHAPE), normalised",
-        "#     names = [CLASS_NAMES[i] for i in logits.argmax(1)]",
-        "",
-        "import torch",
-        "from safetensors.torch import load_file",
-        "from torch import nn",
-        "",
-        _assignment("CLASS_NAMES", data.class_names),
-        _assignment("INPUT_SHAPE", tuple(data.input_shape)),
-        _assignment("MEAN", tuple(data.mean)),
-        _assignment("STD", tuple(data.std)),
-        'WEIGHTS = __file__.removesuffix(".py") + ".safetensors"',
-        _assignment("LAYER_NAMES", tuple(names)),
-        "",
-        "",
-        f"class {cls}(nn.Module):",
-        f'    """The network {_docstring_text(architecture.name)}: {report.total_parameters:,} parameters.',
-        "",
-        *(f"    {line}" for line in textwrap.wrap(architecture.summary(), _LINE_LENGTH - 4)),
-        '    """',
-        "",
-        "    def __init__(self) -> None:",
-        "        super().__init__()",
-        *(f"        self.{name} = {constructor}" for name, constructor in zip(names, constructors)),
-        "",
-        "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
-        *(f"        x = self.{name}(x)" for name in names),
-        "        return x",
-        "",
-        "",
-        f"def load(path: str = WEIGHTS) -> {cls}:",
-        f'    """A {cls} with the trained weights of the safetensors file ``path``, in eval mode.',
-        "",
-        '    Reads this export\'s weights (keys named after the layers, e.g. "conv1.weight") as well as a',
-        "    workbench run's or bundle's model.safetensors (keys numbered by position, e.g. \"0.weight\").",
-        '    """',
-        f"    model = {cls}()",
-        "    model.load_state_dict({_named(key): tensor for key, tensor in load_file(path).items()})",
-        "    return model.eval()",
-        "",
-        "",
-        "def _named(key: str) -> str:",
-        '    """Sequential keys ("3.weight") -> the layers\' names ("conv2.weight"); other keys are kept."""',
-        '    index, dot, rest = key.partition(".")',
-        '    return f"{LAYER_NAMES[int(index)]}.{rest}" if dot and index.isdigit() else key',
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _constructor(index: int, layer: Layer, input_shape: tuple[int, ...]) -> str:
-    """``nn.Conv2d(1, 16, kernel_size=3, padding=1)``: the layer's torch class with the arguments that differ
-    from torch's defaults (the build's own arguments: parameters, fixed ones, the inferred input size)."""
-    layer_type = CATALOG[layer.type]
-    torch_class = layer_type.torch_class
-    if getattr(nn, torch_class.__name__, None) is not torch_class:
-        raise ExportError(
-            f"This network cannot be exported to Python: layer {index + 1} {layer.type} is not a torch.nn class."
-        )
-    arguments = {**layer.resolved_params(), **layer_type.fixed}
-    if layer_type.inferred:
-        arguments[layer_type.inferred] = input_shape[0]
-    signature = list(inspect.signature(torch_class).parameters.values())
-    order = [parameter.name for parameter in signature]
-    positional: list[str] = []
-    named: list[str] = []
-    for name in sorted(arguments, key=lambda name: order.index(name) if name in order else len(order)):
-        value = arguments[name]
-        default = signature[order.index(name)].default if name in order else inspect.Parameter.empty
-        if default is not inspect.Parameter.empty and _same(value, default):
-            continue
-        if name in _POSITIONAL and not named and order.index(name) == len(positional):
-            positional.append(repr(value))
-        else:
-            named.append(f"{name}={value!r}")
-    return f"nn.{torch_class.__name__}({', '.join(positional + named)})"
-
-
-def _same(value: object, default: object) -> bool:
-    """Equal and of the same kind: True is not the default 1, nor 1 the default True."""
-    return isinstance(value, bool) == isinstance(default, bool) and value == default
-
-
-def _named_key(key: str, names: list[str]) -> str:
-    """``"3.weight"`` -> ``"conv2.weight"``: the same mapping as the generated module's ``_named``."""
-    index, _, rest = key.partition(".")
-    return f"{names[int(index)]}.{rest}"
-
-
-def _module_name(name: str) -> str:
-    """``name`` as a Python module name: letters, digits and underscores, not starting with a digit."""
-    module = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")[:100]
-    if not module or module[0].isdigit() or keyword.iskeyword(module):
-        module = f"model_{module}".rstrip("_")
-    return module
-
-
-def _assignment(name: str, values: tuple) -> str:
-    """``NAME = (a, b, c)`` on one line, or one value per line when that is too long."""
-    items = [repr(value) for value in values]
-    one_line = f"{name} = ({', '.join(items)}{',' if len(items) == 1 else ''})"
-    if len(one_line) <= _LINE_LENGTH:
-        return one_line
-    return f"{name} = (\n" + "".join(f"    {item},\n" for item in items) + ")"
-
-
-def _quoted(text: str) -> str:
-    """``text`` in double quotes for a comment, with line breaks and other control characters escaped."""
-    quoted = json.dumps(text, ensure_ascii=False)
-    return quoted if quoted.isprintable() else json.dumps(text)
-
-
-def _plain(text: str) -> str:
-    """``text`` on one line, as in :func:`_quoted` but without the quotes."""
-    return _quoted(text)[1:-1]
-
-
-def _docstring_text(text: str) -> str:
-    """``text`` safe inside a one-line triple-quoted docstring."""
-    return _plain(text).replace('"', "'")

@@ -74,8 +74,8 @@ def curve(
     module = _module(name, params or {})
     x = torch.from_numpy(np.linspace(low, high, points)).requires_grad_()
     y = module(x)
-    y.sum().backward()
-    return x.detach().numpy(), y.detach().numpy(), x.grad.numpy()
+    (dy,) = torch.autograd.grad(y.sum(), x)
+    return x.detach().numpy(), y.detach().numpy(), dy.numpy()
 
 
 def summary(name: str, params: dict[str, Any] | None = None) -> dict[str, float]:
@@ -118,7 +118,7 @@ def _check_param(layer: LayerType, key: str, value: Any) -> None:
     if spec.choices:
         fits = value in spec.choices
     else:
-        fits = isinstance(value, (int, float)) and not isinstance(value, bool) and spec.minimum <= value <= spec.maximum
+        fits = isinstance(value, (int, float)) and not isinstance(value, bool) and spec.in_range(value)
     if not fits:
         raise ArchitectureError(f"{layer.name}'s {key} must be {spec.describe_range()}, not {value!r}.")
 

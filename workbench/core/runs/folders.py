@@ -7,7 +7,6 @@ leaves either the previous version of a file or the new one.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import io
 import json
 import math
@@ -19,8 +18,7 @@ import shutil
 import sys
 import tempfile
 import unicodedata
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -29,16 +27,15 @@ import numpy
 import platformdirs
 import safetensors.torch
 import torch
-from safetensors import safe_open
 
 from workbench import __version__
 from workbench.core.architecture import Architecture, build
-from workbench.core.training.config import TrainConfig
 from workbench.core.data.datasets import DatasetInfo
-from workbench.core.training.engine import Callback, Checkpoint, EpochMetrics, Trainer, TrainResult, TrainState
 from workbench.core.errors import RunError, WorkbenchError
 from workbench.core.files import atomic_write_bytes, atomic_write_text
 from workbench.core.runs.metrics import Evaluation, evaluate_model
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.engine import Callback, Checkpoint, EpochMetrics, Trainer, TrainResult, TrainState
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
@@ -78,8 +75,9 @@ def new_run_dir(out: str | os.PathLike | None, architecture: Architecture, confi
             pass
     except (OSError, ValueError) as error:
         reason = getattr(error, "strerror", None) or str(error)
-        raise RunError(f"Cannot write the run folder {folder}: {reason}. "
-                       f"Choose a folder you can write to with --out.") from None
+        raise RunError(
+            f"Cannot write the run folder {folder}: {reason}. Choose a folder you can write to with --out."
+        ) from None
     return folder
 
 
@@ -90,9 +88,14 @@ def _safe_name(name: str) -> str:
 
 def library_versions() -> dict[str, str]:
     """The versions that decide whether a run can be repeated."""
-    return {"workbench": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": metadata.version("torchvision"), "numpy": numpy.__version__,
-            "platform": f"{sys.platform}-{platform.machine()}"}
+    return {
+        "workbench": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": metadata.version("torchvision"),
+        "numpy": numpy.__version__,
+        "platform": f"{sys.platform}-{platform.machine()}",
+    }
 
 
 class RunRecorder(Callback):
@@ -107,7 +110,7 @@ class RunRecorder(Callback):
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.started = datetime.now(UTC).isoformat(timespec="seconds")
         self.evaluation: Evaluation | None = None
 
     def on_train_start(self, trainer: Trainer, state: TrainState) -> None:
@@ -135,24 +138,36 @@ class RunRecorder(Callback):
 
     def _write_run(self, trainer: Trainer, status: str, result: TrainResult | None, message: str = "") -> None:
         document: dict[str, Any] = {
-            "format": "workbench-run", "version": 1, "name": self._display_name(), "status": status,
-            "started": self.started, "config": trainer.config.to_dict(),
-            "architecture": trainer.architecture.to_dict(), "dataset": trainer.data.info.name,
-            "seed": trainer.config.seed, "device": str(trainer.device), "versions": library_versions(),
-            "data": data_description(trainer.data.info), "execution": _execution(trainer),
+            "format": "workbench-run",
+            "version": 1,
+            "name": self._display_name(),
+            "status": status,
+            "started": self.started,
+            "config": trainer.config.to_dict(),
+            "architecture": trainer.architecture.to_dict(),
+            "dataset": trainer.data.info.name,
+            "seed": trainer.config.seed,
+            "device": str(trainer.device),
+            "versions": library_versions(),
+            "data": data_description(trainer.data.info),
+            "execution": _execution(trainer),
         }
         if message:
             document["message"] = message
         if result is not None:
-            document["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            document["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
             document["message"] = result.message
-            document["metrics"] = _finite({
-                "epochs_completed": len(result.history), "test_accuracy": result.test_accuracy,
-                "test_loss": result.test_loss, "best_val_accuracy": result.best_val_accuracy,
-                "final_val_accuracy": result.history[-1].val_accuracy if result.history else math.nan,
-                "final_train_loss": result.history[-1].train_loss if result.history else math.nan,
-                "duration_seconds": result.duration_seconds,
-            })
+            document["metrics"] = _finite(
+                {
+                    "epochs_completed": len(result.history),
+                    "test_accuracy": result.test_accuracy,
+                    "test_loss": result.test_loss,
+                    "best_val_accuracy": result.best_val_accuracy,
+                    "final_val_accuracy": result.history[-1].val_accuracy if result.history else math.nan,
+                    "final_train_loss": result.history[-1].train_loss if result.history else math.nan,
+                    "duration_seconds": result.duration_seconds,
+                }
+            )
         atomic_write_text(self.folder / RUN_FILE, json.dumps(document, indent=2) + "\n")
 
     def _display_name(self) -> str:
@@ -167,20 +182,31 @@ class RunRecorder(Callback):
 def _execution(trainer: Trainer) -> dict[str, Any]:
     """How the run trains, beyond its settings: the forward passes' precision, the memory format, processes."""
     precision = str(trainer.precision or torch.float32).removeprefix("torch.")
-    return {"precision": precision, "channels_last": trainer.channels_last, "compile": trainer.config.compile,
-            "processes": trainer.cluster.world_size if trainer.cluster is not None else 1}
+    return {
+        "precision": precision,
+        "channels_last": trainer.channels_last,
+        "compile": trainer.config.compile,
+        "processes": trainer.cluster.world_size if trainer.cluster is not None else 1,
+    }
 
 
 def data_description(info: DatasetInfo) -> dict[str, Any]:
     """What a trained network needs to know of its data to be used again: classes, input and normalisation."""
-    return {"name": info.name, "title": info.title, "class_names": list(info.class_names),
-            "input_shape": list(info.input_shape), "mean": list(info.mean), "std": list(info.std)}
+    return {
+        "name": info.name,
+        "title": info.title,
+        "class_names": list(info.class_names),
+        "input_shape": list(info.input_shape),
+        "mean": list(info.mean),
+        "std": list(info.std),
+    }
 
 
 def _finite(values: dict[str, Any]) -> dict[str, Any]:
     """NaN is not JSON: unknown figures (e.g. no validation set) are written as null."""
-    return {key: None if isinstance(value, float) and not math.isfinite(value) else value
-            for key, value in values.items()}
+    return {
+        key: None if isinstance(value, float) and not math.isfinite(value) else value for key, value in values.items()
+    }
 
 
 def write_checkpoint(folder: Path, checkpoint: Checkpoint) -> None:
@@ -193,16 +219,26 @@ def write_checkpoint(folder: Path, checkpoint: Checkpoint) -> None:
     directory.mkdir(exist_ok=True)
     stem = f"epoch-{checkpoint.epoch:04d}"
     atomic_write_bytes(directory / f"{stem}.safetensors", safetensors.torch.save(checkpoint.weights))
-    state = {"optimizer": checkpoint.optimizer, "scheduler": checkpoint.scheduler,
-             "shuffle_rng": checkpoint.shuffle_rng, "torch_rng": checkpoint.torch_rng}
+    state = {
+        "optimizer": checkpoint.optimizer,
+        "scheduler": checkpoint.scheduler,
+        "shuffle_rng": checkpoint.shuffle_rng,
+        "torch_rng": checkpoint.torch_rng,
+    }
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(directory / f"{stem}.state.pt", buffer.getvalue())
-    latest = {"format": "workbench-checkpoint", "version": 1, "epoch": checkpoint.epoch,
-              "weights": f"{stem}.safetensors", "state": f"{stem}.state.pt",
-              "history": [_finite(epoch.to_dict()) for epoch in checkpoint.history],
-              "best_val_loss": checkpoint.best_val_loss if math.isfinite(checkpoint.best_val_loss) else None,
-              "epochs_without_gain": checkpoint.epochs_without_gain, "samples_seen": checkpoint.samples_seen}
+    latest = {
+        "format": "workbench-checkpoint",
+        "version": 1,
+        "epoch": checkpoint.epoch,
+        "weights": f"{stem}.safetensors",
+        "state": f"{stem}.state.pt",
+        "history": [_finite(epoch.to_dict()) for epoch in checkpoint.history],
+        "best_val_loss": checkpoint.best_val_loss if math.isfinite(checkpoint.best_val_loss) else None,
+        "epochs_without_gain": checkpoint.epochs_without_gain,
+        "samples_seen": checkpoint.samples_seen,
+    }
     atomic_write_text(directory / LATEST_FILE, json.dumps(latest, indent=1) + "\n")
     for old in directory.glob("epoch-*"):
         if not old.name.startswith(stem):
@@ -217,7 +253,7 @@ def read_run(folder: str | os.PathLike) -> dict[str, Any]:
     except FileNotFoundError:
         raise RunError(f"{folder} is not a run folder: it has no {RUN_FILE}.") from None
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise RunError(f"{path} is damaged ({_reason(error)}).") from None
+        raise RunError(f"{path} is damaged ({error_reason(error)}).") from None
     if not isinstance(document, dict) or document.get("format") != "workbench-run":
         raise RunError(f"{path} is not a workbench run file.")
     for key in ("architecture", "config", "status"):
@@ -244,32 +280,41 @@ def load_checkpoint(folder: str | os.PathLike) -> tuple[Architecture, TrainConfi
         latest = json.loads((directory / LATEST_FILE).read_text(encoding="utf-8"))
         weights = safetensors.torch.load_file(directory / latest["weights"])
         state = torch.load(directory / latest["state"], weights_only=True)
-        history = [EpochMetrics(**{key: math.nan if value is None else value for key, value in epoch.items()})
-                   for epoch in latest["history"]]
+        history = [_epoch_from_values(epoch) for epoch in latest["history"]]
         best = latest["best_val_loss"]
         checkpoint = Checkpoint(
-            epoch=int(latest["epoch"]), weights=weights, optimizer=state["optimizer"], scheduler=state["scheduler"],
-            shuffle_rng=state["shuffle_rng"], torch_rng=state["torch_rng"], history=history,
+            epoch=int(latest["epoch"]),
+            weights=weights,
+            optimizer=state["optimizer"],
+            scheduler=state["scheduler"],
+            shuffle_rng=state["shuffle_rng"],
+            torch_rng=state["torch_rng"],
+            history=history,
             best_val_loss=math.inf if best is None else float(best),
-            epochs_without_gain=int(latest["epochs_without_gain"]), samples_seen=int(latest["samples_seen"]))
+            epochs_without_gain=int(latest["epochs_without_gain"]),
+            samples_seen=int(latest["samples_seen"]),
+        )
     except FileNotFoundError as error:
-        raise RunError(f"{folder} cannot be continued: its checkpoint is missing ({Path(error.filename).name}).") \
-            from None
+        raise RunError(
+            f"{folder} cannot be continued: its checkpoint is missing ({Path(error.filename).name})."
+        ) from None
     except pickle.UnpicklingError:
-        raise RunError(f"{folder} cannot be continued: its checkpoint holds objects other than plain data, "
-                       f"which the workbench refuses to load.") from None
+        raise RunError(
+            f"{folder} cannot be continued: its checkpoint holds objects other than plain data, "
+            f"which the workbench refuses to load."
+        ) from None
     except Exception as error:  # a hand-edited or truncated checkpoint can fail in many ways
-        raise RunError(f"{folder} cannot be continued: its checkpoint is damaged ({_reason(error)}).") from None
+        raise RunError(f"{folder} cannot be continued: its checkpoint is damaged ({error_reason(error)}).") from None
     try:
         build(architecture).load_state_dict(checkpoint.weights)
     except RuntimeError:
-        raise RunError(f"{folder} cannot be continued: its checkpoint does not belong to its architecture "
-                       f"'{architecture.name}'.") from None
+        raise RunError(
+            f"{folder} cannot be continued: its checkpoint does not belong to its architecture '{architecture.name}'."
+        ) from None
     return architecture, config, checkpoint
 
 
 MAX_NAME_LENGTH = 120
-NO_CHECKPOINT = "no checkpoint: it cannot be continued"
 _METRIC_FIELDS = tuple(field.name for field in dataclasses.fields(EpochMetrics))
 
 
@@ -284,7 +329,7 @@ def read_metrics(folder: str | os.PathLike) -> list[EpochMetrics]:
     except FileNotFoundError:
         raise RunError(f"{folder} has no {METRICS_FILE}: it recorded no epochs.") from None
     except (OSError, ValueError) as error:
-        raise RunError(f"{path} cannot be read ({_reason(error)}).") from None
+        raise RunError(f"{path} cannot be read ({error_reason(error)}).") from None
     history = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -292,13 +337,17 @@ def read_metrics(folder: str | os.PathLike) -> list[EpochMetrics]:
         try:
             history.append(_epoch_metrics(line))
         except (ValueError, RecursionError) as error:
-            raise RunError(f"{path} is damaged at line {number} ({_reason(error)}).") from None
+            raise RunError(f"{path} is damaged at line {number} ({error_reason(error)}).") from None
     return history
 
 
 def _epoch_metrics(line: str) -> EpochMetrics:
     """One line of metrics.jsonl; ValueError saying what is wrong with it. Keys a later version adds are ignored."""
-    values = json.loads(line)
+    return _epoch_from_values(json.loads(line))
+
+
+def _epoch_from_values(values: Any) -> EpochMetrics:
+    """One epoch's figures read from JSON (unknown ones are null, see :func:`_finite`); ValueError if they are wrong."""
     if not isinstance(values, dict):
         raise ValueError("not a JSON object")
     missing = [name for name in _METRIC_FIELDS if name not in values]
@@ -374,212 +423,22 @@ def delete_run(folder: str | os.PathLike, root: str | os.PathLike | None = None)
     if root is not None and not _strictly_inside(folder, Path(root)):
         raise RunError(f"{folder} is not inside the runs folder {root}; it was left alone.")
     if not is_run_folder(folder):
-        raise RunError(f"{folder} is not a run folder (it has no {RUN_FILE} and no {CHECKPOINT_DIR}/); "
-                       f"the workbench deletes only run folders.")
+        raise RunError(
+            f"{folder} is not a run folder (it has no {RUN_FILE} and no {CHECKPOINT_DIR}/); "
+            f"the workbench deletes only run folders."
+        )
     try:
         shutil.rmtree(folder)
     except OSError as error:
-        raise RunError(f"{folder} could not be removed completely: {error.strerror or error} "
-                       f"({error.filename}).") from None
+        raise RunError(
+            f"{folder} could not be removed completely: {error.strerror or error} ({error.filename})."
+        ) from None
 
 
 def _strictly_inside(folder: Path, root: Path) -> bool:
     return root.resolve() in folder.resolve().parents
 
 
-@dataclass(frozen=True)
-class RunSummary:
-    """One row of the run history.
-
-    ``status`` is the run's own (running, finished, stopped, early-stopped, diverged, failed) or ``damaged``: its
-    run.json cannot be read, or weights in its folder are unreadable or belong to another architecture.
-    ``problem`` says why a run is damaged or cannot be continued. The fields after it: ``planned_epochs``
-    the epochs its settings asked for, ``config`` the saved settings, ``message`` how it ended,
-    ``checkpoint_epoch`` the epoch its checkpoint holds (None: it cannot be continued), ``has_weights``
-    whether its final weights (model.safetensors) are there to evaluate.
-    """
-
-    folder: Path
-    name: str
-    status: str
-    architecture: str
-    dataset: str
-    optimizer: str
-    lr: float | None
-    epochs: int
-    best_val_accuracy: float | None
-    test_accuracy: float | None
-    duration_seconds: float | None
-    started: str
-    problem: str | None = None
-    planned_epochs: int | None = None
-    config: dict[str, Any] | None = None
-    message: str = ""
-    checkpoint_epoch: int | None = None
-    has_weights: bool = False
-
-    @property
-    def damaged(self) -> bool:
-        """Whether the run's files cannot be trusted: only deleting it is offered."""
-        return self.status == "damaged"
-
-
-def list_runs(root: str | os.PathLike | None = None) -> list[RunSummary]:
-    """Every run folder under ``root`` (default :func:`default_runs_dir`), newest first; damaged ones too.
-
-    Folders that are not run folders (:func:`is_run_folder`) and files are left out. Whatever the folders
-    hold, this does not raise: a run that cannot be read is listed as damaged, with the reason.
-    """
-    root = Path(root) if root is not None else default_runs_dir()
-    try:
-        entries = list(root.iterdir())
-    except OSError:
-        return []
-    summaries = [_summarise_safely(folder) for folder in entries if is_run_folder(folder)]
-    return sorted(summaries, key=lambda summary: summary.started, reverse=True)
-
-
-def _summarise_safely(folder: Path) -> RunSummary:
-    try:
-        return _summarise(folder)
-    except Exception as error:  # a hand-edited folder can fail in ways no check foresees; the list must still show
-        return _damaged(folder, f"{folder} cannot be read ({_reason(error)}).")
-
-
-def _damaged(folder: Path, problem: str) -> RunSummary:
-    return RunSummary(folder, folder.name, "damaged", "?", "?", "?", None, 0, None, None, None, "", problem)
-
-
-def _summarise(folder: Path) -> RunSummary:
-    try:
-        document = read_run(folder)
-        architecture = Architecture.from_dict(document["architecture"])
-        expected = _state_shapes(architecture)
-    except WorkbenchError as error:
-        return _damaged(folder, str(error))
-    config, metrics = _mapping(document.get("config")), _mapping(document.get("metrics"))
-    epochs, best_val_accuracy, test_accuracy, duration = _figures(folder, metrics)
-    checkpoint_epoch, checkpoint_problem = _checkpoint_state(folder, expected, architecture.name)
-    has_weights, weights_problem = _weights_state(folder, expected, architecture.name)
-    damage = weights_problem or (checkpoint_problem if checkpoint_problem != NO_CHECKPOINT else None)
-    name = document.get("name")
-    return RunSummary(
-        folder, name.strip() if isinstance(name, str) and name.strip() else folder.name,
-        "damaged" if damage else _text(document["status"]), architecture.summary(),
-        _text(document.get("dataset")), _text(config.get("optimizer")), _number(config.get("lr")), epochs,
-        best_val_accuracy, test_accuracy, duration, _text(document.get("started"), ""),
-        damage or checkpoint_problem, _count(config.get("epochs")), config,
-        _text(document.get("message"), ""), checkpoint_epoch, has_weights)
-
-
-def _figures(folder: Path, metrics: dict[str, Any]) -> tuple[int, float | None, float | None, float | None]:
-    """Epochs completed, best validation accuracy, test accuracy and duration: from run.json once the run
-    ended, else (still training, or killed) from metrics.jsonl."""
-    if metrics:
-        return (_count(metrics.get("epochs_completed")) or 0, _number(metrics.get("best_val_accuracy")),
-                _number(metrics.get("test_accuracy")), _number(metrics.get("duration_seconds")))
-    try:
-        history = read_metrics(folder)
-    except RunError:
-        history = []
-    accuracies = [epoch.val_accuracy for epoch in history if math.isfinite(epoch.val_accuracy)]
-    seconds = [epoch.epoch_seconds for epoch in history if math.isfinite(epoch.epoch_seconds)]
-    return len(history), max(accuracies, default=None), None, sum(seconds) if seconds else None
-
-
-def _state_shapes(architecture: Architecture) -> dict[str, tuple[int, ...]]:
-    """The names and shapes of the model's weights and buffers; :class:`ArchitectureError` if it does not build."""
-    return dict(_state_shapes_of(architecture.to_json()))
-
-
-@functools.lru_cache(maxsize=256)
-def _state_shapes_of(document: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """Built on the meta device (no memory); cached by the architecture's JSON, since checking it is most of what
-    listing a run costs and many runs share an architecture."""
-    with torch.device("meta"):
-        model = build(Architecture.from_json(document))
-    return tuple((name, tuple(tensor.shape)) for name, tensor in model.state_dict().items())
-
-
-def _file_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """The names and shapes of the tensors in a safetensors file, read from its header alone."""
-    with safe_open(path, framework="pt") as handle:
-        return {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}
-
-
-def _weights_state(folder: Path, expected: dict[str, tuple[int, ...]], name: str) -> tuple[bool, str | None]:
-    """Whether model.safetensors is there, and why it is damaged (None when it is not)."""
-    path = folder / WEIGHTS_FILE
-    if not path.is_file():
-        return False, None
-    try:
-        shapes = _file_shapes(path)
-    except Exception as error:  # safetensors raises its own error type for a damaged header
-        return False, f"its weights ({WEIGHTS_FILE}) are damaged ({_reason(error)})."
-    if shapes != expected:
-        return False, f"its weights ({WEIGHTS_FILE}) do not belong to its architecture '{name}'."
-    return True, None
-
-
-def _checkpoint_state(folder: Path, expected: dict[str, tuple[int, ...]], name: str) -> tuple[int | None, str | None]:
-    """The epoch the checkpoint holds, or None and why the run cannot be continued: :data:`NO_CHECKPOINT`
-    when there is none, any other reason when the checkpoint is damaged."""
-    directory = folder / CHECKPOINT_DIR
-    if not (directory / LATEST_FILE).is_file():
-        return None, NO_CHECKPOINT
-    try:
-        epoch, files = _read_latest(directory)
-        if _missing(directory, files):
-            # a run training now may have replaced its checkpoint meanwhile: read latest.json once more
-            epoch, files = _read_latest(directory)
-        missing = _missing(directory, files)
-        if missing:
-            return None, f"its checkpoint is incomplete ({missing[0]} is missing)."
-        shapes = _file_shapes(directory / files[0])
-    except Exception as error:  # a hand-edited or truncated checkpoint can fail in many ways
-        return None, f"its checkpoint is damaged ({_reason(error)})."
-    if shapes != expected:
-        return None, f"its checkpoint does not belong to its architecture '{name}'."
-    return epoch, None
-
-
-def _missing(directory: Path, files: tuple[str, ...]) -> list[str]:
-    return [file for file in files if not (directory / file).is_file()]
-
-
-def _read_latest(directory: Path) -> tuple[int, tuple[str, str]]:
-    """The epoch and the file names (weights, state) latest.json names; ValueError if they make no sense."""
-    latest = json.loads((directory / LATEST_FILE).read_text(encoding="utf-8"))
-    if not isinstance(latest, dict):
-        raise ValueError(f"{LATEST_FILE} is not a JSON object")
-    epoch, files = latest.get("epoch"), (latest.get("weights"), latest.get("state"))
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-        raise ValueError(f"its epoch {epoch!r} is not a count")
-    for file in files:
-        if not isinstance(file, str) or file in ("", ".", "..") or Path(file).name != file:
-            raise ValueError(f"{file!r} is not a file name in {CHECKPOINT_DIR}/")
-    return epoch, files
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any, default: str = "?") -> str:
-    return value if isinstance(value, str) else default
-
-
-def _number(value: Any) -> float | None:
-    """A finite number from a JSON document, else None (missing, null, or hand-edited into something else)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _count(value: Any) -> int | None:
-    number = _number(value)
-    return int(number) if number is not None and number >= 0 and number == int(number) else None
-
-
-def _reason(error: BaseException) -> str:
+def error_reason(error: BaseException) -> str:
+    """What went wrong reading a file, in a few words for a message."""
     return str(error).splitlines()[0] if str(error) else type(error).__name__

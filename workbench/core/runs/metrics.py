@@ -16,8 +16,8 @@ import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
-from workbench.core.training.engine import predict
 from workbench.core.errors import RunError
+from workbench.core.training.engine import predict
 
 FORMAT = "workbench-evaluation"
 VERSION = 1
@@ -36,14 +36,20 @@ class ClassScores:
 
     def to_dict(self) -> dict:
         """The scores as plain JSON values."""
-        return {"name": self.name, "precision": self.precision, "recall": self.recall, "f1": self.f1,
-                "support": self.support}
+        return {
+            "name": self.name,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "support": self.support,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> ClassScores:
         """The inverse of :meth:`to_dict`."""
-        return cls(str(data["name"]), float(data["precision"]), float(data["recall"]), float(data["f1"]),
-                   int(data["support"]))
+        return cls(
+            str(data["name"]), float(data["precision"]), float(data["recall"]), float(data["f1"]), int(data["support"])
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,7 +71,7 @@ class Evaluation:
     confidences: np.ndarray
     class_names: tuple[str, ...]
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for array in (self.confusion, self.labels, self.predictions, self.confidences):
             array.setflags(write=False)
 
@@ -102,38 +108,46 @@ class Evaluation:
         The per-item arrays are always included so that a reopened run can still list the images of
         each confusion-matrix cell; for a 10,000-image test split the document is about 270 kB.
         """
-        return {"format": FORMAT, "version": VERSION,
-                "class_names": list(self.class_names),
-                "accuracy": self.accuracy,
-                "classes": [scores.to_dict() for scores in self.classes],
-                "macro": self.macro.to_dict(),
-                "weighted": self.weighted.to_dict(),
-                "confusion": self.confusion.tolist(),
-                "labels": self.labels.tolist(),
-                "predictions": self.predictions.tolist(),
-                "confidences": self.confidences.tolist()}
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "class_names": list(self.class_names),
+            "accuracy": self.accuracy,
+            "classes": [scores.to_dict() for scores in self.classes],
+            "macro": self.macro.to_dict(),
+            "weighted": self.weighted.to_dict(),
+            "confusion": self.confusion.tolist(),
+            "labels": self.labels.tolist(),
+            "predictions": self.predictions.tolist(),
+            "confidences": self.confidences.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Evaluation:
         """The inverse of :meth:`to_dict`; a :class:`RunError` if ``data`` is not such a document."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise RunError(f"This is not a workbench evaluation: its \"format\" should be \"{FORMAT}\".")
+            raise RunError(f'This is not a workbench evaluation: its "format" should be "{FORMAT}".')
         if data.get("version") != VERSION:
-            raise RunError(f"This evaluation has version {data.get('version')!r}; this workbench reads "
-                           f"version {VERSION}. Evaluate the model again to rewrite it.")
+            raise RunError(
+                f"This evaluation has version {data.get('version')!r}; this workbench reads "
+                f"version {VERSION}. Evaluate the model again to rewrite it."
+            )
         try:
-            return cls(accuracy=float(data["accuracy"]),
-                       classes=tuple(ClassScores.from_dict(scores) for scores in data["classes"]),
-                       macro=ClassScores.from_dict(data["macro"]),
-                       weighted=ClassScores.from_dict(data["weighted"]),
-                       confusion=np.array(data["confusion"], dtype=np.int64),
-                       labels=np.array(data["labels"], dtype=np.int64),
-                       predictions=np.array(data["predictions"], dtype=np.int64),
-                       confidences=np.array(data["confidences"], dtype=np.float64),
-                       class_names=tuple(str(name) for name in data["class_names"]))
+            return cls(
+                accuracy=float(data["accuracy"]),
+                classes=tuple(ClassScores.from_dict(scores) for scores in data["classes"]),
+                macro=ClassScores.from_dict(data["macro"]),
+                weighted=ClassScores.from_dict(data["weighted"]),
+                confusion=np.array(data["confusion"], dtype=np.int64),
+                labels=np.array(data["labels"], dtype=np.int64),
+                predictions=np.array(data["predictions"], dtype=np.int64),
+                confidences=np.array(data["confidences"], dtype=np.float64),
+                class_names=tuple(str(name) for name in data["class_names"]),
+            )
         except (KeyError, TypeError, ValueError) as error:
-            raise RunError(f"This evaluation is damaged ({type(error).__name__}: {error}). "
-                           f"Evaluate the model again to rewrite it.") from error
+            raise RunError(
+                f"This evaluation is damaged ({type(error).__name__}: {error}). Evaluate the model again to rewrite it."
+            ) from error
 
 
 def _text_line(name: str, cells: Sequence[str], width: int) -> str:
@@ -145,9 +159,11 @@ def _score_line(scores: ClassScores, width: int) -> str:
     return _text_line(scores.name, (*figures, str(scores.support)), width)
 
 
-def evaluation_from_predictions(labels: Sequence[int] | np.ndarray | torch.Tensor,
-                                probabilities: np.ndarray | torch.Tensor,
-                                class_names: Sequence[str]) -> Evaluation:
+def evaluation_from_predictions(
+    labels: Sequence[int] | np.ndarray | torch.Tensor,
+    probabilities: np.ndarray | torch.Tensor,
+    class_names: Sequence[str],
+) -> Evaluation:
     """Score predicted class probabilities ``(N, classes)`` against the true ``labels`` ``(N,)``.
 
     The predicted class is the most probable one. A class that is never predicted, or never present,
@@ -168,11 +184,14 @@ def evaluation_from_predictions(labels: Sequence[int] | np.ndarray | torch.Tenso
         macro=_average(labels, predictions, classes, "macro"),
         weighted=_average(labels, predictions, classes, "weighted"),
         confusion=confusion_matrix(labels, predictions, labels=classes).astype(np.int64),
-        labels=labels, predictions=predictions.astype(np.int64), confidences=confidences,
-        class_names=class_names)
+        labels=labels,
+        predictions=predictions.astype(np.int64),
+        confidences=confidences,
+        class_names=class_names,
+    )
 
 
-def _as_numpy(values) -> np.ndarray:
+def _as_numpy(values: Sequence[int] | np.ndarray | torch.Tensor) -> np.ndarray:
     if isinstance(values, torch.Tensor):
         return values.detach().cpu().numpy()
     return np.asarray(values)
@@ -180,8 +199,10 @@ def _as_numpy(values) -> np.ndarray:
 
 def _check_inputs(labels: np.ndarray, probabilities: np.ndarray, class_names: tuple[str, ...]) -> None:
     if probabilities.ndim != 2 or probabilities.shape[1] != len(class_names):
-        raise ValueError(f"Expected probabilities of shape (items, {len(class_names)}), one column per class, "
-                         f"got {probabilities.shape}.")
+        raise ValueError(
+            f"Expected probabilities of shape (items, {len(class_names)}), one column per class, "
+            f"got {probabilities.shape}."
+        )
     if len(labels) != len(probabilities):
         raise ValueError(f"{len(labels)} labels but {len(probabilities)} rows of probabilities.")
     if not len(labels):
@@ -191,17 +212,19 @@ def _check_inputs(labels: np.ndarray, probabilities: np.ndarray, class_names: tu
         raise ValueError(f"The label {bad[0]} names no class: there are {len(class_names)} classes.")
 
 
-def _plain(precision, recall, f1, support) -> tuple[float, float, float, int]:
+def _plain(precision: float, recall: float, f1: float, support: int) -> tuple[float, float, float, int]:
     return float(precision), float(recall), float(f1), int(support)
 
 
 def _average(labels: np.ndarray, predictions: np.ndarray, classes: list[int], how: str) -> ClassScores:
-    precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, labels=classes,
-                                                               average=how, zero_division=0)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        labels, predictions, labels=classes, average=how, zero_division=0
+    )
     return ClassScores(f"{how} avg", *_plain(precision, recall, f1, len(labels)))
 
 
-def evaluate_model(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor | Sequence[int],
-                   class_names: Sequence[str]) -> Evaluation:
+def evaluate_model(
+    model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor | Sequence[int], class_names: Sequence[str]
+) -> Evaluation:
     """Predict ``inputs`` with ``model`` (in eval mode, on the inputs' device) and score the predictions."""
     return evaluation_from_predictions(labels, predict(model, inputs), class_names)

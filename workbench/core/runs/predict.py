@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from workbench.core.training.engine import predict
-from workbench.core.errors import RunError, WorkbenchError
 # The same preparation as a folder dataset's training images, so a network sees new images as it saw those.
 from workbench.core.data.image_folders import REDUCING_GAP, RESAMPLE, flatten_image
+from workbench.core.errors import RunError, WorkbenchError
 from workbench.core.runs.trained import TrainedModel
+from workbench.core.training.engine import predict
 
 _MODES = {1: "L", 3: "RGB"}
 
@@ -47,8 +47,9 @@ class Guess:
     top: list[tuple[str, float]]
 
 
-def predict_images(trained: TrainedModel, paths: Sequence[str | os.PathLike], top_k: int = 3,
-                   invert: bool = False) -> list[Guess]:
+def predict_images(
+    trained: TrainedModel, paths: Sequence[str | os.PathLike], top_k: int = 3, invert: bool = False
+) -> list[Guess]:
     """The ``top_k`` most probable classes (at most all of them) for each image, in one forward pass.
 
     All or nothing: if any image cannot be read, :class:`ImageError` names every such file and nothing
@@ -56,20 +57,27 @@ def predict_images(trained: TrainedModel, paths: Sequence[str | os.PathLike], to
     """
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, not {top_k}.")
-    paths = [Path(path) for path in paths]
-    if not paths:
+    files = [Path(path) for path in paths]
+    if not files:
         return []
-    batch = load_images(paths, trained.architecture.input_shape, trained.data.mean, trained.data.std, invert)
+    batch = load_images(files, trained.architecture.input_shape, trained.data.mean, trained.data.std, invert)
     with torch.inference_mode():
         probabilities = predict(trained.model, batch)
     order = torch.sort(probabilities, dim=1, descending=True, stable=True).indices[:, :top_k]
     names = trained.data.class_names
-    return [Guess(path, [(names[k], float(row[k])) for k in best.tolist()])
-            for path, row, best in zip(paths, probabilities, order)]
+    return [
+        Guess(path, [(names[k], float(row[k])) for k in best.tolist()])
+        for path, row, best in zip(files, probabilities, order)
+    ]
 
 
-def load_images(paths: Sequence[str | os.PathLike], input_shape: Sequence[int], mean: Sequence[float],
-                std: Sequence[float], invert: bool = False) -> torch.Tensor:
+def load_images(
+    paths: Sequence[str | os.PathLike],
+    input_shape: Sequence[int],
+    mean: Sequence[float],
+    std: Sequence[float],
+    invert: bool = False,
+) -> torch.Tensor:
     """The images as one normalised float32 batch ``(N, C, H, W)`` for a network taking ``input_shape``.
 
     Every file is tried before anything is raised, so that one :class:`ImageError` names all the bad ones.
@@ -89,8 +97,13 @@ def load_images(paths: Sequence[str | os.PathLike], input_shape: Sequence[int], 
     return torch.stack(images) if images else torch.zeros((0, channels, height, width))
 
 
-def load_image(path: str | os.PathLike, input_shape: Sequence[int], mean: Sequence[float], std: Sequence[float],
-               invert: bool = False) -> torch.Tensor:
+def load_image(
+    path: str | os.PathLike,
+    input_shape: Sequence[int],
+    mean: Sequence[float],
+    std: Sequence[float],
+    invert: bool = False,
+) -> torch.Tensor:
     """One image file as the normalised float32 tensor ``(C, H, W)`` a network taking ``input_shape`` expects.
 
     ``invert`` turns dark on light into light on dark (after transparent pixels became white).
@@ -114,11 +127,15 @@ def load_image(path: str | os.PathLike, input_shape: Sequence[int], mean: Sequen
 def _check_model_input(input_shape: Sequence[int], mean: Sequence[float], std: Sequence[float]) -> None:
     """Refuse a network whose input cannot be made from an image, or whose statistics do not fit it."""
     if len(input_shape) != 3 or input_shape[0] not in _MODES:
-        raise RunError(f"The network takes inputs of shape {tuple(input_shape)}; images can only be made into "
-                       f"1 (grayscale) or 3 (colour) channels of height × width.")
+        raise RunError(
+            f"The network takes inputs of shape {tuple(input_shape)}; images can only be made into "
+            f"1 (grayscale) or 3 (colour) channels of height × width."
+        )
     if {len(mean), len(std)} - {1, input_shape[0]}:
-        raise RunError(f"The model's normalisation has {len(mean)} means and {len(std)} standard deviations "
-                       f"for {input_shape[0]} channels.")
+        raise RunError(
+            f"The model's normalisation has {len(mean)} means and {len(std)} standard deviations "
+            f"for {input_shape[0]} channels."
+        )
 
 
 def _read(path: Path) -> Image.Image:

@@ -13,12 +13,13 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from workbench.core.data import datasets
 from workbench.core.architecture import Architecture, build
-from workbench.core.training.config import TrainConfig
+from workbench.core.data import datasets
+from workbench.core.data.catalog import image_shape
 from workbench.core.errors import RunError, WorkbenchError
-from workbench.core.runs.metrics import Evaluation, evaluate_model
 from workbench.core.runs.folders import ARCHITECTURE_FILE, CHECKPOINT_DIR, LATEST_FILE, RUN_FILE, WEIGHTS_FILE, read_run
+from workbench.core.runs.metrics import Evaluation, evaluate_model
+from workbench.core.training.config import TrainConfig
 
 BUNDLE_FORMAT = "workbench-bundle"
 BUNDLE_VERSION = 1
@@ -38,13 +39,24 @@ class DataDescription:
 
     @classmethod
     def from_dict(cls, document: dict) -> DataDescription:
-        return cls(str(document["name"]), str(document["title"]), tuple(str(name) for name in document["class_names"]),
-                   tuple(int(size) for size in document["input_shape"]),
-                   tuple(float(value) for value in document["mean"]), tuple(float(value) for value in document["std"]))
+        return cls(
+            str(document["name"]),
+            str(document["title"]),
+            tuple(str(name) for name in document["class_names"]),
+            image_shape(document["input_shape"]),
+            tuple(float(value) for value in document["mean"]),
+            tuple(float(value) for value in document["std"]),
+        )
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "title": self.title, "class_names": list(self.class_names),
-                "input_shape": list(self.input_shape), "mean": list(self.mean), "std": list(self.std)}
+        return {
+            "name": self.name,
+            "title": self.title,
+            "class_names": list(self.class_names),
+            "input_shape": list(self.input_shape),
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
 
 
 def _data_of(document: dict, config: TrainConfig, architecture: Architecture) -> DataDescription:
@@ -53,10 +65,16 @@ def _data_of(document: dict, config: TrainConfig, architecture: Architecture) ->
         try:
             return DataDescription.from_dict(document["data"])
         except (KeyError, TypeError, ValueError):
-            raise RunError("The run's data description (\"data\" in run.json) is damaged.") from None
+            raise RunError('The run\'s data description ("data" in run.json) is damaged.') from None
     info = datasets.get_info(config.dataset)
-    return DataDescription(info.name, info.title, tuple(info.class_names), tuple(architecture.input_shape),
-                           tuple(info.mean), tuple(info.std))
+    return DataDescription(
+        info.name,
+        info.title,
+        tuple(info.class_names),
+        architecture.input_shape,
+        tuple(info.mean),
+        tuple(info.std),
+    )
 
 
 @dataclass
@@ -93,13 +111,16 @@ def load_trained(folder: str | os.PathLike) -> TrainedModel:
     if not folder.exists():
         raise RunError(f"{folder} does not exist.")
     if folder.is_file():
-        raise RunError(f"{folder} is a file, not a run folder nor a workbench bundle: give the folder of a run "
-                       f"or of an exported bundle.")
+        raise RunError(
+            f"{folder} is a file, not a run folder nor a workbench bundle: give the folder of a run "
+            f"or of an exported bundle."
+        )
     if not (folder / RUN_FILE).exists() and (folder / META_FILE).exists():
         return _load_bundle(folder)
     if not (folder / RUN_FILE).exists():
-        raise RunError(f"{folder} is not a run folder nor a workbench bundle: it has neither {RUN_FILE} nor "
-                       f"{META_FILE}.")
+        raise RunError(
+            f"{folder} is not a run folder nor a workbench bundle: it has neither {RUN_FILE} nor {META_FILE}."
+        )
     return _load_run(folder)
 
 
@@ -116,8 +137,9 @@ def _load_run(folder: Path) -> TrainedModel:
     _check_classes(folder, data, architecture)
     metrics = document.get("metrics")
     accuracy = _fraction(metrics.get("test_accuracy")) if isinstance(metrics, dict) else None
-    return TrainedModel(folder, str(document.get("name", folder.name)), architecture, config, model, source, data,
-                        accuracy)
+    return TrainedModel(
+        folder, str(document.get("name", folder.name)), architecture, config, model, source, data, accuracy
+    )
 
 
 def _load_bundle(folder: Path) -> TrainedModel:
@@ -129,17 +151,27 @@ def _load_bundle(folder: Path) -> TrainedModel:
     try:
         data = DataDescription.from_dict(meta["data"])
     except (KeyError, TypeError, ValueError):
-        raise RunError(f"The bundle {folder} is damaged: the data description in its {META_FILE} is "
-                       f"incomplete.") from None
+        raise RunError(
+            f"The bundle {folder} is damaged: the data description in its {META_FILE} is incomplete."
+        ) from None
     if tuple(data.input_shape) != tuple(architecture.input_shape):
-        raise RunError(f"The bundle {folder} is damaged: its {META_FILE} describes {data.input_shape} inputs but "
-                       f"its network takes {architecture.input_shape}.")
+        raise RunError(
+            f"The bundle {folder} is damaged: its {META_FILE} describes {data.input_shape} inputs but "
+            f"its network takes {architecture.input_shape}."
+        )
     model = _model_with_weights(architecture, folder / WEIGHTS_FILE)
     _check_classes(folder, data, architecture)
     name = meta.get("name")
-    return TrainedModel(folder, name if isinstance(name, str) and name.strip() else folder.name, architecture,
-                        TrainConfig(dataset=data.name), model, "bundle weights", data,
-                        _fraction(meta.get("test_accuracy")))
+    return TrainedModel(
+        folder,
+        name if isinstance(name, str) and name.strip() else folder.name,
+        architecture,
+        TrainConfig(dataset=data.name),
+        model,
+        "bundle weights",
+        data,
+        _fraction(meta.get("test_accuracy")),
+    )
 
 
 def _read_meta(folder: Path) -> dict:
@@ -151,14 +183,18 @@ def _read_meta(folder: Path) -> dict:
         reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
         raise RunError(f"{path} cannot be read ({reason}).") from None
     if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
-        raise RunError(f"{folder} is not a run folder nor a workbench bundle: its {META_FILE} is not a workbench "
-                       f"bundle's (its format should be \"{BUNDLE_FORMAT}\").")
+        raise RunError(
+            f"{folder} is not a run folder nor a workbench bundle: its {META_FILE} is not a workbench "
+            f'bundle\'s (its format should be "{BUNDLE_FORMAT}").'
+        )
     version = meta.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise RunError(f"{path} is damaged: its version {version!r} is not a whole number.")
     if version > BUNDLE_VERSION:
-        raise RunError(f"The bundle {folder} was written by a newer workbench (version {version}); this one reads "
-                       f"version {BUNDLE_VERSION}. Please update the workbench.")
+        raise RunError(
+            f"The bundle {folder} was written by a newer workbench (version {version}); this one reads "
+            f"version {BUNDLE_VERSION}. Please update the workbench."
+        )
     return meta
 
 
@@ -167,8 +203,7 @@ def _model_with_weights(architecture: Architecture, path: Path) -> nn.Module:
     try:
         weights = safetensors.torch.load_file(path)
     except Exception as error:  # truncated or foreign files fail inside safetensors in several ways
-        raise RunError(f"{path} cannot be read ({str(error).splitlines()[0] if str(error) else 'damaged'}).") \
-            from None
+        raise RunError(f"{path} cannot be read ({str(error).splitlines()[0] if str(error) else 'damaged'}).") from None
     model = build(architecture)
     try:
         model.load_state_dict(weights)
@@ -179,8 +214,9 @@ def _model_with_weights(architecture: Architecture, path: Path) -> nn.Module:
 
 def _check_classes(folder: Path, data: DataDescription, architecture: Architecture) -> None:
     if len(data.class_names) != architecture.num_classes:
-        raise RunError(f"{folder} is damaged: {len(data.class_names)} class names for {architecture.num_classes} "
-                       f"outputs.")
+        raise RunError(
+            f"{folder} is damaged: {len(data.class_names)} class names for {architecture.num_classes} outputs."
+        )
 
 
 def _fraction(value: object) -> float | None:
@@ -198,16 +234,23 @@ def _weights_path(folder: Path) -> tuple[Path, str]:
         latest = json.loads((folder / CHECKPOINT_DIR / LATEST_FILE).read_text(encoding="utf-8"))
         return folder / CHECKPOINT_DIR / latest["weights"], f"checkpoint of epoch {int(latest['epoch'])}"
     except (OSError, ValueError, KeyError, TypeError):
-        raise RunError(f"{folder} has no trained weights: neither {WEIGHTS_FILE} nor a readable checkpoint.") \
-            from None
+        raise RunError(f"{folder} has no trained weights: neither {WEIGHTS_FILE} nor a readable checkpoint.") from None
 
 
 def evaluate_trained(trained: TrainedModel, data_dir: str | None = None) -> Evaluation:
     """Score ``trained`` on the test split of the dataset it was trained on."""
     config = trained.config
-    dataset = datasets.load(config.dataset, data_dir or config.data_dir, progress=False, image_size=config.image_size,
-                            channels=config.channels, seed=config.seed)
+    dataset = datasets.load(
+        config.dataset,
+        data_dir or config.data_dir,
+        progress=False,
+        image_size=config.image_size,
+        channels=config.channels,
+        seed=config.seed,
+    )
     if tuple(dataset.info.input_shape) != tuple(trained.architecture.input_shape):
-        raise RunError(f"{trained.name} takes {trained.architecture.input_shape} inputs but {dataset.info.title} "
-                       f"has {dataset.info.input_shape}.")
+        raise RunError(
+            f"{trained.name} takes {trained.architecture.input_shape} inputs but {dataset.info.title} "
+            f"has {dataset.info.input_shape}."
+        )
     return evaluate_model(trained.model, dataset.test_x, dataset.test_y, dataset.info.class_names)

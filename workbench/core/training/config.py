@@ -15,6 +15,12 @@ from workbench.core.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LOSSES = ("cross-entropy", "mse")
+LOSS_DESCRIPTIONS = {
+    "cross-entropy": "cross-entropy on the network's scores (softmax and negative log-likelihood)",
+    "mse": "the class's first loss: squared error between the outputs (no softmax) and the one-hot labels, "
+    "summed over the outputs, averaged over the batch",
+}
+"""What each loss computes, in a phrase for the user (see ``engine.make_loss``)."""
 SCHEDULES = ("none", "step", "cosine", "one-cycle")
 MIXED_PRECISION = ("auto", "on", "off")
 DEFAULT_TRAIN_SIZE = 10_000
@@ -27,8 +33,9 @@ CHANNELS = (1, 3)
 class TrainConfig:
     """Everything a run needs besides the architecture. Defaults follow the class's recipe.
 
-    ``loss="mse"`` is the class's early loss: the mean squared error between the network's
-    outputs and the one-hot labels. ``early_stopping`` is a patience in epochs (0 = off).
+    ``loss="mse"`` is the class's first loss: the squared error between the network's outputs and the
+    one-hot labels, summed over the outputs and averaged over the batch. ``early_stopping`` is a patience
+    in epochs (0 = off).
     ``step_size`` and ``gamma`` shape the ``step`` schedule: the learning rate is multiplied by
     ``gamma`` every ``step_size`` epochs. ``train_size`` and ``val_size`` left at None take the
     class's 10,000 / 1,000, or less where the dataset is smaller (see :meth:`sizes_for`).

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import safetensors.torch
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -35,17 +34,11 @@ from workbench.core.errors import ConfigError, RunError, TrainingError
 from workbench.core.files import atomic_write_text
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.devices import available_devices, resolve_device
-from workbench.core.training.engine import Callback, Trainer, TrainState
 
 HANDOFF_ARCHITECTURE = "architecture.json"
 HANDOFF_CONFIG = "config.json"
 HANDOFF_RUN = "run"
 """The run folder the hand-off commands write, inside the hand-off folder."""
-
-TEST_EXIT_VARIABLE = "WORKBENCH_TEST_EXIT_RANK"
-"""Test only: ``RANK:EPOCH`` makes that rank die (``os._exit(1)``) after the first batch of that epoch."""
-TEST_WEIGHTS_VARIABLE = "WORKBENCH_TEST_RANK_WEIGHTS_DIR"
-"""Test only: each rank writes its final weights to ``rank-R.safetensors`` in this folder."""
 
 _T = TypeVar("_T")
 
@@ -208,8 +201,8 @@ def _environment_int(name: str, default: int | None = None) -> int:
     if text is None and default is not None:
         return default
     try:
-        return int(text)
-    except (TypeError, ValueError):
+        return int(text or "")
+    except ValueError:
         raise ConfigError(
             f"The environment variable {name} should be a whole number set by torchrun, not {text!r}."
         ) from None
@@ -268,37 +261,3 @@ def cluster_commands(
             f"--rdzv-endpoint={shlex.quote(rdzv_endpoint)} --rdzv-id={job} {train}"
         ),
     }
-
-
-# Test hooks: inert unless their environment variables are set
-
-
-class _ExitAtEpoch(Callback):
-    """Makes this rank die like a crashed process (no clean-up) after the first batch of ``epoch``."""
-
-    def __init__(self, epoch: int):
-        self.epoch = epoch
-
-    def on_batch_end(self, trainer: Trainer, state: TrainState) -> None:
-        if state.epoch == self.epoch:
-            os._exit(1)
-
-
-def rank_test_hooks(cluster: Cluster | None) -> list[Callback]:
-    """The callbacks :data:`TEST_EXIT_VARIABLE` asks of this rank (none, outside the tests)."""
-    wanted = os.environ.get(TEST_EXIT_VARIABLE)
-    if not wanted:
-        return []
-    rank, epoch = (int(part) for part in wanted.split(":"))
-    return [_ExitAtEpoch(epoch)] if rank == (cluster.rank if cluster else 0) else []
-
-
-def write_test_weights(trainer: Trainer) -> None:
-    """Where :data:`TEST_WEIGHTS_VARIABLE` names a folder, write this rank's final weights into it."""
-    folder = os.environ.get(TEST_WEIGHTS_VARIABLE)
-    if not folder:
-        return
-    rank = trainer.cluster.rank if trainer.cluster is not None else 0
-    weights = {name: tensor.detach().cpu().contiguous() for name, tensor in trainer.model.state_dict().items()}
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    safetensors.torch.save_file(weights, str(Path(folder) / f"rank-{rank}.safetensors"))

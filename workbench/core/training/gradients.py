@@ -1,7 +1,7 @@
 """Gradient flow: per-layer gradient norms and dead activation units, sampled while a run trains.
 
-A :class:`GradientMonitor` is a :class:`~workbench.core.training.engine.Callback`. Every ``every``-th batch of the run
-(a *logging step*) it records, for each trainable layer, the L2 norm of the gradients of all its parameters
+A :class:`GradientMonitor` is a :class:`~workbench.core.training.callbacks.Callback`. Every ``every``-th batch of
+the run (a *logging step*) it records, for each trainable layer, the L2 norm of the gradients of all its parameters
 together, and, for each activation layer, the fraction of its units that output exactly 0 for every item of
 that batch (a *dead* unit: a ReLU that never fires passes no gradient back).
 
@@ -19,8 +19,9 @@ from __future__ import annotations
 import math
 import statistics
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -181,8 +182,8 @@ class GradientMonitor(Callback):
         for label, module, non_negative in self._activation_modules:
             self._hooks.append(module.register_forward_hook(self._make_hook(label, non_negative)))
 
-    def _make_hook(self, label: str, non_negative: bool):
-        def capture(module: nn.Module, inputs, output: torch.Tensor) -> None:
+    def _make_hook(self, label: str, non_negative: bool) -> Callable[[nn.Module, Any, Any], None]:
+        def capture(module: nn.Module, inputs: Any, output: Any) -> None:
             if module.training and isinstance(output, torch.Tensor) and _units(output):
                 self._captured[label] = (_live_units(output, non_negative), _units(output))
 

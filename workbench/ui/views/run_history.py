@@ -1,6 +1,6 @@
 """The run history: every run folder in one sortable table, to compare, reuse, continue, rename or delete runs.
 
-Rows come from :func:`workbench.core.runs.folders.list_runs`, which never raises on what a folder holds: a run whose
+Rows come from :func:`workbench.core.runs.summaries.list_runs`, which never raises on what a folder holds: a run whose
 files cannot be trusted is listed as damaged, with the reason on the row and in the details line below the
 table. Numbers sort as numbers and dates by time; a figure a run lacks sorts last in either direction.
 
@@ -42,14 +42,12 @@ from PySide6.QtWidgets import (
 from workbench.core.errors import RunError
 from workbench.core.runs.folders import (
     MAX_NAME_LENGTH,
-    NO_CHECKPOINT,
-    RunSummary,
     default_runs_dir,
     delete_run,
-    list_runs,
     read_metrics,
     rename_run,
 )
+from workbench.core.runs.summaries import NO_CHECKPOINT, RunSummary, list_runs
 from workbench.ui.panels.network_list import TONES
 
 # The network's summary is long: last, where it takes whatever width is left.

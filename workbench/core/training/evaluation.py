@@ -1,0 +1,85 @@
+"""Scoring a model on a whole split (loss, accuracy, class probabilities) and predicting, batch by batch."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from workbench.core.training.recipe import LossFunction
+
+EVAL_BATCH = 4096
+"""Items per forward pass when scoring or predicting."""
+
+
+def autocast_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
+    """Autocast to ``dtype`` on ``device``'s type; no context at all for None (float32)."""
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
+def evaluate(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    loss_fn: LossFunction,
+    precision: torch.dtype | None = None,
+) -> tuple[float, float]:
+    """``(mean loss, accuracy)`` over a whole split in eval mode; NaNs for an empty split."""
+    loss, accuracy, _ = score(model, inputs, targets, loss_fn, precision)
+    return loss, accuracy
+
+
+@torch.no_grad()
+def score(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    loss_fn: LossFunction,
+    precision: torch.dtype | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[float, float, torch.Tensor]:
+    """``(mean loss, accuracy, class probabilities)`` over a whole split in eval mode.
+
+    The probabilities ``(N, classes)`` are the softmax of the outputs, on the inputs' device. An empty
+    split gives NaNs and an empty tensor. ``precision``: the autocast dtype of the forward passes (None:
+    float32). ``progress(done, total)`` is called after each batch of :data:`EVAL_BATCH` items (it does not
+    wait for the device).
+    """
+    total = len(targets)
+    if total == 0:
+        return math.nan, math.nan, torch.empty(0, 0, device=inputs.device)
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=inputs.device)
+    batches = []
+    for start in range(0, total, EVAL_BATCH):
+        batch_targets = targets[start : start + EVAL_BATCH]
+        with autocast_context(inputs.device, precision):
+            outputs = model(inputs[start : start + EVAL_BATCH])
+            loss_sum += loss_fn(outputs, batch_targets) * len(batch_targets)
+        batches.append(torch.softmax(outputs.float(), dim=1))
+        if progress is not None:
+            progress(min(start + EVAL_BATCH, total), total)
+    model.train(was_training)
+    probabilities = torch.cat(batches)
+    correct = (probabilities.argmax(dim=1) == targets).sum()
+    return loss_sum.item() / total, correct.item() / total, probabilities
+
+
+@torch.no_grad()
+def predict(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """Class probabilities ``(N, classes)`` for a batch of inputs, computed in eval mode."""
+    was_training = model.training
+    model.eval()
+    probabilities = torch.cat(
+        [
+            torch.softmax(model(inputs[start : start + EVAL_BATCH]).float(), dim=1)
+            for start in range(0, len(inputs), EVAL_BATCH)
+        ]
+    )
+    model.train(was_training)
+    return probabilities
