@@ -14,15 +14,16 @@ import os
 import shlex
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
 import safetensors.torch
 import torch
 
+from tests import helpers
 from tests.cli.torchrun_entry import EXIT_VARIABLE, WEIGHTS_VARIABLE
 from workbench.core.presets import load_preset
-from workbench.core.training.config import TrainConfig
 from workbench.core.training.distributed import cluster_commands, write_handoff
 from workbench.core.training.engine import Trainer
 
@@ -76,20 +77,7 @@ def with_test_hooks(args: list[str]) -> list[str]:
     return [*args[:at], str(ENTRY), *args[at + 2 :]]
 
 
-def digits_config(**overrides) -> TrainConfig:
-    values = dict(
-        dataset="digits",
-        train_size=1000,
-        val_size=200,
-        epochs=3,
-        batch_size=64,
-        optimizer="adam",
-        lr=3e-3,
-        seed=4,
-        device="cpu",
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
+digits_config = partial(helpers.digits_config, epochs=3, seed=4)
 
 
 def test_two_processes_train_the_handed_off_run_like_one_process(tmp_path):

@@ -5,11 +5,13 @@ import math
 import subprocess
 import sys
 import threading
+from functools import partial
 
 import pytest
 import safetensors.torch
 import torch
 
+from tests import helpers
 from workbench.core.architecture import build
 from workbench.core.errors import ConfigError, RunError
 from workbench.core.presets import load_preset
@@ -21,19 +23,7 @@ from workbench.core.training.engine import Callback, Trainer, prepare_data
 TIMING = ("epoch_seconds", "samples_per_second")
 
 
-def digits_config(**overrides):
-    values = dict(
-        dataset="digits",
-        train_size=1000,
-        val_size=200,
-        epochs=3,
-        batch_size=64,
-        optimizer="adam",
-        lr=3e-3,
-        device="cpu",
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
+digits_config = partial(helpers.digits_config, epochs=3)
 
 
 def train(preset="seed-relu-mlp", callbacks=(), **overrides):

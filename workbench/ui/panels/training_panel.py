@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from workbench.core.data import datasets
 from workbench.core.data.image_folders import DEFAULT_IMAGE_SIZE
 from workbench.core.errors import WorkbenchError
-from workbench.core.training.config import IMAGE_SIZES, TrainConfig
+from workbench.core.training.config import IMAGE_SIZES, LOSS_DESCRIPTIONS, TrainConfig
 from workbench.core.training.devices import available_devices
 from workbench.ui.panels.network_list import tone_style
 
@@ -221,6 +221,8 @@ class TrainingPanel(QWidget):
         self.batch_size = _spin(1, 65_536, defaults.batch_size, "Images per optimisation step.")
         self.epochs = _spin(1, 10_000, defaults.epochs, "Passes over the training images.")
         self.loss = _combo(_LOSS_TITLES, "What the network is trained to minimise.")
+        for index, key in enumerate(_LOSS_TITLES):
+            self.loss.setItemData(index, LOSS_DESCRIPTIONS[key].capitalize() + ".", Qt.ItemDataRole.ToolTipRole)
         self.schedule = _combo(_SCHEDULE_TITLES, "How the learning rate changes during the run.")
         self.early_stopping = _spin(
             0, 1_000, 0, "Stop when the validation loss has not improved for this many epochs.", special="off"
