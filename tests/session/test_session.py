@@ -211,6 +211,18 @@ def test_loading_a_run_brings_back_its_network_settings_curves_and_weights(tmp_p
         assert torch.equal(tensor, other.network.model.state_dict()[key])
 
 
+def test_new_sizes_or_seed_keep_a_trained_network_on_show(tmp_path):
+    session = digits_session(tmp_path)
+    session.start_training()
+    trained = session.network
+    session.edit_config(TrainConfig(dataset="digits", train_size=900, val_size=300, seed=5))
+    session.redraw_validation_subset()  # what the window's debounce timer calls after such an edit
+    assert session.network is trained and session.gallery is not None and len(session.gallery.labels) == 300
+    assert trained is not None and trained.model is not None
+    expected = predict(trained.model, session.gallery.images).numpy()
+    assert session.gallery.probabilities is not None and (session.gallery.probabilities == expected).all()
+
+
 def test_a_missing_dataset_falls_back_to_digits_with_a_notice(tmp_path):
     session = Session(InlineRunner())
     events = Events(session)

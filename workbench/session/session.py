@@ -204,7 +204,7 @@ class Session(RunsMixin):
             f"{info.title}: {len(dataset.train_y):,} training and {len(dataset.test_y):,} test images", 8000
         )
         self.progress_text.emit("Not started", " ", False)
-        self.redraw_validation_subset()
+        self.redraw_validation_subset(keep_network=False)
 
     # ---- editing the network and the settings -------------------------------------------------
 
@@ -317,13 +317,21 @@ class Session(RunsMixin):
         )
         self.show_gallery_guesses(header)
 
-    def redraw_validation_subset(self) -> None:
-        """The validation images a run with the current settings would see, for the gallery."""
+    def redraw_validation_subset(self, keep_network: bool = True) -> None:
+        """The validation images a run with the current settings would see, for the gallery.
+
+        A trained network on show stays (with ``keep_network``), guessing the new images; an untrained one is
+        made again, since its weights follow the seed.
+        """
         if self.dataset is None or self.phase.running:
             return
         images, labels = validation_subset(self.dataset, self.config)
         self.gallery = GallerySet(images, labels, self.dataset.info, None, "", True)
-        self.refresh_preview()
+        network = self.network
+        if keep_network and network is not None and network.kind is not NetworkKind.UNTRAINED:
+            self.show_gallery_guesses(f"{network.label}: its guesses")
+        else:
+            self.refresh_preview()
 
     def show_gallery_guesses(self, header: str, predicted: bool = True, new_images: bool | None = None) -> None:
         """Predict the gallery's images with the network on show (unless not ``predicted``), with ``header``."""
