@@ -261,6 +261,28 @@ class Sandbox:
     def run_folders(self) -> list[Path]:
         return sorted(self.runs.iterdir()) if self.runs.exists() else []
 
+    def trained_run(self, train_command: str) -> Path:
+        """Train with ``workbench <train_command>`` here; the run folder it made (the only one)."""
+        result = self.run(*train_command.split())
+        assert result.returncode == 0, result
+        [run] = self.run_folders()
+        return run
+
+    def run_python(self, code: str, *args: str | os.PathLike) -> Result:
+        """Run ``python -c code args`` in this sandbox's environment, as a user's own process would."""
+        argv = tuple(os.fspath(arg) for arg in args)
+        done = subprocess.run(
+            [sys.executable, "-c", code, *argv],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=self.env(),
+            cwd=self.root,
+            timeout=TIMEOUT,
+        )
+        return Result(argv, done.returncode, done.stdout, done.stderr)
+
 
 def assert_refused(result: Result, says: Iterable[str]) -> None:
     """Exit status 2, nothing on stdout, one plain line on stderr holding every fragment of ``says``."""

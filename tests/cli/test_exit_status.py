@@ -8,14 +8,12 @@ and its exit status is the test, three times over.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import TIMEOUT, Sandbox
+from tests.helpers import Sandbox
 
 FORMATS = ("onnx", "pt2", "python")
 TRAIN = "train --preset cnn-small --dataset digits --train-size 300 --val-size 50 --epochs 1 --seed 2 --quiet"
@@ -41,25 +39,13 @@ EXPORT_EVERY_FORMAT = textwrap.dedent(
 def sandbox_with_a_run(tmp_path_factory) -> tuple[Sandbox, Path]:
     """A sandbox and a digits run in it, trained by the console script (one epoch on 300 images)."""
     sandbox = Sandbox.make(tmp_path_factory.mktemp("exit-status"))
-    result = sandbox.run(*TRAIN.split())
-    assert result.returncode == 0, result
-    [run] = sandbox.run_folders()
-    return sandbox, run
+    return sandbox, sandbox.trained_run(TRAIN)
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3])
 def test_a_process_exporting_onnx_pt2_and_python_exits_with_status_0(sandbox_with_a_run, tmp_path, attempt):
     sandbox, run = sandbox_with_a_run
-    done = subprocess.run(
-        [sys.executable, "-c", EXPORT_EVERY_FORMAT, str(run), str(tmp_path), *FORMATS],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        env=sandbox.env(),
-        cwd=sandbox.root,
-        timeout=TIMEOUT,
-    )
+    done = sandbox.run_python(EXPORT_EVERY_FORMAT, run, tmp_path, *FORMATS)
     report = f"exit status {done.returncode}\n--- stdout ---\n{done.stdout}--- stderr ---\n{done.stderr}"
     assert done.returncode == 0, report
     assert [line.split()[0] for line in done.stdout.splitlines()] == ["Wrote"] * len(FORMATS), report

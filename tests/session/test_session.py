@@ -55,7 +55,6 @@ class Events:
         "notice",
         "history_shown",
         "exported",
-        "export_choice_changed",
     )
 
     def __init__(self, session: Session):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import TIMEOUT, Sandbox
+from tests.helpers import Sandbox
 
 TRAIN = "train --preset seed-relu-mlp --dataset digits --train-size 300 --val-size 50 --epochs 1 --quiet"
 
@@ -46,24 +44,12 @@ EXPORT_FROM_THE_WINDOW = textwrap.dedent(
 @pytest.fixture(scope="module")
 def sandbox_with_a_run(tmp_path_factory) -> tuple[Sandbox, Path]:
     sandbox = Sandbox.make(tmp_path_factory.mktemp("app-exit"))
-    result = sandbox.run(*TRAIN.split())
-    assert result.returncode == 0, result
-    [run] = sandbox.run_folders()
-    return sandbox, run
+    return sandbox, sandbox.trained_run(TRAIN)
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3])
 def test_the_app_exits_with_status_0_after_exporting_three_times(sandbox_with_a_run, tmp_path, attempt):
     sandbox, run = sandbox_with_a_run
-    done = subprocess.run(
-        [sys.executable, "-c", EXPORT_FROM_THE_WINDOW, str(run), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        env=sandbox.env(),
-        cwd=sandbox.root,
-        timeout=TIMEOUT,
-    )
+    done = sandbox.run_python(EXPORT_FROM_THE_WINDOW, run, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("Wrote ") == 3 and done.stdout.count("checked ") == 3, done.stdout

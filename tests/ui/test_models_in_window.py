@@ -106,3 +106,17 @@ def test_run_on_a_cluster_saves_the_hand_off_and_shows_torchrun_commands(window)
     _, multi = dialog.commands()
     assert "--nnodes=3" in multi and "--rdzv-endpoint=node0:29400" in multi
     dialog.deleteLater()
+
+
+def test_a_folder_chosen_in_the_dialogs_loads_with_the_image_size_chosen(qtbot, window, tmp_path):
+    from tests.helpers import draw_tree
+    from workbench.ui.panels.training_panel import CHOOSE_FOLDER
+
+    root = tmp_path / "shapes"
+    draw_tree(root)
+    window.panel.choose_folder = lambda parent: str(root)
+    window.panel.choose_image_options = lambda parent, info, size, channels: (16, 1)
+    window.panel.dataset.setCurrentIndex(window.panel.dataset.findData(CHOOSE_FOLDER))
+    qtbot.waitUntil(lambda: window.session.dataset.info.name.startswith("folder:"), timeout=30_000)
+    assert window.session.dataset.info.input_shape == (1, 16, 16)
+    assert window.builder.architecture().input_shape == (1, 16, 16)

@@ -115,11 +115,3 @@ def preset_actions() -> tuple[ActionSpec, ...]:
         )
         for name in preset_names()
     )
-
-
-def action(action_id: str) -> ActionSpec:
-    """The action called ``action_id``; a KeyError naming it if there is none."""
-    for spec in (*ACTIONS, *preset_actions()):
-        if spec.id == action_id:
-            return spec
-    raise KeyError(action_id)

@@ -45,11 +45,9 @@ class RunsMixin:
     run_started = Signal(object)  # RunStart
     batch_progress = Signal(object)  # BatchPacket
     epoch_ended = Signal(object)  # EpochPacket: the curves; the views follow present_epoch
-    test_progress = Signal(object)  # TestProgress
     run_finished = Signal(object)  # RunEnd
     run_done = Signal(str)  # the run's status, or "failed": always last
     history_shown = Signal(str, list)  # a run's name and its epochs (Runs → Load shows its curves)
-    export_choice_changed = Signal(str, object)  # the format and folder the export dialog offers next
 
     if TYPE_CHECKING:  # the other half's state and methods
         phase: Phase
@@ -66,7 +64,6 @@ class RunsMixin:
         status: Signal
         progress_text: Signal
         exported: Signal
-        gallery_changed: Signal
         _then: Callable[[], None] | None
 
         def enter(self, phase: Phase) -> None: ...
@@ -75,7 +72,8 @@ class RunsMixin:
         def set_architecture(self, architecture: Architecture, file_path: Path | None = None) -> None: ...
         def set_config(self, config: TrainConfig) -> None: ...
         def show_network(self, network: ShownNetwork | None) -> None: ...
-        def show_gallery_guesses(self, header: str, predicted: bool = True, new_images: bool | None = None) -> None: ...
+        def show_gallery_guesses(self, header: str, predicted: bool = True) -> None: ...
+        def emit_gallery(self, gallery: GallerySet) -> None: ...
         def show_evaluation(self, shown: ShownEvaluation | None) -> None: ...
 
     def _init_runs(self) -> None:
@@ -171,7 +169,6 @@ class RunsMixin:
         elif isinstance(report, TestProgress):
             detail = f"{report.done:,} of {report.total:,} scored" if report.done else " "
             self.progress_text.emit(f"Evaluating on {report.total:,} test images…", detail, False)
-            self.test_progress.emit(report)
 
     def _run_started(self, start: RunStart) -> None:
         self.run = start
@@ -187,8 +184,8 @@ class RunsMixin:
         self.run_started.emit(start)
         if self.dataset is not None and self.dataset.info.name == start.config.dataset:
             images, labels = validation_subset(self.dataset, start.config)
-            self.gallery = GallerySet(images, labels, self.dataset.info, None, "", True)
-            self.show_gallery_guesses("Validation images — the guesses appear after the first epoch", False, True)
+            self.gallery = GallerySet(images, labels, self.dataset.info, None)
+            self.show_gallery_guesses("Validation images — the guesses appear after the first epoch", predicted=False)
         self.status.emit(self._training_line(start), 0)
 
     @staticmethod
@@ -209,15 +206,10 @@ class RunsMixin:
         gallery = self.gallery
         if packet.val_probabilities is not None and gallery is not None:
             if len(packet.val_probabilities) == len(gallery.labels):
-                self.gallery = GallerySet(
-                    gallery.images,
-                    gallery.labels,
-                    gallery.info,
-                    packet.val_probabilities,
-                    f"After epoch {metrics.epoch}{accuracy}",
-                    False,
+                header = f"After epoch {metrics.epoch}{accuracy}"
+                self.emit_gallery(
+                    GallerySet(gallery.images, gallery.labels, gallery.info, packet.val_probabilities, header)
                 )
-                self._emit_gallery()
         if packet.val_probabilities is not None:
             self.show_evaluation(
                 ShownEvaluation(  # scored only if the Evaluation tab is looked at
@@ -236,9 +228,6 @@ class RunsMixin:
             )
         )
 
-    def _emit_gallery(self) -> None:
-        self.gallery_changed.emit(self.gallery)
-
     def _run_finished(self, end: RunEnd) -> None:
         self.last_end = end
         start = self.run
@@ -254,7 +243,7 @@ class RunsMixin:
             and self.dataset is not None
             and tuple(self.dataset.info.input_shape) == tuple(architecture.input_shape)
         ):
-            self.show_gallery_guesses(f"Trained network ({end.status})", True, False)
+            self.show_gallery_guesses(f"Trained network ({end.status})")
         headline = HEADLINES.get(end.status, end.status)
         self.progress_text.emit(f"{headline} — test accuracy {end.test_accuracy:.1%}", end.message, True)
         self.status.emit(f"{headline}: test accuracy {end.test_accuracy:.1%}. Run saved in {end.folder}", 0)
@@ -388,7 +377,6 @@ class RunsMixin:
         """Export the trained network of ``folder`` as ``fmt`` into ``target`` in the background."""
         check_transition(self.phase, Phase.EXPORTING)
         self.export_format, self.export_folder = fmt, target.parent if target.suffix else target
-        self.export_choice_changed.emit(self.export_format, self.export_folder)
 
         def work(state: TaskState) -> ExportResult:
             return export_model(load_trained(folder), fmt, target, progress=state.report)

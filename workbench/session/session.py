@@ -48,7 +48,7 @@ class Session(RunsMixin):
     file_changed = Signal()  # the architecture file (or its saved state) changed: the title
     recent_files_changed = Signal(list)
     network_changed = Signal(object)  # ShownNetwork
-    gallery_changed = Signal(object)  # GallerySet
+    gallery_changed = Signal(object, bool)  # GallerySet, whether its images are new (not only its guesses)
     evaluation_changed = Signal(object)  # ShownEvaluation | None
     results_cleared = Signal()  # the shown results (curves, scores) no longer match the network being edited
     status = Signal(str, int)  # a message for the status bar and how long to show it (ms, 0 = until replaced)
@@ -67,6 +67,7 @@ class Session(RunsMixin):
         self.config = TrainConfig()
         self.network: ShownNetwork | None = None
         self.gallery: GallerySet | None = None
+        self._images_shown: torch.Tensor | None = None  # the images the gallery view holds now
         self.evaluation: ShownEvaluation | None = None
         self.file_path: Path | None = None
         self.recent_files: list[Path] = []
@@ -326,31 +327,29 @@ class Session(RunsMixin):
         if self.dataset is None or self.phase.running:
             return
         images, labels = validation_subset(self.dataset, self.config)
-        self.gallery = GallerySet(images, labels, self.dataset.info, None, "", True)
+        self.gallery = GallerySet(images, labels, self.dataset.info, None)
         network = self.network
         if keep_network and network is not None and network.kind is not NetworkKind.UNTRAINED:
             self.show_gallery_guesses(f"{network.label}: its guesses")
         else:
             self.refresh_preview()
 
-    def show_gallery_guesses(self, header: str, predicted: bool = True, new_images: bool | None = None) -> None:
+    def show_gallery_guesses(self, header: str, predicted: bool = True) -> None:
         """Predict the gallery's images with the network on show (unless not ``predicted``), with ``header``."""
-        if self.gallery is None:
+        gallery = self.gallery
+        if gallery is None:
             return
         model = self.network.model if self.network is not None else None
         probabilities = None
-        if predicted and model is not None and len(self.gallery.labels):
-            probabilities = predict(model, self.gallery.images).numpy()
-        fresh = self.gallery.new_images if new_images is None else new_images
-        self._show_gallery(self.gallery.images, self.gallery.labels, probabilities, header, fresh)
+        if predicted and model is not None and len(gallery.labels):
+            probabilities = predict(model, gallery.images).numpy()
+        self.emit_gallery(GallerySet(gallery.images, gallery.labels, gallery.info, probabilities, header))
 
-    def _show_gallery(
-        self, images: torch.Tensor, labels: torch.Tensor, probabilities: Any, header: str, new_images: bool
-    ) -> None:
-        info = self.dataset.info if self.dataset is not None else self.gallery.info  # type: ignore[union-attr]
-        self.gallery = GallerySet(images, labels, info, probabilities, header, new_images)
-        self.gallery_changed.emit(self.gallery)
-        self.gallery = GallerySet(images, labels, info, probabilities, header, False)
+    def emit_gallery(self, gallery: GallerySet) -> None:
+        """Put ``gallery`` on show; the views redraw its images only if they are not those shown already."""
+        new_images = gallery.images is not self._images_shown
+        self.gallery, self._images_shown = gallery, gallery.images
+        self.gallery_changed.emit(gallery, new_images)
 
     def gallery_images(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The gallery's images and labels, or None."""
@@ -365,7 +364,7 @@ class Session(RunsMixin):
         info = self.dataset.info
         batch = load_images(paths, tuple(info.input_shape), info.mean, info.std)
         labels = torch.full((len(paths),), UNLABELLED, dtype=torch.long)
-        self.gallery = GallerySet(batch, labels, info, None, "", True)
+        self.gallery = GallerySet(batch, labels, info, None)
         count = f"{len(paths)} image{'s' if len(paths) != 1 else ''}"
         self.show_gallery_guesses(f"Your {count}: {self.network.label or 'the network'}'s guesses")
 
@@ -386,9 +385,7 @@ class Session(RunsMixin):
             self.network = ShownNetwork(
                 NetworkKind.TRAINED, arch, shown.model, label, network.run_folder if network else None
             )
-        self.gallery = GallerySet(
-            self.dataset.test_x[indices], self.dataset.test_y[indices], self.dataset.info, None, "", True
-        )
+        self.gallery = GallerySet(self.dataset.test_x[indices], self.dataset.test_y[indices], self.dataset.info, None)
         self.show_gallery_guesses(f"Test images, true {names[true_class]}, predicted {names[predicted_class]}")
         return True
 

@@ -54,17 +54,13 @@ class ShownNetwork:
 
 @dataclass(frozen=True)
 class GallerySet:
-    """Images for the gallery with their labels, the shown network's class probabilities, and a header.
-
-    ``new_images`` False means the images are those already shown and only the guesses changed.
-    """
+    """Images for the gallery with their labels, the shown network's class probabilities, and a header."""
 
     images: torch.Tensor
     labels: torch.Tensor
     info: DatasetInfo
     probabilities: np.ndarray | None
-    header: str
-    new_images: bool = True
+    header: str = ""
 
 
 @dataclass(frozen=True)

@@ -104,9 +104,6 @@ class InlineRunner:
     Failures reach ``on_failure`` exactly as with the Qt runner, so the session behaves the same.
     """
 
-    def __init__(self) -> None:
-        self.finished: list[str] = []
-
     def start(self, task: Task) -> None:
         """Run ``task`` now, in this thread."""
         task.state.report = task.on_progress
@@ -119,7 +116,6 @@ class InlineRunner:
         else:
             task.on_success(result)
         finally:
-            self.finished.append(task.name)
             task.on_done()
 
     def shutdown(self) -> None:

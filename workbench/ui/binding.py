@@ -43,7 +43,7 @@ class ViewBinding(QObject):
         builder, panel = window.builder, window.panel
         builder.architectureChanged.connect(self._architecture_edited)
         panel.configEdited.connect(self._config_edited)
-        panel.datasetChanged.connect(lambda name: window.attempt("Cannot load the dataset", session.load_dataset, name))
+        panel.datasetChanged.connect(self._dataset_chosen)
         for spin in (panel.seed, panel.train_size, panel.val_size):
             spin.valueChanged.connect(self.subset_timer.start)
 
@@ -70,6 +70,10 @@ class ViewBinding(QObject):
         report = self.window.builder.report()
         self.window.panel.set_start_allowed(report.ok, report.errors[0] if report.errors else "")
         self.session.edit_architecture(self.window.builder.architecture())
+
+    def _dataset_chosen(self, name: str) -> None:
+        self._config_edited()  # a folder's image size and channels, chosen in a dialog, come with it
+        self.window.attempt("Cannot load the dataset", self.session.load_dataset, name)
 
     def _config_edited(self) -> None:
         config = self.window.panel.config()
@@ -130,9 +134,9 @@ class ViewBinding(QObject):
         )
         weights_view.show_weights(network.architecture, network.model.state_dict(), caption)
 
-    def _gallery_changed(self, shown: GallerySet) -> None:
+    def _gallery_changed(self, shown: GallerySet, new_images: bool) -> None:
         gallery = self.window.gallery
-        if shown.new_images:
+        if new_images:
             info = shown.info
             gallery.set_items(
                 to_display(shown.images, info.mean, info.std),

@@ -21,7 +21,6 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.runs.folders import default_runs_dir
 from workbench.core.runs.trained import load_trained
 from workbench.session.actions import ACTIONS, preset_actions
-from workbench.session.phase import Phase
 from workbench.session.session import DEFAULT_DATASET, DEFAULT_PRESET, Session
 from workbench.ui.actions import ActionSet
 from workbench.ui.binding import ViewBinding
@@ -392,7 +391,3 @@ class MainWindow(WindowLayout):
             dock.show()
         self.resize(*DEFAULT_SIZE)
         self.statusBar().showMessage("Layout reset", 5000)
-
-    def busy_with(self) -> Phase:
-        """What the application is doing now."""
-        return self.session.phase

@@ -90,10 +90,6 @@ class TaskRunner(QObject):
         """Whether every report the tasks have made so far has been delivered."""
         return all(running.worker.undelivered == 0 for running in self._running.values())
 
-    def tasks(self) -> list[Task]:
-        """The tasks started and not yet done."""
-        return [running.task for running in self._running.values()]
-
     def shutdown(self) -> None:
         """Cancel every task, wait for each thread, and deliver what they had left to say."""
         for running in list(self._running.values()):
