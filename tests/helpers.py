@@ -4,6 +4,7 @@ no test module imports another."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import re
@@ -11,7 +12,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +40,32 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str, interval: 
             raise AssertionError(f"waited {timeout:g} s for {what}")
         time.sleep(interval)
     return value
+
+
+# Another process holding a run folder's lock, as a second ``workbench train`` would
+
+_HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from workbench.core.runs.lock import RunLock
+lock = RunLock(Path(sys.argv[1])).acquire()
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(folder: Path) -> Iterator[subprocess.Popen]:
+    """A process holding ``folder``'s writer lock while the block runs (killed afterwards, if still alive)."""
+    process = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "locked"
+        yield process
+    finally:
+        process.kill()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 # Training on the embedded 8×8 digits

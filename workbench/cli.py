@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
+import shlex
+import shutil
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,12 +28,14 @@ from workbench.core.architecture import Architecture
 from workbench.core.data import datasets
 from workbench.core.errors import ConfigError, WorkbenchError, describe_failure
 from workbench.core.export.formats import FORMATS, export_model
+from workbench.core.files import atomic_write_text
 from workbench.core.presets import describe_preset, load_preset, preset_names, with_classes
-from workbench.core.runs.folders import default_runs_dir
+from workbench.core.runs.folders import CHECKPOINT_DIR, LATEST_FILE, RUN_FILE, default_runs_dir, read_run
 from workbench.core.runs.launch import LaunchedRun, new_run, read_continuation
 from workbench.core.runs.predict import Guess, predict_images
 from workbench.core.runs.summaries import list_runs
 from workbench.core.runs.trained import load_trained
+from workbench.core.text import printable
 from workbench.core.training.config import (
     CHANNELS,
     DEFAULT_TRAIN_SIZE,
@@ -47,6 +53,8 @@ from workbench.core.training.distributed import joined
 from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState, plural
 
 USAGE_ERROR = 2
+SIGNALLED = 128
+"""Plus the signal's number, the exit status of a run stopped by one: 130 for Ctrl+C (SIGINT), 143 for SIGTERM."""
 LOSS_SHOWN_EVERY = 0.25  # seconds between updates of the loss shown next to the progress bar
 
 CallbackFactory = Callable[[Trainer], Callback]
@@ -126,7 +134,10 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
         "train",
         help="train a network headless and write a run folder",
         description="Train a network headless. Shows a progress bar, one line per epoch, then the test "
-        "accuracy and the run folder.",
+        "accuracy and the run folder. Ctrl+C (SIGINT) or SIGTERM stops the run after its current batch without "
+        "testing it, saves it as stopped and says how to continue it; the exit status is then 130 (Ctrl+C) or "
+        "143 (SIGTERM). A second one exits at once. Exit status 0: the run ended; 1: it diverged; 2: a "
+        "setting, file or dataset was refused.",
         formatter_class=_DefaultsHelpFormatter,
     )
     source = train.add_mutually_exclusive_group()
@@ -136,7 +147,9 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
         "--resume",
         type=Path,
         metavar="RUN_DIR",
-        help="continue this run folder for --epochs more epochs, with its own settings",
+        help="continue this run folder for --epochs more epochs, with its own settings; --lr, --schedule, "
+        "--step-size, --gamma, --batch-size, --early-stopping, --device, --mixed-precision, --compile and "
+        "--data-dir may change, the rest may not",
     )
     _add_data_arguments(train)
     _add_optimisation_arguments(train)
@@ -217,8 +230,9 @@ def _add_execution_arguments(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument(
         "--out",
-        type=Path,
-        help="run folder to write (default: a new folder in the user data folder, or $WORKBENCH_RUNS_DIR)",
+        type=_new_folder,
+        help="run folder to write, new or empty (default: a new folder in the user data folder, or "
+        "$WORKBENCH_RUNS_DIR)",
     )
     train.add_argument(
         "--mixed-precision",
@@ -297,7 +311,20 @@ def _add_export_command(commands: argparse._SubParsersAction) -> None:
         "RUN_NAME.onnx, RUN_NAME.pt2, RUN_NAME-bundle or RUN_NAME.py into (default: the "
         "current folder)",
     )
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="replace what is at the target even if the workbench did not write it (an earlier export is "
+        "replaced without it)",
+    )
     export.set_defaults(command="export", handler=_export)
+
+
+def _new_folder(text: str) -> Path:
+    """``--out`` of a new run: a folder name, not an empty string (which would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the run folder's name is empty: name a new (or empty) folder")
+    return Path(text).expanduser()
 
 
 def _export_target(text: str) -> Path:
@@ -313,7 +340,9 @@ def _export_target(text: str) -> Path:
 
 def _export(args: argparse.Namespace) -> int:
     trained = load_trained(args.run)
-    result = export_model(trained, args.format, args.out, progress=lambda stage: print(stage, flush=True))
+    result = export_model(
+        trained, args.format, args.out, progress=lambda stage: print(stage, flush=True), force=args.force
+    )
     print(result.message)
     return 0
 
@@ -329,7 +358,7 @@ def _add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--optimizer", choices=OPTIMIZERS)
     parser.add_argument("--device", help="auto, cpu, cuda:N or mps")
-    parser.add_argument("--out", type=Path, help="run folder for a --start run")
+    parser.add_argument("--out", type=_new_folder, help="run folder for a --start run (new or empty)")
     parser.add_argument("--start", action="store_true", help="start training at once")
     parser.add_argument(
         "--tab",
@@ -389,11 +418,15 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def guess_lines(guesses: list[Guess]) -> list[str]:
-    """One line per image, the classes starting in one column: ``shirt.png: Shirt 61.2%, T-shirt/top 30.1%``."""
-    width = max((len(str(guess.path)) for guess in guesses), default=0) + 1
+    """One line per image, the classes starting in one column: ``shirt.png: Shirt 61.2%, T-shirt/top 30.1%``.
+
+    The paths and class names (read from the run's files) are :func:`printable`: no control character reaches
+    the terminal."""
+    paths = [printable(str(guess.path)) for guess in guesses]
+    width = max((len(path) for path in paths), default=0) + 1
     return [
-        f"{str(guess.path) + ':':<{width}} " + ", ".join(f"{name} {probability:.1%}" for name, probability in guess.top)
-        for guess in guesses
+        f"{path + ':':<{width}} " + ", ".join(f"{printable(name)} {probability:.1%}" for name, probability in guess.top)
+        for path, guess in zip(paths, guesses)
     ]
 
 
@@ -406,10 +439,20 @@ def _runs(args: argparse.Namespace) -> int:
         f"{'run':<44} {'status':<13} {'dataset':<14} {'optimizer':<9} {'lr':>8} {'epochs':>6} "
         f"{'best val':>8} {'test':>7}  network"
     )
-    for run in summaries:
+    for found in summaries:
+        # Names read from run.json are printed without their control characters (the file keeps them).
+        run = dataclasses.replace(
+            found,
+            name=printable(found.name),
+            status=printable(found.status),
+            architecture=printable(found.architecture),
+            dataset=printable(found.dataset),
+            optimizer=printable(found.optimizer),
+            problem=None if found.problem is None else printable(found.problem),
+        )
         lr = f"{run.lr:g}" if run.lr is not None else "?"
         print(
-            f"{run.name[:44]:<44} {run.status:<13} {run.dataset:<14} {run.optimizer:<9} {lr:>8} {run.epochs:>6} "
+            f"{run.name[:44]:<44} {run.status_text:<13} {run.dataset:<14} {run.optimizer:<9} {lr:>8} {run.epochs:>6} "
             f"{_percent(run.best_val_accuracy):>8} {_percent(run.test_accuracy):>7}  {run.architecture}"
         )
         if run.problem:
@@ -443,16 +486,26 @@ def _typed_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    """``train``: a new run (on every process torchrun started, if it did), or ``--resume``."""
-    typed = _typed_settings(args)
-    if args.resume:
-        return _continue(args)
-    config = TrainConfig.from_dict({**(read_settings(args.config) if args.config else {}), **typed})
-    architecture = Architecture.load(args.arch) if args.arch else _preset(args.preset, config.dataset)
-    with joined(config.device) as cluster:
-        progress = not args.quiet and (cluster is None or cluster.is_main)
-        launched = new_run(architecture, config, args.out, progress=progress, cluster=cluster)
-        return _run_launched(launched, args)
+    """``train``: a new run (on every process torchrun started, if it did), or ``--resume``.
+
+    Ctrl+C or SIGTERM before the run trains (while the dataset loads) ends the command with one line and the
+    signal's exit status, leaving no run folder (see :class:`_Interrupts`)."""
+    with _Interrupts() as interrupts:
+        args.interrupts = interrupts
+        try:
+            typed = _typed_settings(args)
+            if args.resume:
+                return _continue(args, typed)
+            config = TrainConfig.from_dict({**(read_settings(args.config) if args.config else {}), **typed})
+            architecture = Architecture.load(args.arch) if args.arch else _preset(args.preset, config.dataset)
+            with joined(config.device) as cluster:
+                progress = not args.quiet and (cluster is None or cluster.is_main)
+                launched = new_run(architecture, config, args.out, progress=progress, cluster=cluster)
+                return _run_launched(launched, args)
+        except _Interrupted as interrupted:
+            kept = f"{args.resume} is as it was" if args.resume else "no run folder was made"
+            print(f"Stopped by {_signal_name(interrupted.signum)} before training began; {kept}.", file=sys.stderr)
+            return SIGNALLED + interrupted.signum
 
 
 def _preset(name: str | None, dataset: str) -> Architecture:
@@ -463,10 +516,17 @@ def _preset(name: str | None, dataset: str) -> Architecture:
     return with_classes(preset, len(datasets.get_info(dataset).class_names))
 
 
-def _continue(args: argparse.Namespace) -> int:
+def _continue(args: argparse.Namespace, typed: dict[str, Any]) -> int:
+    """``train --resume``: the run goes on with its own settings but those typed that may change (the learning
+    rate, schedule, batch size, ...; see ``CONTINUABLE``); typing one that may not is refused."""
     if args.config:
         raise ConfigError("--config sets up a new run; --resume continues a run with its own settings.")
-    continuation = read_continuation(args.resume, args.epochs)
+    if args.out is not None:
+        raise ConfigError("--resume writes into the run's own folder; --out names the folder of a new run.")
+    continuation = read_continuation(args.resume, args.epochs, typed)
+    changes = [f"{name} {old} → {new}" for name, (old, new) in continuation.changed.items() if name != "epochs"]
+    if changes:
+        print(f"Changed for the rest of the run: {', '.join(changes)}.", flush=True)
     with joined(continuation.config.device) as cluster:
         progress = not args.quiet and (cluster is None or cluster.is_main)
         launched = continuation.start(progress=progress, cluster=cluster)
@@ -476,7 +536,12 @@ def _continue(args: argparse.Namespace) -> int:
 
 
 def _run_launched(launched: LaunchedRun, args: argparse.Namespace) -> int:
-    """Train; the run folder and the console are the main process's (the only one, or torchrun's rank 0)."""
+    """Train; the run folder and the console are the main process's (the only one, or torchrun's rank 0).
+
+    A run that Ctrl+C or SIGTERM stopped ends with one line on stderr (what was kept, how to continue) and exit
+    status 130 or 143; otherwise the exit status is 0, or 1 for a run that diverged."""
+    interrupts: _Interrupts = args.interrupts
+    interrupts.watch(launched)
     trainer, folder = launched.trainer, launched.folder
     reporter = None
     if folder is not None:
@@ -484,14 +549,121 @@ def _run_launched(launched: LaunchedRun, args: argparse.Namespace) -> int:
         trainer.callbacks.append(reporter)
         reporter.announce(trainer, folder)
     trainer.callbacks += [make(trainer) for make in args.callback_factories]
-    previous = signal.signal(signal.SIGINT, lambda *_: trainer.stop())
-    try:
-        result = trainer.run()
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    result = trainer.run()
+    signum = interrupts.received
+    if signum is not None and result.status == "stopped":
+        if folder is not None:
+            print(_stopped_line(_signal_name(signum), result, launched), file=sys.stderr, flush=True)
+        return SIGNALLED + signum
     if reporter is not None and folder is not None:
         reporter.conclude(result, folder)
     return 0 if result.status != "diverged" else 1
+
+
+def _signal_name(signum: int) -> str:
+    return "Ctrl+C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+def _stopped_line(name: str, result: TrainResult, launched: LaunchedRun) -> str:
+    """The one line a run stopped by a signal ends with: what it kept and how to go on."""
+    done, planned = len(result.history), launched.trainer.config.epochs
+    if launched.recorder is not None and launched.recorder.removed:
+        return f"Stopped by {name} during epoch 1, before any epoch was complete: nothing was kept."
+    folder = shlex.quote(str(launched.folder))
+    if done == 0:
+        return f"Stopped by {name} during epoch 1, before any epoch was complete; run folder: {folder}"
+    if done >= planned:
+        return (
+            f"Stopped by {name} during the test evaluation after the last epoch ({done}): the test accuracy was not "
+            f"measured; run folder: {folder}"
+        )
+    return f"Stopped by {name} after epoch {done}; continue with: workbench train --resume {folder} --epochs {planned - done}"
+
+
+class _Interrupted(BaseException):
+    """Ctrl+C or SIGTERM before the run's trainer existed: the command ends at once. A BaseException, like
+    KeyboardInterrupt, so that no ``except Exception`` on its way takes it for a failure."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Interrupts:
+    """What Ctrl+C (SIGINT) and SIGTERM do during ``train``, for the length of a ``with`` block.
+
+    Before the run trains (:meth:`watch`), the first signal ends the command (:class:`_Interrupted`). During the
+    run it stops the run after the current batch or evaluation chunk, as the app's Stop does; :attr:`received`
+    says which signal it was. A second signal exits at once (``os._exit``): the run folder's run.json is marked
+    ``stopped`` first (a new run's folder without a checkpoint is removed, as the run's recorder does). Outside the
+    main thread, where Python cannot install signal handlers, nothing changes.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.launched: LaunchedRun | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+
+    def watch(self, launched: LaunchedRun) -> None:
+        """From now on a signal stops ``launched``'s trainer."""
+        self.launched = launched
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.received is not None:
+            self._exit_now(signum)
+        self.received = signum
+        if self.launched is None:
+            raise _Interrupted(signum)
+        self.launched.trainer.stop()
+
+    def _exit_now(self, signum: int) -> None:
+        """The second signal: leave the run folder consistent, say so in one line, and exit without waiting."""
+        name, ending = _signal_name(signum), "."
+        try:
+            if self.launched is not None and self.launched.folder is not None:
+                ending = _abandon(self.launched, name)
+        except Exception:  # exiting matters more than the folder: its files are whole, each written atomically
+            pass
+        try:
+            os.write(2, f"Stopped at once by a second {name}{ending}\n".encode())  # print could be mid-write
+        finally:
+            os._exit(SIGNALLED + signum)
+
+
+def _abandon(launched: LaunchedRun, name: str) -> str:
+    """Leave the folder of a run that is exiting at once as the recorder would have: run.json ``stopped`` (a new
+    run with no checkpoint yet removed), no temporary file of a write cut short. How the line goes on."""
+    folder, recorder = launched.folder, launched.recorder
+    assert folder is not None and recorder is not None
+    if recorder.removed or not folder.is_dir():
+        return ": nothing was kept."
+    for partial in (*folder.glob(".*.tmp"), *(folder / CHECKPOINT_DIR).glob(".*.tmp")):
+        partial.unlink(missing_ok=True)
+    try:
+        epoch = int(json.loads((folder / CHECKPOINT_DIR / LATEST_FILE).read_text(encoding="utf-8"))["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        epoch = None
+    if epoch is None and recorder.new_run:
+        shutil.rmtree(folder, ignore_errors=True)
+        return ", before any epoch was complete: nothing was kept."
+    document = read_run(folder)
+    if document.get("status") == "running":
+        document["status"] = "stopped"
+        document["message"] = f"Stopped at once by a second {name}."
+        atomic_write_text(folder / RUN_FILE, json.dumps(document, indent=2) + "\n")
+    kept = f"its checkpoint of epoch {epoch}" if epoch is not None else "its earlier state"
+    return f"; the run folder {shlex.quote(str(folder))} is saved as stopped, with {kept}."
 
 
 class ConsoleReporter(Callback):
@@ -504,14 +676,18 @@ class ConsoleReporter(Callback):
         self.loss_shown_at = -math.inf
 
     def announce(self, trainer: Trainer, folder: Path) -> None:
+        """The run's first line (stdout): network, dataset, sizes, settings and run folder; the network's and the
+        dataset's names are :func:`printable`. Then the dataset's notes (what reading it skipped) on stderr."""
         info, config = trainer.data.info, trainer.config
         print(
-            f"{trainer.architecture.name} on {info.title} ({len(trainer.data.train_y):,} train / "
-            f"{len(trainer.data.val_y):,} validation / {len(trainer.data.test_y):,} test), "
+            f"{printable(trainer.architecture.name)} on {printable(info.title)} ({len(trainer.data.train_y):,} "
+            f"train / {len(trainer.data.val_y):,} validation / {len(trainer.data.test_y):,} test), "
             f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, {plural(config.epochs, 'epoch')}, "
-            f"device {trainer.device}{_execution(trainer)}. Run folder: {folder}",
+            f"device {trainer.device}{_execution(trainer)}. Run folder: {printable(str(folder))}",
             flush=True,
         )
+        for note in info.notes:
+            print(f"note: {printable(note)}", file=sys.stderr, flush=True)
 
     def on_notice(self, trainer: Trainer, message: str) -> None:
         self._close_bar()
@@ -559,7 +735,10 @@ class ConsoleReporter(Callback):
         stream = sys.stderr if result.status == "diverged" else sys.stdout
         if result.status != "finished":
             print(result.message, file=stream)
-        print(f"test accuracy {_percent(result.test_accuracy)}  (test loss {result.test_loss:.4f})")
+        if math.isnan(result.test_accuracy):  # a stopped run is not tested
+            print(f"test accuracy {_percent(result.test_accuracy)}  (the test split was not evaluated)")
+        else:
+            print(f"test accuracy {_percent(result.test_accuracy)}  (test loss {result.test_loss:.4f})")
         print(f"run folder: {folder}")
 
     def _close_bar(self) -> None:

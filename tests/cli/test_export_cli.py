@@ -2,9 +2,11 @@
 and refusals (exit 2, one line on stderr, nothing left at the target). The runs are trained in-process once."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+import safetensors.torch
 
 from tests.helpers import Result, Sandbox, train_tiny
 from workbench.core.export import formats as export
@@ -151,3 +153,90 @@ def test_the_format_is_required_and_checked(in_process):
     for word in ("RUN_DIR", "--format", "onnx", "pt2", "safetensors", "python", "--out"):
         assert word in help_text.stdout
     assert "export" in in_process("--help").stdout
+
+
+# Nothing of the user's is ever replaced without --force
+
+USERS = {
+    # format: (--out, the user's files there: path -> bytes, the paths the refusal names)
+    "onnx": ("mycode.onnx", {"mycode.onnx": b"my own model\n"}, ["mycode.onnx"]),
+    "pt2": ("mycode.pt2", {"mycode.pt2": b"PK\x03\x04 my own archive"}, ["mycode.pt2"]),
+    "python": (
+        "mycode.py",
+        {"mycode.py": b"print('my own code')\n", "mycode.safetensors": b"my own weights"},
+        ["mycode.py", "mycode.safetensors"],
+    ),
+    "python-weights": ("mycode.py", {"mycode.safetensors": b"my own weights"}, ["mycode.safetensors"]),
+    "safetensors": ("exports", {"exports/mlp-bundle/notes.txt": b"my notes"}, ["exports/mlp-bundle"]),
+    "safetensors-file": ("mycode-bundle", {"mycode-bundle": b"a file of mine"}, ["mycode-bundle"]),
+}
+
+
+def users_files(root: Path, case: str) -> dict[str, bytes]:
+    _, files, _ = USERS[case]
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return files
+
+
+def unchanged(root: Path, files: dict[str, bytes]) -> bool:
+    """The user's files are there byte for byte, and nothing else was left beside them."""
+    others = {"home", *(str(folder) for name in files for folder in Path(name).parents if folder != Path("."))}
+    return all((root / name).read_bytes() == data for name, data in files.items()) and set(listing(root)) == (
+        set(files) | others
+    )
+
+
+@pytest.mark.parametrize("case", USERS)
+def test_a_file_the_workbench_did_not_write_is_refused_and_kept_byte_for_byte(in_process, sandbox, runs, case):
+    out, _, named = USERS[case]
+    files = users_files(sandbox.root, case)
+    result = in_process("export", runs["mlp"], "--format", case.partition("-")[0], "--out", out)
+    if len(named) == 1:
+        says = f"{named[0]} exists and was not written by the workbench; use --force to replace it"
+    else:
+        says = f"{' and '.join(named)} exist and were not written by the workbench; use --force to replace them"
+    assert_refused(result, says, "Nothing was written.")
+    assert result.stdout == "", "refused before anything was traced or loaded"
+    assert unchanged(sandbox.root, files), listing(sandbox.root)
+
+
+@pytest.mark.parametrize("case", ["onnx", "pt2", "python", "safetensors"])
+def test_force_replaces_it_and_an_earlier_export_of_any_run_is_replaced_without(in_process, sandbox, runs, case):
+    out, _, named = USERS[case]
+    users_files(sandbox.root, case)
+    forced = in_process("export", runs["mlp"], "--format", case, "--out", out, "--force")
+    assert forced.returncode == 0, forced
+    assert forced.lines[-1].startswith(f"Wrote {named[0]}"), forced
+    if case == "safetensors":
+        assert listing(sandbox.root / named[0]) == ["architecture.json", "meta.json", "model.safetensors"]
+    else:
+        assert all(b"my own" not in (sandbox.root / name).read_bytes() for name in named)
+    # The export is now the workbench's own: exporting another run over it needs no --force.
+    again = in_process("export", runs["cnn-small"], "--format", case, "--out", named[0])
+    assert again.returncode == 0, again
+    assert again.lines[-1].startswith(f"Wrote {named[0]}"), again
+    if case == "safetensors":
+        assert json.loads((sandbox.root / named[0] / "meta.json").read_text())["name"] == "cnn-small"
+    assert not [name for name in listing(sandbox.root) if name.startswith(".") or "/." in name], "no staging left"
+
+
+# A run that diverged
+
+
+def test_a_run_whose_weights_hold_nan_is_not_exported(in_process, sandbox, runs):
+    run = shutil.copytree(runs["mlp"], sandbox.root / "diverged")
+    weights = safetensors.torch.load_file(run / "model.safetensors")
+    weights["4.weight"][0, 0] = float("nan")
+    safetensors.torch.save_file(weights, run / "model.safetensors")
+    (sandbox.root / "exports").mkdir()
+    for format in ("onnx", "python"):
+        result = in_process("export", run, "--format", format, "--out", "exports")
+        assert_refused(
+            result,
+            f"The weights of mlp ({run / 'model.safetensors'}) hold NaN or infinite values (in layer 5 Linear): "
+            f"the run diverged, so its predictions would be meaningless. Train it again with a lower learning rate.",
+        )
+        assert result.stdout == ""
+    assert listing(sandbox.root / "exports") == []

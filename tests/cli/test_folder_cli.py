@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from PIL import Image
 
 from tests.helpers import CLASSES, TEST_LINE, assert_refused, draw_tree
 from workbench import cli
+from workbench.core.architecture import MAX_CLASSES
 from workbench.core.data import image_folders
 
 
@@ -83,3 +86,31 @@ def test_image_options_are_refused_for_registered_datasets(in_process):
 def test_gui_takes_the_same_image_options():
     args = cli._parser().parse_args(["gui", "--dataset", "folder:pictures", "--image-size", "16", "--channels", "1"])
     assert (args.dataset, args.image_size, args.channels) == ("folder:pictures", 16, 1)
+
+
+def test_a_folder_of_more_classes_than_a_network_takes_is_refused_before_training(sandbox, in_process):
+    root = sandbox.root / "many"
+    tiny = io.BytesIO()
+    Image.new("L", (4, 4), 255).save(tiny, "PNG")
+    for index in range(MAX_CLASSES + 1):
+        (root / f"class{index:04d}").mkdir(parents=True)
+        for image in ("a.png", "b.png"):
+            (root / f"class{index:04d}" / image).write_bytes(tiny.getvalue())
+    assert_refused(
+        in_process("train", "--dataset", "folder:many", "--epochs", "1", "--quiet"),
+        [f"{root.resolve()} holds 1,001 class sub-folders", "networks of at most 1,000 classes"],
+    )
+    assert sandbox.run_folders() == []
+
+
+def test_links_leading_outside_the_folder_are_a_note_when_training(sandbox, in_process):
+    elsewhere = draw_tree(sandbox.root / "elsewhere", classes=("circle",), per_class=2)
+    tree = draw_tree(sandbox.root / "tree", per_class=4)
+    (tree / "circle" / "stray.png").symlink_to(elsewhere / "circle" / "001.png")
+    result = in_process("train", "--dataset", "folder:tree", "--image-size", "16", "--epochs", "1", "--quiet")
+    assert result.returncode == 0, result
+    assert result.stdout.startswith("seed-simplenet on Image folder tree (3 classes, 12 images)"), result
+    assert result.stderr.splitlines()[0] == (
+        f"note: Skipped 1 link in {tree.resolve()}, circle/stray.png, that leads outside it: only images inside "
+        f"the dataset folder are read; copy the images there to train on them."
+    ), result

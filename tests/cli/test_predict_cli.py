@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 from PIL import Image
 
@@ -129,3 +132,20 @@ def test_predict_refuses_bad_input_with_exit_2(run_and_images, in_process, tmp_p
     assert result.returncode == 2, result
     assert result.stdout == "", result
     assert says in result.stderr and "Traceback" not in result.stderr, result
+
+
+def test_predict_refuses_a_run_whose_weights_hold_nan(run_and_images, sandbox):
+    folder, paths, _ = run_and_images
+    run = shutil.copytree(folder, sandbox.root / "diverged")
+    weights = safetensors.torch.load_file(run / "model.safetensors")
+    weights["7.bias"][2] = float("nan")
+    safetensors.torch.save_file(weights, run / "model.safetensors")
+    name = json.loads((run / "run.json").read_text())["name"]
+    result = sandbox.run("predict", run, *paths[:2])
+    assert result.returncode == 2, result
+    assert result.stdout == "" and "nan%" not in result.stdout, result
+    assert result.stderr == (
+        f"workbench: The weights of {name} ({run / 'model.safetensors'}) hold NaN or infinite values (in layer 8 "
+        f"Linear): the run diverged, so its predictions would be meaningless. Train it again with a lower "
+        f"learning rate.\n"
+    ), result

@@ -13,6 +13,7 @@ import torch
 
 from workbench import cli
 from workbench.core.data import datasets
+from workbench.core.presets import load_preset
 from workbench.core.training.engine import Trainer
 
 SMALL = [
@@ -205,3 +206,37 @@ def test_bad_settings_files_are_refused_with_a_message(workbench, tmp_path, setu
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_settings_and_architecture_files_starting_with_a_byte_order_mark_are_read(workbench, tmp_path):
+    settings = tmp_path / "config.json"
+    settings.write_text(json.dumps({"dataset": "digits", "train_size": 300, "val_size": 60, "epochs": 1}), "utf-8-sig")
+    network = tmp_path / "net.json"
+    network.write_text(load_preset("seed-relu-mlp").to_json(), "utf-8-sig")
+    result = workbench("train", "--config", settings, "--arch", network, "--quiet", "--out", tmp_path / "run")
+    assert result.status == 0, result
+    run = read_run(tmp_path / "run")
+    assert (run["config"]["dataset"], run["config"]["train_size"], run["config"]["epochs"]) == ("digits", 300, 1)
+    assert run["architecture"]["name"] == "seed-relu-mlp"
+
+
+@pytest.mark.parametrize(
+    "sizes, says",
+    [
+        (
+            ["--val-size", "1797"],
+            "You asked for 1,797 validation images but Digits has 1,437 in its training split, which leaves none "
+            "to train on: ask for at most 1,436 validation images.",
+        ),
+        (
+            ["--train-size", "1437", "--val-size", "1797"],
+            "You asked for 1,437 training + 1,797 validation images but Digits has 1,437 in its training split: "
+            "the two add up to 3,234; ask for at most 1,437 together.",
+        ),
+    ],
+)
+def test_sizes_larger_than_the_training_split_say_what_they_add_up_to(workbench, tmp_path, sizes, says):
+    result = workbench("train", "--dataset", "digits", *sizes, "--device", "cpu", "--quiet")
+    assert result.status == 2, result
+    assert result.stderr == f"workbench: {says}\n", result
+    assert not (tmp_path / "runs").exists()

@@ -3,9 +3,11 @@ evaluation announced, and the callbacks a script can hand to ``cli.main``; in th
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+import torch
 
 from workbench import cli
 from workbench.core.training.engine import Callback, Trainer
@@ -84,3 +86,31 @@ def test_a_script_hands_train_its_own_callbacks(in_process, sandbox, monkeypatch
     result = in_process("train", "--preset", "seed-linear", *ONE_EPOCH, "--quiet", "--out", sandbox.root / "run")
     assert result.returncode == 0, result
     assert events == [("made", "Trainer"), ("test", 360), ("end", "finished")]
+
+
+def test_a_last_batch_too_small_for_batch_norm_is_merged_with_a_notice(in_process, sandbox):
+    out = sandbox.root / "run"
+    args = ("--preset", "cnn-strong", "--dataset", "digits", "--batch-size", "431", "--epochs", "1", "--quiet")
+    result = in_process("train", *args, "--device", "cpu", "--out", out)
+    assert result.returncode == 0, result
+    # 1,294 training images = 3 × 431 + 1: the one left over joins the third batch
+    assert result.stderr.splitlines() == [
+        "note: The last batch of each epoch would hold 1 image (1,294 training images in batches of 431), and batch "
+        "normalisation cannot train on a single image: that image joins the batch before it, which has 432 images."
+    ], result
+    assert json.loads((out / "run.json").read_text())["status"] == "finished"
+
+
+def test_a_layer_that_cannot_take_its_input_ends_the_command_with_its_name(in_process, sandbox, monkeypatch):
+    def break_the_first_linear_layer(trainer: Trainer) -> Callback:
+        trainer.model[1] = torch.nn.Linear(784, 120)  # made for 28×28 images, not the digits' 8×8
+        return Callback()
+
+    real_main = cli.main
+    monkeypatch.setattr(cli, "main", lambda argv: real_main(argv, callbacks=[break_the_first_linear_layer]))
+    result = in_process("train", "--preset", "seed-relu-mlp", *ONE_EPOCH, "--quiet", "--out", sandbox.root / "run")
+    assert result.returncode == 2, result
+    assert result.stderr == (
+        "workbench: Layer 2 (Linear): it expects 784 inputs per image but got 64 (a batch of shape 300×64); the "
+        "layers before it do not produce what it takes.\n"
+    ), result

@@ -278,3 +278,10 @@ def test_any_document_builds_to_its_inferred_shape_or_raises_the_spec_error(doc)
 def test_summary_names_layers_and_sizes():
     assert load_preset("seed-simplenet").summary() == "Flatten → Linear(120) → Linear(10)"
     assert Architecture("x", (1, 8, 8), 10, [Layer("ReLU")]).summary() == "ReLU"
+
+
+def test_a_file_starting_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "notepad.json"
+    path.write_text(json.dumps(document([{"type": "Flatten"}, {"type": "Linear", "out_features": 10}])), "utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert [layer.type for layer in Architecture.load(path).layers] == ["Flatten", "Linear"]

@@ -13,7 +13,7 @@ import torch
 
 from tests import helpers
 from workbench.core.architecture import build
-from workbench.core.errors import ConfigError, RunError
+from workbench.core.errors import ConfigError, RunError, TrainingError
 from workbench.core.presets import load_preset
 from workbench.core.runs.folders import RunRecorder, new_run_dir
 from workbench.core.training.config import TrainConfig
@@ -79,12 +79,104 @@ class StopAt(Callback):
             trainer.stop()
 
 
-def test_stop_takes_effect_at_the_next_batch_and_still_reports_the_end():
-    stopper = StopAt(3)
-    _, result = train(callbacks=[stopper], epochs=2)
+class Events(Callback):
+    """Records the events of the test evaluation and the end."""
+
+    def __init__(self):
+        self.events = []
+
+    def on_test_start(self, trainer, state, count):
+        self.events.append(("test", count))
+
+    def on_test_progress(self, trainer, state, done, total):
+        self.events.append(("tested", done))
+
+    def on_train_end(self, trainer, state, result):
+        self.events.append(("end", result.status))
+
+
+def test_stop_takes_effect_at_the_next_batch_and_reports_the_end_without_testing():
+    stopper, events = StopAt(3), Events()
+    _, result = train(callbacks=[stopper, events], epochs=2)
     assert stopper.batches_seen == 3
     assert result.status == "stopped" and result.history == []
-    assert not math.isnan(result.test_accuracy)
+    assert math.isnan(result.test_accuracy) and math.isnan(result.test_loss) and result.test_probabilities is None
+    assert events.events == [("end", "stopped")], "a stopped run is not evaluated on the test split"
+
+
+def test_a_stop_during_the_test_evaluation_ends_it_at_the_next_chunk(monkeypatch):
+    from workbench.core.training import evaluation
+
+    monkeypatch.setattr(evaluation, "EVAL_BATCH", 100)
+
+    class StopWhileTesting(Events):
+        def on_test_progress(self, trainer, state, done, total):
+            super().on_test_progress(trainer, state, done, total)
+            trainer.stop()
+
+    events = StopWhileTesting()
+    _, result = train(callbacks=[events], epochs=1)
+    # the digits' test split: 360 images, in chunks of 100
+    assert events.events == [("test", 360), ("tested", 100), ("end", "stopped")]
+    assert result.status == "stopped" and len(result.history) == 1 and math.isnan(result.test_accuracy)
+    assert result.message == (
+        "Stopped by the user during the test evaluation after epoch 1: the test accuracy was not measured."
+    )
+
+
+def test_a_stop_during_validation_ends_the_epoch_uncounted(monkeypatch):
+    from workbench.core.training import evaluation
+
+    monkeypatch.setattr(evaluation, "EVAL_BATCH", 50)
+    real_score = evaluation.score
+    scored = []
+
+    def score_then_stop(model, inputs, *args, progress=None, stop=None, **kwargs):
+        def stop_after_first_chunk():
+            scored.append(len(inputs))
+            return len(scored) > 1
+
+        return real_score(model, inputs, *args, progress=progress, stop=stop_after_first_chunk, **kwargs)
+
+    from workbench.core.training import engine
+
+    monkeypatch.setattr(engine, "score", score_then_stop)
+    events = Events()
+    _, result = train(callbacks=[events], epochs=2)
+    assert scored == [200, 200], "asked before each chunk, the second one stopped"
+    assert (
+        result.status == "stopped" and result.history == [] and result.message == "Stopped by the user during epoch 1."
+    )
+    assert events.events == [("end", "stopped")]
+
+
+def test_the_run_folder_evaluates_the_test_split_once_and_a_stopped_run_not_at_all(tmp_path):
+    passes = []
+
+    def count_test_passes(module, inputs):
+        if len(inputs[0]) == 360:  # the whole test split in one chunk
+            passes.append(module.training)
+
+    config = digits_config(epochs=1)
+    arch = load_preset("seed-relu-mlp")
+    trainer = Trainer(
+        arch, config, callbacks=[RunRecorder(new_run_dir(tmp_path / "run", arch, config))], progress=False
+    )
+    trainer.model.register_forward_pre_hook(count_test_passes)
+    result = trainer.run()
+    assert passes == [False], "the run folder's evaluation is the engine's own test pass"
+    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert evaluation["accuracy"] == pytest.approx(result.test_accuracy)
+    assert evaluation["predictions"] == result.test_probabilities.argmax(dim=1).tolist()
+
+    continued = Trainer(arch, digits_config(epochs=3), progress=False, callbacks=[StopAt(2)])
+    continued.callbacks.insert(0, RunRecorder(tmp_path / "run"))
+    continued.model.register_forward_pre_hook(count_test_passes)
+    passes.clear()
+    assert continued.run().status == "stopped" and passes == []
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["status"] == "stopped" and run["metrics"]["test_accuracy"] is None
+    assert not (tmp_path / "run" / "evaluation.json").exists(), "an evaluation of earlier weights is not kept"
 
 
 def test_pause_holds_the_run_until_resumed_from_another_thread():
@@ -344,3 +436,33 @@ def test_best_epoch_and_early_stopping_are_the_runs_own_callbacks():
     assert trainer.best.best_val_loss == min(losses) and trainer.best.best_epoch == losses.index(min(losses)) + 1
     assert [c.epochs_without_gain for c in checkpoints][-1] == 2
     assert checkpoints[-1].best_val_loss == trainer.best.best_val_loss
+
+
+def test_a_layer_that_cannot_take_its_input_is_named_instead_of_pytorchs_text(tmp_path):
+    config = digits_config(epochs=1)
+    arch = load_preset("seed-relu-mlp")
+    folder = new_run_dir(tmp_path / "run", arch, config)
+    trainer = Trainer(arch, config, callbacks=[RunRecorder(folder)], progress=False)
+    trainer.model[1] = torch.nn.Linear(784, 120)  # made for 28×28 images; the digits give 8×8 = 64 values
+    with pytest.raises(TrainingError) as raised:
+        trainer.run()
+    assert str(raised.value) == (
+        "Layer 2 (Linear): it expects 784 inputs per image but got 64 (a batch of shape 64×64); the layers before it "
+        "do not produce what it takes."
+    )
+    assert isinstance(raised.value.__cause__, RuntimeError) and "mat1" in str(raised.value.__cause__)
+    run = json.loads((folder / "run.json").read_text())
+    assert run["status"] == "failed" and run["message"] == str(raised.value)
+
+
+def test_a_layer_that_fails_in_its_own_way_is_named_with_its_reason():
+    class Broken(torch.nn.Module):
+        def forward(self, values):
+            raise RuntimeError("this layer is broken\nsecond line")
+
+    trainer = Trainer(load_preset("seed-relu-mlp"), digits_config(epochs=1), progress=False)
+    trainer.model[2] = Broken()
+    with pytest.raises(
+        TrainingError, match=r"^Layer 3 \(Broken\) failed on a batch of shape 64×120: this layer is broken$"
+    ):
+        trainer.run()

@@ -1,6 +1,7 @@
 """Exporting trained networks: each format round-trips, every catalog layer exports, failures leave nothing behind."""
 
 import ast
+import copy
 import dataclasses
 import json
 import subprocess
@@ -20,6 +21,7 @@ from workbench.core.data import datasets
 from workbench.core.errors import DatasetError, ExportError, RunError
 from workbench.core.export import formats as export
 from workbench.core.export.formats import FORMATS, TOLERANCE, class_name, default_export_name, export_model
+from workbench.core.export.python_source import MARK_LINE
 from workbench.core.layers import CATALOG
 from workbench.core.runs.trained import DataDescription, TrainedModel, load_trained
 from workbench.core.training.config import TrainConfig
@@ -160,7 +162,7 @@ def test_the_python_module_is_readable_and_imports_only_torch_and_safetensors(ru
     tree = ast.parse(source)
     imports = [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
     assert imports == ["import torch", "from safetensors.torch import load_file", "from torch import nn"]
-    assert source.startswith('# CnnSmall: the network of the workbench run "cnn-small", exported ')
+    assert source.startswith(f'{MARK_LINE}\n# CnnSmall: the network of the workbench run "cnn-small", exported ')
     assert f"by workbench {__version__}" in source.replace("\n# ", " ")
     for line in (
         "self.conv1 = nn.Conv2d(1, 16, kernel_size=3, padding=1)",
@@ -381,7 +383,7 @@ def test_a_python_export_must_be_a_py_file(runs, tmp_path):
 def test_an_existing_folder_that_is_not_a_bundle_is_not_replaced(runs, tmp_path):
     (tmp_path / "mlp-bundle").mkdir()
     (tmp_path / "mlp-bundle" / "precious.txt").write_text("keep me")
-    with pytest.raises(ExportError, match="mlp-bundle already exists and is not a workbench bundle"):
+    with pytest.raises(ExportError, match="mlp-bundle exists and was not written by the workbench; use --force"):
         export_model(load_trained(runs["mlp"]), "safetensors", tmp_path)
     assert entries(tmp_path) == ["mlp-bundle"] and entries(tmp_path / "mlp-bundle") == ["precious.txt"]
 
@@ -411,7 +413,7 @@ def test_a_network_the_exporter_refuses_is_reported_with_its_reason(runs, tmp_pa
 
 
 @pytest.mark.parametrize("format", FORMATS)
-def test_an_export_that_fails_its_check_leaves_the_earlier_export_alone(runs, tmp_path, monkeypatch, format):
+def test_an_export_that_fails_its_check_leaves_the_earlier_file_alone(runs, tmp_path, monkeypatch, format):
     trained = load_trained(runs["mlp"])
     target = tmp_path / ("m.py" if format == "python" else "m")
     target.write_text("an earlier export") if format != "safetensors" else None
@@ -423,7 +425,7 @@ def test_an_export_that_fails_its_check_leaves_the_earlier_export_alone(runs, tm
         r"up to 1\.0e-03 on 64 test images of Digits, more than the 0\.0001 "
         r"allowed\. Nothing was written\.",
     ):
-        export_model(trained, format, target)
+        export_model(trained, format, target, force=True)  # even told to replace it
     if format == "safetensors":
         assert entries(tmp_path) == []
     else:
@@ -489,3 +491,49 @@ def test_only_run_folders_and_bundles_are_read(tmp_path, bundle):
         load_trained(bundle / "model.safetensors")
     with pytest.raises(RunError, match="nowhere does not exist"):
         load_trained(tmp_path / "nowhere")
+
+
+# Weights and outputs that are not finite
+
+
+def with_weights(trained: TrainedModel, change) -> TrainedModel:
+    """``trained`` with a copy of its model whose state ``change`` edits in place."""
+    model = copy.deepcopy(trained.model)
+    with torch.no_grad():
+        change(model)
+    return dataclasses.replace(trained, model=model)
+
+
+@pytest.mark.parametrize("format", FORMATS)
+def test_a_network_whose_weights_hold_nan_is_not_exported(runs, tmp_path, format):
+    trained = with_weights(load_trained(runs["mlp"]), lambda model: model[4].weight.view(-1)[7].fill_(float("nan")))
+    with pytest.raises(RunError) as refused:
+        export_model(trained, format, tmp_path)
+    assert str(refused.value) == (
+        "The weights of mlp hold NaN or infinite values (in layer 5 Linear): the run diverged, so its "
+        "predictions would be meaningless. Train it again with a lower learning rate."
+    )
+    assert entries(tmp_path) == []
+
+
+@pytest.mark.parametrize("format", ["pt2", "python"])
+def test_outputs_that_are_not_finite_are_never_called_identical(runs, tmp_path, format, test_images):
+    # Finite weights so large that the outputs overflow to inf, and inf - inf to NaN, on every image.
+    trained = with_weights(load_trained(runs["mlp"]), lambda model: [p.mul_(1e30) for p in model.parameters()])
+    assert not torch.isfinite(outputs(trained.model, test_images)).all()
+    with pytest.raises(ExportError) as refused:
+        export_model(trained, format, tmp_path / "m.py", check_inputs=test_images)
+    assert str(refused.value) == (
+        f"The network's own outputs on 64 given inputs hold NaN or infinite values, so its "
+        f"{'pt2 (torch.export)' if format == 'pt2' else 'Python'} export cannot be checked: its weights are too "
+        f"large (the run diverged). Train it again with a lower learning rate. Nothing was written."
+    )
+    assert "identical" not in str(refused.value) and entries(tmp_path) == []
+
+
+def test_an_export_whose_outputs_turn_nan_fails_its_check(runs, tmp_path, monkeypatch):
+    read = export._READERS["onnx"]
+    monkeypatch.setitem(export._READERS, "onnx", lambda path, inputs: read(path, inputs) * float("nan"))
+    with pytest.raises(ExportError, match="The ONNX export gives NaN or infinite outputs on 64 test images of Digits"):
+        export_model(load_trained(runs["mlp"]), "onnx", tmp_path)
+    assert entries(tmp_path) == []

@@ -137,6 +137,82 @@ def test_relative_paths_are_made_absolute(tree, monkeypatch):
     assert TrainConfig(dataset="digits").dataset == "digits"
 
 
+# Symbolic links: followed only inside the folder, every image counted once
+
+
+def counts(root: Path) -> tuple[list[int], tuple[str, ...]]:
+    """Images per class, and the notes, as the folder's layout has them."""
+    layout = image_folders.scan(name_of(root))
+    return np.bincount(layout.labels, minlength=len(layout.classes)).tolist(), layout.notes
+
+
+def test_a_link_to_the_folder_above_a_class_changes_no_count(tmp_path):
+    root = draw_tree(tmp_path / "tree", per_class=4)
+    (root / "circle" / "up").symlink_to("..", target_is_directory=True)
+    (root / "square" / "top").symlink_to(root, target_is_directory=True)
+    (root / "stripes" / "self").symlink_to(".", target_is_directory=True)
+    assert counts(root) == ([4, 4, 4], ())
+    dataset = datasets.load(name_of(root), image_size=8)
+    assert len(dataset.train_y) + len(dataset.test_y) == 12
+
+
+def test_a_circle_of_links_is_skipped_with_a_note_not_a_traceback(tmp_path):
+    root = draw_tree(tmp_path / "tree", per_class=4)
+    (root / "circle" / "a.png").symlink_to("b.png")
+    (root / "circle" / "b.png").symlink_to("a.png")
+    (root / "square" / "deeper").mkdir()
+    (root / "square" / "deeper" / "back").symlink_to("../../square", target_is_directory=True)
+    found, notes = counts(root)
+    assert found == [4, 4, 4]
+    assert notes == (
+        f"Skipped 2 links in {root} (the first: circle/a.png) that lead nowhere (to a missing file, or in a "
+        f"circle of links).",
+    )
+    dataset = datasets.load(name_of(root), image_size=8)
+    assert len(dataset.train_y) + len(dataset.test_y) == 12 and dataset.info.notes == notes
+
+
+def test_links_leading_outside_the_folder_are_not_read(tmp_path):
+    elsewhere = draw_tree(tmp_path / "elsewhere", classes=("circle", "moon"), per_class=3)
+    root = draw_tree(tmp_path / "tree", per_class=4)
+    (root / "circle" / "stray.png").symlink_to(elsewhere / "circle" / "001.png")
+    (root / "moon").symlink_to(elsewhere / "moon", target_is_directory=True)  # a class folder that lies elsewhere
+    found, notes = counts(root)
+    assert found == [4, 4, 4] and image_folders.scan(name_of(root)).classes == CLASSES
+    assert notes == (
+        f"Skipped 2 links in {root} (the first: moon) that lead outside it: only images inside the dataset "
+        f"folder are read; copy the images there to train on them.",
+    )
+    assert datasets.get_info(name_of(root)).notes == notes
+
+
+def test_an_image_linked_from_another_class_counts_once_under_its_own(tmp_path):
+    root = draw_tree(tmp_path / "tree", per_class=4)
+    (root / "circle" / "borrowed.png").symlink_to(root / "square" / "001.png")
+    (root / "circle" / "squares").symlink_to("../square", target_is_directory=True)
+    (root / "stripes" / "same.jpg").hardlink_to(root / "stripes" / "000.jpg")
+    layout = image_folders.scan(name_of(root))
+    assert np.bincount(layout.labels).tolist() == [4, 4, 4] and layout.notes == ()
+    square = CLASSES.index("square")
+    assert layout.labels[layout.files.index(str(root / "square" / "001.png"))] == square
+    assert not any("borrowed" in path or "squares" in path or "same.jpg" in path for path in layout.files)
+
+
+def test_without_links_the_files_and_their_order_are_torchvisions(tmp_path):
+    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension, make_dataset
+
+    root = draw_tree(tmp_path / "tree", per_class=6)
+    for kind, nested in (("circle", "a b"), ("circle", "a"), ("square", "z/deep")):
+        draw_tree(root / kind / nested, classes=("x",), per_class=2)
+    layout = image_folders.scan(name_of(root))
+    expected = make_dataset(
+        str(root),
+        {name: index for index, name in enumerate(CLASSES)},
+        is_valid_file=lambda path: has_file_allowed_extension(path, IMG_EXTENSIONS),
+    )
+    assert list(zip(layout.files, layout.labels.tolist())) == expected
+
+
 # What is refused, and why
 
 

@@ -1,5 +1,8 @@
 """Predicting the user's own image files with a trained run: reading, converting, and the guesses."""
 
+import copy
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -204,3 +207,17 @@ def test_inputs_no_image_can_become_are_refused(finished_run):
     with pytest.raises(RunError, match="2 means and 2 standard deviations for 3 channels"):
         load_images(paths[:1], (3, 8, 8), (0.5, 0.5), (0.5, 0.5))
     assert load_images([], (3, 4, 5), (0.5,), (0.5,)).shape == (0, 3, 4, 5)
+
+
+def test_a_network_whose_weights_hold_nan_predicts_nothing(finished_run):
+    folder, _, _, _, _, paths = finished_run
+    trained = load_trained(folder)
+    model = copy.deepcopy(trained.model)
+    with torch.no_grad():
+        model[0].weight[0, 0, 1, 1] = float("nan")  # every guess would be NaN: "nan%"
+    with pytest.raises(RunError) as refused:
+        predict_images(dataclasses.replace(trained, model=model), paths[:2])
+    assert str(refused.value) == (
+        f"The weights of {trained.name} hold NaN or infinite values (in layer 1 Conv2d): the run diverged, so "
+        f"its predictions would be meaningless. Train it again with a lower learning rate."
+    )

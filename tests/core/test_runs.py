@@ -324,7 +324,12 @@ def test_a_killed_run_is_summarised_from_its_metrics(run_copy):
     (run_copy / "model.safetensors").unlink()
     history = read_metrics(run_copy)
     (summary,) = list_runs(run_copy.parent)
-    assert (summary.status, summary.epochs, summary.checkpoint_epoch, summary.has_weights) == ("running", 2, 2, False)
+    assert (summary.status, summary.epochs, summary.checkpoint_epoch, summary.has_weights) == (
+        "interrupted",
+        2,
+        2,
+        False,
+    )
     assert summary.best_val_accuracy == max(epoch.val_accuracy for epoch in history)
     assert summary.duration_seconds == pytest.approx(sum(epoch.epoch_seconds for epoch in history))
     assert summary.test_accuracy is None and summary.planned_epochs == 2 and summary.config["optimizer"] == "adam"

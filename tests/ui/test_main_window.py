@@ -121,7 +121,7 @@ def test_before_start_the_gallery_shows_the_untrained_networks_guesses(window):
 def test_stop_ends_the_run_within_a_second(qtbot, window, tmp_path):
     window.panel.epochs.setValue(500)
     window.start_training()
-    with qtbot.waitSignal(window.batchProgress, timeout=20_000):
+    with qtbot.waitSignal(window.epochEnded, timeout=20_000):  # a run stopped before its first epoch leaves nothing
         pass
     started = time.perf_counter()
     with qtbot.waitSignal(window.runFinished, timeout=5_000) as finished:
@@ -170,7 +170,7 @@ def test_closing_during_training_stops_the_run_and_joins_the_thread(qtbot, windo
     win = window
     win.panel.epochs.setValue(500)
     win.start_training()
-    with qtbot.waitSignal(win.batchProgress, timeout=20_000):
+    with qtbot.waitSignal(win.epochEnded, timeout=20_000):  # a run stopped before its first epoch leaves nothing
         pass
     assert running_threads()
     win.close()

@@ -31,6 +31,9 @@ MAX_LAYERS = 200
 MAX_PARAMETERS = 50_000_000
 MAX_CHANNELS = 4
 MAX_SIDE = 512
+MIN_CLASSES = 2
+MAX_CLASSES = 1000
+"""The fewest and most classes a network classifies; image folders with more class sub-folders are refused."""
 _TOP_LEVEL_KEYS = ("format", "version", "name", "description", "input_shape", "num_classes", "layers")
 
 
@@ -106,10 +109,10 @@ class Architecture:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Architecture:
-        """Read an architecture file."""
+        """Read an architecture file: UTF-8 JSON, with or without a byte order mark (some Windows editors write one)."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise ArchitectureError(f"No architecture file at {path}.") from None
         except UnicodeDecodeError:
@@ -455,8 +458,10 @@ def _check_input_shape(value: Any) -> tuple[int, int, int]:
 
 
 def _check_num_classes(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 2 <= value <= 1000:
-        raise ArchitectureError(f"'num_classes' must be a whole number from 2 to 1000, not {_show(value)}.")
+    if not isinstance(value, int) or isinstance(value, bool) or not MIN_CLASSES <= value <= MAX_CLASSES:
+        raise ArchitectureError(
+            f"'num_classes' must be a whole number from {MIN_CLASSES} to {MAX_CLASSES}, not {_show(value)}."
+        )
     return value
 
 

@@ -79,6 +79,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "file.open_trained", "Open &trained model…", "&File", "open_trained_model", can_edit, separator_before=True
     ),
     ActionSpec("file.export", "&Export trained model…", "&File", "export_current", can_export),
+    ActionSpec(
+        "file.runs_folder",
+        "Runs &Folder…",
+        "&File",
+        "choose_runs_folder",
+        always,
+        tooltip="Choose the folder new runs are saved in and the Runs tab lists",
+    ),
     ActionSpec("file.quit", "&Quit", "&File", "close", always, ("std:Quit",), separator_before=True),
     ActionSpec("train.start", "&Start", "&Train", "start_training", can_start, ("Ctrl+R",)),
     ActionSpec("train.stop", "S&top", "&Train", "stop_training", can_stop, ("Ctrl+.",)),

@@ -17,10 +17,11 @@ from psygnal import Signal
 from workbench.core.architecture import Architecture, ValidationReport
 from workbench.core.data import datasets
 from workbench.core.errors import WorkbenchError
-from workbench.core.export.formats import ExportResult, export_model
+from workbench.core.export.formats import ExportResult, export_model, foreign_files
 from workbench.core.runs.folders import RUN_FILE, load_checkpoint, new_run_dir, read_metrics, read_run
+from workbench.core.runs.lock import check_not_being_trained
 from workbench.core.runs.metrics import Evaluation, evaluate_model
-from workbench.core.runs.trained import TrainedModel, evaluate_trained, load_trained
+from workbench.core.runs.trained import TrainedModel, check_finite, evaluate_trained, load_trained
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.distributed import write_handoff
 from workbench.core.training.engine import EpochMetrics
@@ -34,7 +35,16 @@ from workbench.session.shown import (
     validation_subset,
 )
 from workbench.session.tasks import Runner, Task, TaskState
-from workbench.session.training import BatchPacket, EpochPacket, RunEnd, RunRequest, RunStart, TestProgress, train
+from workbench.session.training import (
+    BatchPacket,
+    EpochPacket,
+    RunEnd,
+    RunNotice,
+    RunRequest,
+    RunStart,
+    TestProgress,
+    train,
+)
 
 HEADLINES = {"finished": "Finished", "stopped": "Stopped", "early-stopped": "Stopped early", "diverged": "Diverged"}
 
@@ -53,6 +63,7 @@ class RunsMixin:
         phase: Phase
         runner: Runner
         runs_out: Path | None
+        runs_folder: Path
         dataset: datasets.LoadedDataset | None
         architecture: Architecture
         report: ValidationReport
@@ -61,6 +72,7 @@ class RunsMixin:
         gallery: GallerySet | None
         evaluation: ShownEvaluation | None
         problem: Signal
+        notice: Signal
         status: Signal
         progress_text: Signal
         exported: Signal
@@ -68,6 +80,7 @@ class RunsMixin:
 
         def enter(self, phase: Phase) -> None: ...
         def run_task(self, task: Task) -> None: ...
+        def check_runs_folder(self) -> None: ...
         def load_dataset(self, name: str, then: Callable[[], None] | None = None) -> None: ...
         def set_architecture(self, architecture: Architecture, file_path: Path | None = None) -> None: ...
         def set_config(self, config: TrainConfig) -> None: ...
@@ -87,7 +100,11 @@ class RunsMixin:
     # ---- training ------------------------------------------------------------------------------
 
     def start_training(self) -> None:
-        """Train a snapshot of the network and settings in the background (once the dataset has loaded)."""
+        """Train a snapshot of the network and settings in the background (once the dataset has loaded).
+
+        The run gets a new folder in the runs folder, or is written into ``runs_out`` when that is set; a runs
+        folder that cannot be written is refused at once with a :class:`WorkbenchError` saying how to choose
+        another, and nothing starts."""
         if self.phase is Phase.LOADING_DATA:
             self._after_loading(self.start_training)
             return
@@ -95,15 +112,18 @@ class RunsMixin:
         if not self.report.ok:
             raise WorkbenchError("The network does not fit: " + "\n".join(self.report.errors))
         self.config.check()
+        if self.runs_out is None:
+            self.check_runs_folder()  # at once, in a dialog: nothing starts
         if self.dataset is None or datasets.canonical_name(self.config.dataset) != self.dataset.info.name:
             self.load_dataset(self.config.dataset, then=self.start_training)
             return
-        request = RunRequest(self.architecture, self.config, out=self.runs_out)
+        request = RunRequest(self.architecture, self.config, out=self.runs_out, runs_root=self.runs_folder)
         self._launch(request, "Preparing the run…")
 
     def continue_run(self, folder: Path, epochs: int) -> None:
         """Train the run in ``folder`` for ``epochs`` more epochs from its last checkpoint, into the same folder."""
         check_transition(self.phase, Phase.TRAINING)
+        check_not_being_trained(folder)  # at once, in a dialog, rather than from the background run
         _, config, checkpoint = load_checkpoint(folder)
         self.load_run(folder, show_weights=False)
         request = RunRequest(resume=folder, extra_epochs=epochs)
@@ -169,6 +189,8 @@ class RunsMixin:
         elif isinstance(report, TestProgress):
             detail = f"{report.done:,} of {report.total:,} scored" if report.done else " "
             self.progress_text.emit(f"Evaluating on {report.total:,} test images…", detail, False)
+        elif isinstance(report, RunNotice):
+            self.notice.emit(report.message)
 
     def _run_started(self, start: RunStart) -> None:
         self.run = start
@@ -237,7 +259,8 @@ class RunsMixin:
             model = meta_model(architecture)  # the run ended before it started (stopped while loading)
         model.load_state_dict(end.weights, assign=True)
         label = f"{architecture.name} ({end.status})"
-        self.show_network(ShownNetwork(NetworkKind.TRAINED, architecture, model, label, end.folder))
+        folder = end.folder if end.saved else None  # nothing to export or reopen from a folder that was removed
+        self.show_network(ShownNetwork(NetworkKind.TRAINED, architecture, model, label, folder))
         if (
             self.gallery is not None
             and self.dataset is not None
@@ -245,8 +268,10 @@ class RunsMixin:
         ):
             self.show_gallery_guesses(f"Trained network ({end.status})")
         headline = HEADLINES.get(end.status, end.status)
-        self.progress_text.emit(f"{headline} — test accuracy {end.test_accuracy:.1%}", end.message, True)
-        self.status.emit(f"{headline}: test accuracy {end.test_accuracy:.1%}. Run saved in {end.folder}", 0)
+        tested = "not tested" if math.isnan(end.test_accuracy) else f"test accuracy {end.test_accuracy:.1%}"
+        self.progress_text.emit(f"{headline} — {tested}", end.message, True)
+        saved = f"Run saved in {end.folder}" if end.saved else "Nothing was saved: no epoch had ended"
+        self.status.emit(f"{headline}: {tested}. {saved}", 0)
         if end.evaluation is not None:
             dataset = start.config.dataset if start is not None else ""
             self.show_evaluation(
@@ -320,20 +345,25 @@ class RunsMixin:
         self.show_trained(trained)
 
     def evaluate_current(self) -> None:
-        """Score the network on show (trained or not) on the test set, in the background."""
+        """Score the network on show (trained or not) on the test set, in the background.
+
+        Weights that hold NaN or infinite values fail the evaluation with a message saying the run diverged
+        (:func:`~workbench.core.runs.trained.check_finite`) instead of showing a meaningless accuracy."""
         network, dataset = self.network, self.dataset
         if network is None or network.model is None or dataset is None or self.phase.running:
             raise WorkbenchError("Nothing to evaluate: make the network fit the data first.")
         model, label = network.model, network.label or "untrained network"
 
         def work(state: TaskState) -> tuple[Evaluation, torch.nn.Module, str, str]:
+            check_finite(model, label)
             scores = evaluate_model(model, dataset.test_x, dataset.test_y, dataset.info.class_names)
             return scores, model, dataset.info.name, label
 
         self._evaluate(work, len(dataset.test_y))
 
     def evaluate_run(self, folder: Path) -> None:
-        """Score a run's trained network on its dataset's test set, in the background."""
+        """Score a run's trained network on its dataset's test set, in the background (a run whose weights hold
+        NaN or infinite values fails, saying it diverged: :func:`~workbench.core.runs.trained.load_trained`)."""
 
         def work(state: TaskState) -> tuple[Evaluation, torch.nn.Module, str, str]:
             trained = load_trained(folder)
@@ -373,13 +403,25 @@ class RunsMixin:
             raise WorkbenchError("Nothing to export: train a network, or open a run or a trained model, first.")
         return self.network.run_folder
 
-    def export(self, folder: Path, fmt: str, target: Path) -> None:
-        """Export the trained network of ``folder`` as ``fmt`` into ``target`` in the background."""
+    def export_conflicts(self, folder: Path, fmt: str, target: Path) -> list[Path]:
+        """The existing files (or bundle folder) that exporting ``folder``'s network as ``fmt`` into ``target``
+        would replace although the workbench did not write them: ask the user before exporting with ``force``.
+
+        Empty when the export replaces nothing, or only earlier exports. A :class:`WorkbenchError` when the
+        export cannot start (another task running, a run that cannot be read or that diverged)."""
+        check_transition(self.phase, Phase.EXPORTING)
+        return foreign_files(load_trained(folder), fmt, target)
+
+    def export(self, folder: Path, fmt: str, target: Path, force: bool = False) -> None:
+        """Export the trained network of ``folder`` as ``fmt`` into ``target`` in the background.
+
+        Files at the target that the workbench did not write (:meth:`export_conflicts`) are replaced only with
+        ``force``; without it the export fails and leaves them as they are."""
         check_transition(self.phase, Phase.EXPORTING)
         self.export_format, self.export_folder = fmt, target.parent if target.suffix else target
 
         def work(state: TaskState) -> ExportResult:
-            return export_model(load_trained(folder), fmt, target, progress=state.report)
+            return export_model(load_trained(folder), fmt, target, progress=state.report, force=force)
 
         self.status.emit(f"Exporting {folder.name} as {fmt}…", 0)
         self.run_task(
@@ -399,11 +441,13 @@ class RunsMixin:
         self.exported.emit(result)
 
     def prepare_handoff(self) -> Path:
-        """Save the network and settings as a hand-off folder for torchrun on a cluster; the folder."""
+        """Save the network and settings as a hand-off folder (a new folder in the runs folder) for torchrun on a
+        cluster; the folder."""
         if not self.report.ok:
             raise WorkbenchError("The network does not fit: " + "\n".join(self.report.errors))
         self.config.check()
-        folder = new_run_dir(None, self.architecture, self.config)
+        self.check_runs_folder()
+        folder = new_run_dir(None, self.architecture, self.config, self.runs_folder)
         write_handoff(folder, self.architecture, self.config)
         return folder
 

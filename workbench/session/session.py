@@ -18,8 +18,9 @@ from psygnal import Signal
 
 from workbench.core.architecture import Architecture, Layer, ValidationReport, build, validate
 from workbench.core.data import datasets
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import RunError, WorkbenchError
 from workbench.core.presets import load_preset, with_classes
+from workbench.core.runs import folders as run_folders
 from workbench.core.runs.predict import load_images
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import fit_to_dataset, predict
@@ -33,12 +34,16 @@ DEFAULT_DATASET = "fashion-mnist"
 FALLBACK_DATASET = "digits"
 UNLABELLED = -1
 MAX_RECENT_FILES = 8
+RUNS_FOLDER_ADVICE = "Choose another folder for your runs with File → Runs Folder…."
+"""What a run that cannot start because of its runs folder tells the user to do (the menu's words)."""
 
 
 class Session(RunsMixin):
     """Everything the window shows and edits, without the window. See the module's docstring.
 
-    ``runs_out`` is where new runs are written (None: the default runs folder, a new sub-folder per run).
+    ``runs_folder`` is the folder new runs go into, a new sub-folder each, and that the Runs tab lists (None: the
+    default, ``$WORKBENCH_RUNS_DIR`` or the user's data folder); :meth:`set_runs_folder` changes it. ``runs_out``,
+    when given (``workbench gui --out``), is the folder of the next run itself, used as it is.
     """
 
     phase_changed = Signal(object)  # Phase
@@ -56,10 +61,12 @@ class Session(RunsMixin):
     notice = Signal(str)  # a lasting note above the tabs (e.g. the fallback dataset)
     problem = Signal(str, str)  # title, message: something the user must know went wrong
     exported = Signal(object)  # ExportResult
+    runs_folder_changed = Signal(object)  # Path: the folder new runs go into and the Runs tab lists
 
-    def __init__(self, runner: Runner, runs_out: Path | None = None):
+    def __init__(self, runner: Runner, runs_out: Path | None = None, runs_folder: Path | None = None):
         self.runner = runner
         self.runs_out = runs_out
+        self.runs_folder: Path = runs_folder if runs_folder is not None else run_folders.default_runs_dir()
         self.phase = Phase.IDLE
         self.dataset: datasets.LoadedDataset | None = None
         self.architecture: Architecture = load_preset(DEFAULT_PRESET)
@@ -103,6 +110,34 @@ class Session(RunsMixin):
     def shutdown(self) -> None:
         """Stop every background task and wait for it (closing the window)."""
         self.runner.shutdown()
+
+    # ---- where runs go -------------------------------------------------------------------------
+
+    def set_runs_folder(self, folder: Path, check: bool = True) -> None:
+        """Make ``folder`` the one new runs go into and the Runs tab lists, and say so.
+
+        With ``check`` (a folder the user has just chosen), a folder that cannot be written (made if it is
+        missing) is refused with a :class:`RunError` and the runs folder stays as it was. A remembered folder is
+        set without ``check``: Start says what is wrong with it, if anything, when a run would be written there.
+        """
+        folder = Path(folder).expanduser().absolute()
+        if check:
+            try:
+                run_folders.check_runs_folder(folder)
+            except run_folders.RunFolderError as error:
+                raise RunError(
+                    error.advise(f"Choose a folder you can write to; new runs still go into {self.runs_folder}.")
+                ) from None
+        self.runs_folder = folder
+        self.runs_folder_changed.emit(folder)
+        self.status.emit(f"New runs go into {folder}", 8000)
+
+    def check_runs_folder(self) -> None:
+        """A :class:`RunError` saying how to choose another runs folder unless new runs can be written into it."""
+        try:
+            run_folders.check_runs_folder(self.runs_folder)
+        except run_folders.RunFolderError as error:
+            raise RunError(error.advise(RUNS_FOLDER_ADVICE)) from None
 
     # ---- the dataset --------------------------------------------------------------------------
 
@@ -401,4 +436,12 @@ def remember_file(paths: list[Path], path: Path) -> list[Path]:
     return [path, *(other for other in paths if other != path)][:MAX_RECENT_FILES]
 
 
-__all__ = ["DEFAULT_DATASET", "DEFAULT_PRESET", "FALLBACK_DATASET", "Session", "TaskState", "remember_file"]
+__all__ = [
+    "DEFAULT_DATASET",
+    "DEFAULT_PRESET",
+    "FALLBACK_DATASET",
+    "RUNS_FOLDER_ADVICE",
+    "Session",
+    "TaskState",
+    "remember_file",
+]

@@ -90,8 +90,17 @@ class TestProgress:
 
 
 @dataclass
+class RunNotice:
+    """Something the user should know about the run that does not stop it (the engine's ``on_notice``: e.g. a last
+    batch too small for batch normalisation joins the one before it, or torch.compile failed)."""
+
+    message: str
+
+
+@dataclass
 class RunEnd:
-    """How a run ended, with its final weights on the CPU."""
+    """How a run ended, with its final weights on the CPU; a stopped run has no test accuracy (NaN) and no
+    evaluation. ``saved`` is False for a new run stopped before its first epoch ended: its folder was removed."""
 
     status: str
     message: str
@@ -99,18 +108,21 @@ class RunEnd:
     folder: Path
     weights: dict[str, torch.Tensor] = field(repr=False)
     evaluation: Evaluation | None = field(default=None, repr=False)
+    saved: bool = True
 
 
 @dataclass(frozen=True)
 class RunRequest:
-    """What to train: a new run of ``architecture`` under ``config`` (into ``out``), or ``resume`` a run folder
-    for ``extra_epochs`` more epochs. Both are snapshots: later edits in the window do not reach the run."""
+    """What to train: a new run of ``architecture`` under ``config`` (into ``out``, else into a new folder in
+    ``runs_root``, by default the runs folder), or ``resume`` a run folder for ``extra_epochs`` more epochs. Both
+    are snapshots: later edits in the window do not reach the run."""
 
     architecture: Architecture | None = None
     config: TrainConfig | None = None
     out: Path | None = None
     resume: Path | None = None
     extra_epochs: int = 0
+    runs_root: Path | None = None
 
     def __post_init__(self) -> None:
         if self.resume is None and (self.architecture is None or self.config is None):
@@ -124,11 +136,12 @@ class RunRequest:
 def train(request: RunRequest, state: TaskState, rate_hz: float = REPORTS_PER_SECOND) -> RunEnd:
     """Load, build and train as ``request`` says, reporting through ``state``; the run's end.
 
-    Pause, resume and cancel of ``state`` act on the run at the next batch boundary.
+    Pause, resume and cancel of ``state`` act on the run at the next batch boundary; a cancel also between two
+    chunks of an evaluation, and a cancelled run is not tested (so that closing the window is quick).
     """
     if request.resume is None:
         assert request.architecture is not None and request.config is not None
-        launched = new_run(request.architecture, request.config, request.out, progress=False)
+        launched = new_run(request.architecture, request.config, request.out, progress=False, root=request.runs_root)
     else:
         launched = continue_run(request.resume, request.extra_epochs, progress=False)
     trainer, folder, recorder = launched.trainer, launched.folder, launched.recorder
@@ -141,7 +154,13 @@ def train(request: RunRequest, state: TaskState, rate_hz: float = REPORTS_PER_SE
     state.holding = lambda: trainer.holding
     result = trainer.run()
     return RunEnd(
-        result.status, result.message, result.test_accuracy, folder, cpu_weights(result.model), recorder.evaluation
+        result.status,
+        result.message,
+        result.test_accuracy,
+        folder,
+        cpu_weights(result.model),
+        recorder.evaluation,
+        saved=not recorder.removed,
     )
 
 
@@ -197,6 +216,9 @@ class _Reporter(Callback):
                 metrics, cpu_weights(trainer.model), probabilities, labels, tuple(trainer.data.info.class_names)
             )
         )
+
+    def on_notice(self, trainer: Trainer, message: str) -> None:
+        self.state.report(RunNotice(message))
 
     def on_test_start(self, trainer: Trainer, state: TrainState, count: int) -> None:
         self.state.report(TestProgress(0, count))

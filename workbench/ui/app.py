@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
@@ -42,6 +43,11 @@ WORK_OPTIONS = (
 def run_app(args: argparse.Namespace) -> int:
     """Open the window; with ``--start`` train, with ``--screenshot`` save a PNG, with ``--quit-when-done`` exit.
 
+    What the command line asks for and the window cannot do (a damaged ``--arch`` file, a dataset that is not
+    there, an unknown tab or device) is left at the window's defaults and said: started by hand, in a dialog over
+    the window, which opens anyway (and does not ``--start``); with ``--quit-when-done``, on stderr, and the
+    window does not open.
+
     Returns the exit status: 0, or 2 when the scripted run could not start or failed.
     """
     existing = QApplication.instance()
@@ -58,12 +64,14 @@ def run_app(args: argparse.Namespace) -> int:
     window = MainWindow(
         interactive=not scripted, runs_out=args.out, remember=not scripted, restore_work=not names_work(args)
     )
-    try:
-        _apply_arguments(window, args)
-    except WorkbenchError as error:
-        print(f"workbench: {error}", file=sys.stderr)
+    problems = _apply_arguments(window, args)
+    if problems and scripted:
+        for title, message in problems:
+            print(f"workbench: {title}: {message}", file=sys.stderr)
         return 2
     window.show()
+    for title, message in problems:  # once the window is on the screen, each in its own dialog
+        QTimer.singleShot(0, lambda title=title, message=message: window.report_problem(title, message))
     outcome = {"status": 0}
 
     def finish(status: str | None = None) -> None:
@@ -83,7 +91,7 @@ def run_app(args: argparse.Namespace) -> int:
             window.close()
             app.exit(outcome["status"])
 
-    if args.start:
+    if args.start and not problems:
         window.runFinished.connect(lambda status: QTimer.singleShot(SETTLE_MS, lambda: finish(status)))
         QTimer.singleShot(0, window.start_training)
     elif args.screenshot or scripted:
@@ -109,17 +117,36 @@ def _select_dataset(window: MainWindow, name: str, image_size: int | None, chann
     window.load_dataset(config.dataset)
 
 
-def _apply_arguments(window: MainWindow, args: argparse.Namespace) -> None:
+def _apply_arguments(window: MainWindow, args: argparse.Namespace) -> list[tuple[str, str]]:
+    """Set the window up as the command line says. Each part it cannot follow is left as the window has it and
+    returned as ``(title, message)`` (the title names the file, dataset, tab or device); the others still apply."""
+    problems: list[tuple[str, str]] = []
+
+    def attempt(title: str, step: Callable[[], object]) -> None:
+        try:
+            step()
+        except WorkbenchError as error:
+            problems.append((title, str(error)))
+
     if args.arch:
-        window.session.set_architecture(Architecture.load(args.arch))
+        attempt(
+            f"Cannot open the architecture file {args.arch}",
+            lambda: window.session.set_architecture(Architecture.load(args.arch)),
+        )
     elif args.preset:
         window.load_preset(args.preset)
     window.builder.undo_stack.setClean()
     if args.tab and not window.show_tab(args.tab):
-        raise WorkbenchError(f"There is no tab '{args.tab}'; the tabs are: {', '.join(window.tab_names())}.")
+        problems.append(
+            (f"No tab '{args.tab}'", f"There is no tab '{args.tab}'; the tabs are: {', '.join(window.tab_names())}.")
+        )
     panel = window.panel
     if args.dataset or args.image_size is not None or args.channels is not None:
-        _select_dataset(window, args.dataset or DEFAULT_DATASET, args.image_size, args.channels)
+        name = args.dataset or DEFAULT_DATASET
+        attempt(
+            f"Cannot use the dataset {name}",
+            lambda: _select_dataset(window, name, args.image_size, args.channels),
+        )
     for option, spin in (
         ("epochs", panel.epochs),
         ("train_size", panel.train_size),
@@ -135,5 +162,11 @@ def _apply_arguments(window: MainWindow, args: argparse.Namespace) -> None:
     if args.optimizer is not None:
         panel.optimizer.setCurrentIndex(panel.optimizer.findData(args.optimizer))
     if args.device is not None:
-        device = args.device if args.device == "auto" else str(resolve_device(args.device))
-        panel.device.setCurrentIndex(panel.device.findData(device))
+        attempt(f"Cannot use the device {args.device}", lambda: _select_device(window, args.device))
+    return problems
+
+
+def _select_device(window: MainWindow, device: str) -> None:
+    """Select ``device`` ("auto", or one :func:`resolve_device` finds on this machine) in the training panel."""
+    chosen = device if device == "auto" else str(resolve_device(device))
+    window.panel.device.setCurrentIndex(window.panel.device.findData(chosen))

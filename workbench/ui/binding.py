@@ -7,6 +7,7 @@ timers are the views' own throttles (a short run's epochs would redraw the galle
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import cast
 
 from PySide6.QtCore import QObject, QTimer
@@ -61,6 +62,7 @@ class ViewBinding(QObject):
         session.run_finished.connect(self._run_finished)
         session.history_shown.connect(self._history_shown)
         session.progress_text.connect(panel.show_status)
+        session.runs_folder_changed.connect(self._runs_folder_changed)
 
     # ---- widgets -> session ----------------------------------------------------------------------
 
@@ -210,6 +212,9 @@ class ViewBinding(QObject):
         window.gradient_plots.flush()
         self.epoch_views_timer.stop()
         self.pending_epoch = None
+
+    def _runs_folder_changed(self, folder: Path) -> None:
+        self.window.run_history.set_root(folder)
 
     def _history_shown(self, name: str, history: list[EpochMetrics]) -> None:
         plots = self.window.plots

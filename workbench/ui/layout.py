@@ -89,7 +89,7 @@ class WindowLayout(QMainWindow):
         self.activation_explorer = ActivationExplorer()
         self.gradient_plots = GradientPlots()
         self.weights_view = WeightsView()
-        self.run_history = RunHistory(interactive=self.interactive)
+        self.run_history = RunHistory(self.session.runs_folder, interactive=self.interactive)
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet(NOTICE_STYLE)

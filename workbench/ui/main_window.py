@@ -18,7 +18,6 @@ from PySide6.QtGui import QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.runs.folders import default_runs_dir
 from workbench.core.runs.trained import load_trained
 from workbench.session.actions import ACTIONS, preset_actions
 from workbench.session.session import DEFAULT_DATASET, DEFAULT_PRESET, Session
@@ -42,8 +41,9 @@ class MainWindow(WindowLayout):
 
     ``remember`` True (the app started by hand) restores what the last window closed with — geometry, dock
     layout, recent files and, unless ``restore_work`` is False, the network, dataset and settings — and saves
-    them again on closing (see :mod:`workbench.ui.settings`). Without it the window starts from the defaults
-    and writes nothing.
+    them again on closing (see :mod:`workbench.ui.settings`), and the runs folder chosen with File → Runs
+    Folder… (kept at once, unless ``$WORKBENCH_RUNS_DIR`` decides it). Without it the window starts from the
+    defaults and writes nothing.
 
     ``open_url`` opens the user guide (``QDesktopServices.openUrl``; tests replace it).
     """
@@ -101,20 +101,23 @@ class MainWindow(WindowLayout):
         self.run_history.loadRequested.connect(self.load_run)
         self.run_history.continueRequested.connect(self.continue_run)
         self.run_history.evaluateRequested.connect(self.evaluate_run)
+        self.run_history.add_action_button("chooseRunsFolder", "Runs Folder…", self.action_set["file.runs_folder"])
+        session.runs_folder_changed.connect(self._runs_folder_changed)
 
     def _make_menus(self) -> None:
         commands: Callable[[str], Callable[..., object]] = lambda name: getattr(self, name)  # noqa: E731
-        self.action_set.add(ACTIONS[:2], commands)
+        at = {spec.id: index for index, spec in enumerate(ACTIONS)}  # where each menu's part of ACTIONS begins
+        self.action_set.add(ACTIONS[: at["file.save"]], commands)
         self.recent_menu = self.action_set.menu("&File").addMenu("Open &recent")
-        self.action_set.add(ACTIONS[2:7], commands)
+        self.action_set.add(ACTIONS[at["file.save"] : at["train.start"]], commands)
         edit_menu = self.action_set.menu("&Edit")
         edit_menu.addActions(self.builder.history_actions(self))
         self.action_set.add(preset_actions(), commands)
-        self.action_set.add(ACTIONS[7:12], commands)
+        self.action_set.add(ACTIONS[at["train.start"] : at["view.runs"]], commands)
         view_menu = self.action_set.menu("&View")
         for dock in self.docks:
             view_menu.addAction(dock.toggleViewAction())
-        self.action_set.add(ACTIONS[12:], commands)
+        self.action_set.add(ACTIONS[at["view.runs"] :], commands)
         self._fill_recent_menu()
         self.session.phase_changed.connect(lambda phase: self.recent_menu.setEnabled(not phase.running))
 
@@ -189,9 +192,41 @@ class MainWindow(WindowLayout):
         if dialog.exec():
             self.export_to(folder, *dialog.choice())
 
-    def export_to(self, folder: Path, fmt: str, target: Path) -> None:
-        """Export the trained network of ``folder`` in the background, then name the file written."""
-        self.attempt("Cannot export", self.session.export, folder, fmt, target)
+    def export_to(self, folder: Path, fmt: str, target: Path) -> bool:
+        """Export the trained network of ``folder`` in the background, then name the file written; True if the
+        export started.
+
+        Files at the target that the workbench did not write are replaced only after the user answers Yes to
+        "Replace …?" (No is the default, and exports nothing). Without dialogs (not ``interactive``) they are
+        never replaced: the export fails, saying so."""
+        force = False
+        if self.interactive:
+            try:
+                foreign = self.session.export_conflicts(folder, fmt, target)
+            except WorkbenchError as error:
+                self.report_problem("Cannot export", str(error))
+                return False
+            if foreign:
+                if not self.confirm_replace(foreign):
+                    self.show_status(f"Nothing exported: {' and '.join(map(str, foreign))} left as it was.", 10000)
+                    return False
+                force = True
+        return self.attempt("Cannot export", self.session.export, folder, fmt, target, force)
+
+    def confirm_replace(self, paths: list[Path]) -> bool:
+        """Ask whether to replace ``paths``, files the workbench did not write; True for Yes (No is the default)."""
+        one = len(paths) == 1
+        named = " and ".join(str(path) for path in paths)
+        answer = QMessageBox.question(
+            self,
+            f"Replace {' and '.join(path.name for path in paths)}?",
+            f"{named} {'exists' if one else 'exist'} and {'was' if one else 'were'} not written by the workbench. "
+            f"Replace {'it' if one else 'them'} with this export? What {'it holds' if one else 'they hold'} now "
+            f"will be lost.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def _exported(self, result: Any) -> None:
         if self.interactive:
@@ -248,10 +283,22 @@ class MainWindow(WindowLayout):
 
     def open_trained_model(self) -> None:
         path = QFileDialog.getExistingDirectory(
-            self, "Open a run folder or an exported bundle", str(default_runs_dir())
+            self, "Open a run folder or an exported bundle", str(self.session.runs_folder)
         )
         if path:
             self.open_trained(Path(path))
+
+    def choose_runs_folder(self) -> None:
+        """File → Runs Folder…: choose the folder new runs go into and the Runs tab lists; one that cannot be
+        written is refused, saying why, and the runs folder stays as it was."""
+        path = QFileDialog.getExistingDirectory(self, "Choose the folder for your runs", str(self.session.runs_folder))
+        if path:
+            self.attempt("Cannot use this runs folder", self.session.set_runs_folder, Path(path))
+
+    def _runs_folder_changed(self, folder: Path) -> None:
+        if self.store is not None:
+            self.store.save_runs_folder(folder)
+            self.store.sync()
 
     def add_recent_file(self, path: Path) -> None:
         self.session.add_recent_file(path)
@@ -300,6 +347,9 @@ class MainWindow(WindowLayout):
         export = self.store.export_choice()
         if export is not None:
             self.session.export_format, self.session.export_folder = export
+        runs_folder = self.store.runs_folder()  # None while $WORKBENCH_RUNS_DIR decides
+        if runs_folder is not None:
+            self.session.set_runs_folder(runs_folder, check=False)  # Start says what is wrong with it, if anything
         if not restore_work:
             return
         architecture = self.store.architecture()
@@ -363,7 +413,8 @@ class MainWindow(WindowLayout):
         answer = QMessageBox.question(
             self,
             "Training is running",
-            "A run is training. Stop it and close the workbench? The run is saved as stopped.",
+            "A run is training. Stop it and close the workbench? The run is saved as stopped, without a test "
+            "evaluation (a run stopped before its first epoch has ended leaves nothing).",
         )
         return answer == QMessageBox.StandardButton.Yes
 

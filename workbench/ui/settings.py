@@ -1,5 +1,6 @@
 """What the window remembers from one start to the next: its geometry and dock layout, the network, the
-dataset and training settings, and the architecture files opened or saved lately.
+dataset and training settings, the architecture files opened or saved lately, and the runs folder chosen with
+File → Runs Folder… (unless ``$WORKBENCH_RUNS_DIR`` is set: the environment wins).
 
 The values live in an INI file through QSettings: ``~/.config/workbench/workbench.ini`` on Linux (the user
 configuration folder elsewhere), or ``workbench.ini`` in ``$WORKBENCH_CONFIG_DIR`` when that is set (the tests
@@ -21,6 +22,8 @@ from workbench.core.training.config import TrainConfig
 from workbench.session.session import MAX_RECENT_FILES as MAX_RECENT
 
 CONFIG_DIR_ENV = "WORKBENCH_CONFIG_DIR"
+RUNS_DIR_ENV = "WORKBENCH_RUNS_DIR"
+"""Read by :func:`workbench.core.runs.folders.default_runs_dir`: when it is set, it decides the runs folder."""
 ORGANISATION = "workbench"
 APPLICATION = "workbench"
 SETTINGS_FILE = "workbench.ini"
@@ -33,6 +36,7 @@ ARCHITECTURE_KEY = "work/architecture"
 CONFIG_KEY = "work/config"
 RECENT_KEY = "files/recent"
 EXPORT_KEY = "files/export"
+RUNS_FOLDER_KEY = "files/runs"
 
 
 def open_settings() -> QSettings:
@@ -90,6 +94,19 @@ class SessionStore:
             return None
         folder = choice.get("folder")
         return choice["format"], Path(folder) if isinstance(folder, str) and folder else None
+
+    def runs_folder(self) -> Path | None:
+        """The runs folder chosen last, or None: none was, or ``$WORKBENCH_RUNS_DIR`` is set and wins."""
+        if os.environ.get(RUNS_DIR_ENV):
+            return None
+        folder = self._json(RUNS_FOLDER_KEY)
+        return Path(folder) if isinstance(folder, str) and folder else None
+
+    def save_runs_folder(self, folder: Path) -> None:
+        """Remember the runs folder chosen, except while ``$WORKBENCH_RUNS_DIR`` decides it (a choice made then is
+        for that session only, and the one remembered before stays)."""
+        if not os.environ.get(RUNS_DIR_ENV):
+            self.settings.setValue(RUNS_FOLDER_KEY, json.dumps(str(folder)))
 
     def save_export_choice(self, fmt: str, folder: Path | None) -> None:
         """Remember the format and folder the export dialog offers next."""

@@ -20,7 +20,11 @@ from workbench.core.errors import DatasetError
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a dataset is: its classes, image shape, normalisation, split sizes and where it comes from."""
+    """What a dataset is: its classes, image shape, normalisation, split sizes and where it comes from.
+
+    ``notes`` are sentences for the user about what was left out while reading it (e.g. an image folder's links
+    leading outside it), to show beside the dataset; empty for most datasets.
+    """
 
     name: str
     title: str
@@ -34,6 +38,7 @@ class DatasetInfo:
     torchvision_class: str | None = None
     pixel_max: int = 255
     apt_package: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 def image_shape(sizes: Iterable[Any]) -> tuple[int, int, int]:

@@ -438,16 +438,27 @@ def split(
 def split_indices(
     dataset: LoadedDataset, train_size: int, val_size: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The indices into the training split that :func:`split` draws, without copying any image."""
+    """The indices into the training split that :func:`split` draws, without copying any image.
+
+    The messages name the sizes as "training images" and "validation images", which reads alike in the app
+    (its settings of those names) and on the command line (``--train-size``, ``--val-size``).
+    """
     available = len(dataset.train_y)
-    if train_size < 1:
-        raise DatasetError(f"You asked for {train_size:,} training images; at least 1 is needed.")
+    has = f"{dataset.info.title} has {available:,} in its training split"
     if val_size < 0:
         raise DatasetError(f"You asked for {val_size:,} validation images; use 0 or more.")
+    if train_size < 1 and val_size >= available:
+        # The training size was left to take the rest (TrainConfig.sizes_for), and nothing is left.
+        raise DatasetError(
+            f"You asked for {val_size:,} validation images but {has}, which leaves none to train on: "
+            f"ask for at most {available - 1:,} validation images."
+        )
+    if train_size < 1:
+        raise DatasetError(f"You asked for {train_size:,} training images; at least 1 is needed.")
     if train_size + val_size > available:
         raise DatasetError(
-            f"You asked for {train_size:,} training + {val_size:,} validation images but "
-            f"{dataset.info.title} has {available:,} in its training split; ask for fewer."
+            f"You asked for {train_size:,} training + {val_size:,} validation images but {has}: the two add up "
+            f"to {train_size + val_size:,}; ask for at most {available:,} together."
         )
     order = torch.randperm(available, generator=torch.Generator().manual_seed(seed))
     return order[:train_size], order[train_size : train_size + val_size]

@@ -14,6 +14,8 @@ validation subsets as for any dataset, and on which the normalisation (mean and 
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from workbench.core.architecture import MAX_CLASSES, MIN_CLASSES
 from workbench.core.data.catalog import (
     DatasetInfo,
     LoadedDataset,
@@ -46,12 +49,14 @@ _STATS_CHUNK = 4096
 
 @dataclass(frozen=True)
 class Layout:
-    """What a folder holds: its class names and, for each image file, its path and class index."""
+    """What a folder holds: its class names and, for each image file, its path and class index; ``notes`` say what
+    was skipped (see :func:`scan`)."""
 
     root: Path
     classes: tuple[str, ...]
     files: tuple[str, ...]
     labels: np.ndarray
+    notes: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:
@@ -76,37 +81,189 @@ _loaded: dict[tuple[str, int, int | None, int], LoadedDataset] = {}
 def scan(name: str) -> Layout:
     """The classes and image files of the folder dataset ``name``, without reading any image.
 
-    A :class:`DatasetError` saying what is expected if the folder is missing, has no class sub-folders,
-    has a class without images, has a single class, or has a class with a single image (which could not
-    be both trained on and tested).
+    A :class:`DatasetError` saying what is expected if the folder is missing, has no class sub-folders or more
+    than :data:`~workbench.core.architecture.MAX_CLASSES` of them (checked before any class is read), has a
+    class without images, has a single class, or has a class with a single image (which could not be both
+    trained on and tested).
+
+    Symbolic links are followed, to files and to folders, only where their target lies inside the dataset
+    folder, and every file is counted once, however many ways lead to it (files are told apart by device and
+    inode, so hard links are one file too):
+
+    - a link leading outside the dataset folder is skipped unread: its images are not the dataset's. So is a
+      link leading nowhere (its target is missing, or it is part of a circle of links). The layout's
+      :attr:`Layout.notes` say how many links were skipped, naming the first;
+    - a link to the dataset folder or to a folder already read for the class (a loop, such as a link to the
+      class folder or to the folder above it) is skipped without a note: no image behind it is missing;
+    - a file reached several ways (a link to an image of another class, a link to another class's folder) is
+      counted once, under the class whose folder holds the file itself; a file that no class folder holds
+      (e.g. one in a hidden folder of the dataset folder) is counted under the first class leading to it.
+
+    Without links the files and their order are those of torchvision's ``make_dataset``, so a folder's test
+    split stays what it was.
     """
-    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension, make_dataset
+    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
 
     root = folder_path(name)
     if not root.is_dir():
         raise DatasetError(f"The image folder {root} does not exist or is not a folder. {_expected(root)}")
+    walk = _Walk(root, lambda file_name: has_file_allowed_extension(file_name, IMG_EXTENSIONS))
     with os.scandir(root) as listing:
-        entries = list(listing)
-    classes = sorted(entry.name for entry in entries if entry.is_dir() and not _hidden(entry.name))
+        entries = sorted(listing, key=lambda entry: entry.name)
+    classes = [entry.name for entry in entries if not _hidden(entry.name) and walk.kind(entry, False) == _FOLDER]
     if not classes:
         loose = any(has_file_allowed_extension(entry.name, IMG_EXTENSIONS) for entry in entries)
         where = "its images lie directly in it, but " if loose else ""
         raise DatasetError(f"{root} has no class sub-folders: {where}{_expected(root)}")
-
-    def is_image(path: str) -> bool:
-        # Hidden files are skipped: macOS leaves "._name.jpg" companions next to photos that are not images.
-        return has_file_allowed_extension(path, IMG_EXTENSIONS) and not _hidden(os.path.basename(path))
-
-    samples = make_dataset(
-        root, {class_name: index for index, class_name in enumerate(classes)}, is_valid_file=is_image, allow_empty=True
-    )
-    labels = np.array([label for _, label in samples], dtype=np.int64)
+    if len(classes) > MAX_CLASSES:
+        raise DatasetError(
+            f"{root} holds {len(classes):,} class sub-folders, but the workbench trains networks of at most "
+            f"{MAX_CLASSES:,} classes: merge or remove class folders until at most {MAX_CLASSES:,} are left."
+        )
+    for label, class_name in enumerate(classes):
+        walk.read_class(label, os.path.join(root, class_name))
+    files, labels = walk.counted()
     _check_classes(root, classes, np.bincount(labels, minlength=len(classes)), IMG_EXTENSIONS)
-    return Layout(root, tuple(classes), tuple(path for path, _ in samples), labels)
+    return Layout(root, tuple(classes), tuple(files), labels, walk.notes())
 
 
 def _hidden(name: str) -> bool:
     return name.startswith(".")
+
+
+_FOLDER, _FILE = "folder", "file"
+
+
+@dataclass(frozen=True)
+class _Found:
+    """One way to an image: its class, the path it was found at, the file's ``(st_dev, st_ino)``, and whether
+    the path passes no link (it is where the file itself lies)."""
+
+    label: int
+    path: str
+    identity: tuple[int, int]
+    direct: bool
+
+
+class _Walk:
+    """The image files under a dataset folder's class folders, following only the links that stay inside it.
+
+    Each class is read with :meth:`read_class`; :meth:`counted` then keeps each file once (see :func:`scan`).
+    """
+
+    def __init__(self, root: Path, image_name: Callable[[str], bool]):
+        self.root = root
+        self.real_root = os.path.realpath(root)
+        self.image_name = image_name
+        root_status = os.stat(root)
+        self.root_identity = (root_status.st_dev, root_status.st_ino)
+        self.found: list[_Found] = []
+        self.outside: list[str] = []
+        self.nowhere: list[str] = []
+        self.unreadable: list[str] = []
+
+    def read_class(self, label: int, folder: str) -> None:
+        """Add the images under ``folder`` (a class folder) as ``label``, in ``make_dataset``'s order: folders by
+        path, the files of each by name."""
+        listed: list[tuple[str, list[_Found]]] = []
+        read = {self.root_identity}
+        pending = [(folder, os.path.islink(folder))]
+        while pending:
+            directory, linked = pending.pop()
+            try:
+                status = os.stat(directory)
+            except OSError:
+                self.unreadable.append(directory)
+                continue
+            if (status.st_dev, status.st_ino) in read:
+                continue  # the dataset folder, a loop, or a second way into a folder read already
+            read.add((status.st_dev, status.st_ino))
+            try:
+                with os.scandir(directory) as listing:
+                    entries = sorted(listing, key=lambda entry: entry.name)
+            except OSError:
+                self.unreadable.append(directory)
+                continue
+            images = []
+            for entry in entries:
+                image = self._is_image(entry.name)
+                kind = self.kind(entry, image)
+                through_link = linked or entry.is_symlink()
+                if kind == _FOLDER:
+                    pending.append((entry.path, through_link))
+                elif kind == _FILE and image:
+                    try:
+                        file_status = entry.stat()  # follows a link, which kind() found inside the dataset folder
+                    except OSError:
+                        continue  # removed meanwhile
+                    identity = (file_status.st_dev, file_status.st_ino)
+                    images.append(_Found(label, entry.path, identity, not through_link))
+            listed.append((directory, images))
+        for _, images in sorted(listed, key=lambda item: item[0]):
+            self.found.extend(images)
+
+    def kind(self, entry: os.DirEntry[str], image: bool) -> str | None:
+        """:data:`_FOLDER`, :data:`_FILE`, or None for an entry not to follow: a link leading outside the dataset
+        folder or nowhere, noted if it would have counted (a folder, or a file named as an image: ``image``)."""
+        if not entry.is_symlink():
+            try:
+                return _FOLDER if entry.is_dir(follow_symlinks=False) else _FILE
+            except OSError:
+                return None
+        try:
+            target = os.stat(entry.path)
+        except OSError:  # a missing target, a circle of links, no permission
+            if image:
+                self.nowhere.append(entry.path)
+            return None
+        folder = stat.S_ISDIR(target.st_mode)
+        if os.path.commonpath([self.real_root, os.path.realpath(entry.path)]) != self.real_root:
+            if folder or image:
+                self.outside.append(entry.path)
+            return None
+        return _FOLDER if folder else _FILE
+
+    def _is_image(self, file_name: str) -> bool:
+        # Hidden files are skipped: macOS leaves "._name.jpg" companions next to photos that are not images.
+        return self.image_name(file_name) and not _hidden(file_name)
+
+    def counted(self) -> tuple[list[str], np.ndarray]:
+        """The paths and labels of the files, each once and in the order found: where no link leads to it if
+        it was found there, else where it was found first."""
+        chosen: dict[tuple[int, int], int] = {}
+        for index, found in enumerate(self.found):
+            first = chosen.get(found.identity)
+            if first is None or (found.direct and not self.found[first].direct):
+                chosen[found.identity] = index
+        kept = [self.found[index] for index in sorted(chosen.values())]
+        return [found.path for found in kept], np.array([found.label for found in kept], dtype=np.int64)
+
+    def notes(self) -> tuple[str, ...]:
+        """A sentence for each kind of link or folder skipped, naming the first."""
+        notes = []
+        if self.outside:
+            notes.append(
+                f"{_skipped(self.root, self.outside, 'link', 'leads', 'lead')} outside it: only images inside the "
+                f"dataset folder are read; copy the images there to train on them."
+            )
+        if self.nowhere:
+            notes.append(
+                f"{_skipped(self.root, self.nowhere, 'link', 'leads', 'lead')} nowhere (to a missing file, or in a "
+                f"circle of links)."
+            )
+        if self.unreadable:
+            notes.append(
+                f"{_skipped(self.root, self.unreadable, 'folder', 'cannot', 'cannot')} be opened: check the "
+                f"permissions."
+            )
+        return tuple(notes)
+
+
+def _skipped(root: Path, paths: list[str], noun: str, verb: str, verb_plural: str) -> str:
+    """E.g. "Skipped 2 links in ROOT (the first: cat/up) that lead"."""
+    if len(paths) == 1:
+        return f"Skipped 1 {noun} in {root}, {os.path.relpath(paths[0], root)}, that {verb}"
+    return f"Skipped {len(paths):,} {noun}s in {root} (the first: {os.path.relpath(paths[0], root)}) that {verb_plural}"
 
 
 def _expected(root: Path) -> str:
@@ -122,7 +279,7 @@ def _check_classes(root: Path, classes: list[str], counts: np.ndarray, extension
             f"The class folder(s) {_names(empty)} in {root} hold no images: add images "
             f"({', '.join(extensions)}) or remove those folders."
         )
-    if len(classes) < 2:
+    if len(classes) < MIN_CLASSES:
         raise DatasetError(
             f"{root} holds a single class ('{classes[0]}'): a classifier needs at least two classes. {_expected(root)}"
         )
@@ -151,7 +308,16 @@ def describe_folder(name: str, image_size: int | None = None, channels: int | No
     channels = channels or (3 if _peek_colour(layout) else 1)
     train_count, test_count = layout.split_counts()
     return DatasetInfo(
-        name, layout.title, layout.classes, (channels, size, size), (), (), train_count, test_count, "folder"
+        name,
+        layout.title,
+        layout.classes,
+        (channels, size, size),
+        (),
+        (),
+        train_count,
+        test_count,
+        "folder",
+        notes=layout.notes,
     )
 
 
@@ -294,6 +460,7 @@ def _split(name: str, decoded: _Decoded, seed: int) -> LoadedDataset:
         len(train_images),
         len(test_images),
         "folder",
+        notes=layout.notes,
     )
     return LoadedDataset(
         info,

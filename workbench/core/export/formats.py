@@ -15,19 +15,34 @@ The formats:
   it in ``NAME.safetensors``, stored under the module's layer names (``conv1.weight``). Its ``load()`` also takes
   a run's or a bundle's ``model.safetensors`` (keys numbered by position, ``0.weight``). The module's text is
   generated in python_source.py.
+
+An export never replaces a file the workbench did not write (:func:`foreign_files`), unless asked to with
+``force``: each format carries a mark by which a later export recognises it as the workbench's own (the
+Python file's first line :data:`~workbench.core.export.python_source.MARK_LINE`, its weights' safetensors
+metadata ``{"workbench-export": "python"}``, the ONNX model's ``metadata_props`` entry ``workbench-export:
+onnx``, the pt2 archive's extra file ``workbench-export``, a bundle's ``meta.json`` and nothing but its three
+files). Every file is made in memory first and written from Python (:func:`~workbench.core.files.write_new_file`),
+so a full disk is an :class:`ExportError` saying how much room there is and how much the export needs, never a
+crash inside an exporter, and nothing is left behind. A network whose weights hold NaN or infinite values is
+refused (:func:`~workbench.core.runs.trained.check_finite`), and outputs that are not finite are never called
+identical.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
+import io
 import json
+import math
 import os
 import re
 import shutil
 import tempfile
 import uuid
 import warnings
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,18 +56,30 @@ from workbench import __version__
 from workbench.core.architecture import format_shape
 from workbench.core.data import datasets
 from workbench.core.errors import ExportError, WorkbenchError
+from workbench.core.export.python_source import MARK_LINE, layer_attribute_names, layer_key, module_name, python_source
 from workbench.core.export.python_source import class_name as class_name  # importers take it from here too
-from workbench.core.export.python_source import layer_attribute_names, layer_key, module_name, python_source
+from workbench.core.files import write_new_file
 from workbench.core.runs.folders import ARCHITECTURE_FILE, EVALUATION_FILE, METRICS_FILE, RUN_FILE, WEIGHTS_FILE
-from workbench.core.runs.trained import BUNDLE_FORMAT, BUNDLE_VERSION, META_FILE, TrainedModel, load_trained
+from workbench.core.runs.trained import (
+    BUNDLE_FORMAT,
+    BUNDLE_VERSION,
+    META_FILE,
+    TrainedModel,
+    check_finite,
+    load_trained,
+)
 
 FORMATS = ("onnx", "pt2", "safetensors", "python")
 TOLERANCE = 1e-4
 CHECK_COUNT = 64
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
+# The key of the mark each export carries (ONNX metadata_props, the python weights' safetensors metadata, the
+# name of the pt2 archive's extra file), its value the format's name.
+EXPORT_MARK = "workbench-export"
 
 Progress = Callable[[str], None]
+_Files = list[tuple[Path, bytes]]  # what a format's writer makes in memory: each file's path and contents
 
 _TITLES = {"onnx": "ONNX", "pt2": "pt2 (torch.export)", "safetensors": "safetensors bundle", "python": "Python"}
 _CHECKING = {
@@ -85,6 +112,20 @@ class ExportResult:
     message: str
 
 
+class ForeignFileError(ExportError):
+    """An export would replace files the workbench did not write (``paths``); nothing was written."""
+
+    def __init__(self, paths: list[Path]):
+        self.paths = paths
+        named = " and ".join(str(path) for path in paths)
+        one = len(paths) == 1
+        super().__init__(
+            f"{named} {'exists' if one else 'exist'} and {'was' if one else 'were'} not written by the "
+            f"workbench; use --force to replace {'it' if one else 'them'}, or export under another name. "
+            f"Nothing was written."
+        )
+
+
 @dataclass(frozen=True)
 class _CheckBatch:
     inputs: torch.Tensor
@@ -97,6 +138,7 @@ def export_model(
     out: str | os.PathLike,
     progress: Progress | None = None,
     check_inputs: torch.Tensor | None = None,
+    force: bool = False,
 ) -> ExportResult:
     """Export ``trained`` in ``format`` (one of :data:`FORMATS`) to ``out``, and check the export.
 
@@ -105,27 +147,36 @@ def export_model(
     The export is reloaded and its outputs compared with the PyTorch model's on ``check_inputs`` (a batch of
     normalised images), by default the first 64 test images of the network's dataset, or seeded random inputs
     when they cannot be loaded. :class:`ExportError` saying why for an unknown format, a target that cannot be
-    written, a network the exporter refuses, or outputs that differ by more than :data:`TOLERANCE`; nothing is
-    then left at the target.
+    written, a full disk, a network the exporter refuses, weights or outputs that are not finite, or outputs
+    that differ by more than :data:`TOLERANCE`; nothing is then left at the target, and what was there before
+    is intact. An existing target the workbench did not write (:func:`foreign_files`) is refused with
+    :class:`ForeignFileError` unless ``force`` is True; an earlier export is replaced.
     """
     if format not in FORMATS:
         raise ExportError(f"Unknown export format '{format}'; the formats are {', '.join(FORMATS)}.")
     report = progress or (lambda stage: None)
     target = export_target(trained, format, Path(out))
     _check_target(trained, format, target)
+    if not force:
+        _refuse_foreign(format, target)
+    check_finite(trained.model, trained.name)
     batch = _check_batch(trained, check_inputs, report)
-    staging = _staging_folder(target)
+    staging = _staging_folder(trained, target)
     try:
         staged = staging / target.name
-        _write(format, trained, staged, report)
+        _write(format, trained, staged, target, report)
         report(_CHECKING[format])
-        difference = _difference(format, _read(format, staged, batch.inputs), _reference(trained, batch.inputs))
+        difference = _difference(
+            format, _read(format, staged, batch.inputs), _reference(trained, batch.inputs), batch.description
+        )
         if not difference <= TOLERANCE:
             raise ExportError(
                 f"The {_TITLES[format]} export is not faithful: its outputs differ from the PyTorch "
                 f"model's by up to {difference:.1e} on {batch.description}, more than the "
                 f"{TOLERANCE:g} allowed. Nothing was written."
             )
+        if not force:
+            _refuse_foreign(format, target)  # again: a file may have appeared there while the export was made
         _publish(staging, staged, target, format)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -147,6 +198,15 @@ def default_export_name(trained: TrainedModel, format: str) -> str:
         return f"{module_name(trained.name)}.py"
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", trained.name).strip("._")[:120] or "model"
     return stem + {"onnx": ".onnx", "pt2": ".pt2", "safetensors": "-bundle"}[format]
+
+
+def foreign_files(trained: TrainedModel, format: str, out: str | os.PathLike) -> list[Path]:
+    """The existing files (or the folder, for a bundle) that exporting ``trained`` as ``format`` to ``out``
+    would replace although the workbench did not write them; empty when the export replaces nothing, or only
+    earlier exports. :func:`export_model` refuses to replace them unless it is given ``force``."""
+    if format not in FORMATS:
+        raise ExportError(f"Unknown export format '{format}'; the formats are {', '.join(FORMATS)}.")
+    return _foreign(format, export_target(trained, format, Path(out)))
 
 
 def export_target(trained: TrainedModel, format: str, out: Path) -> Path:
@@ -171,14 +231,8 @@ def _check_target(trained: TrainedModel, format: str, target: Path) -> None:
         raise ExportError(f"Cannot write {target}: {parent} is a file, not a folder.")
     if format == "python" and target.suffix != ".py":
         raise ExportError(f"Cannot write {target}: a Python export is a .py file; give a name ending in .py.")
-    paths = [target, _weights_beside(target)] if format == "python" else [target]
-    if format == "safetensors":
-        if target.exists() and not _is_bundle(target):
-            raise ExportError(
-                f"{target} already exists and is not a workbench bundle: choose another place to "
-                f"write the bundle, or remove it."
-            )
-    else:
+    paths = _replaced(format, target)
+    if format != "safetensors":
         for path in paths:
             if path.is_dir():
                 raise ExportError(f"Cannot write {path}: it is a folder.")
@@ -186,9 +240,142 @@ def _check_target(trained: TrainedModel, format: str, target: Path) -> None:
     for path in paths:
         if path.resolve() in protected and path.exists():
             raise ExportError(f"Writing {path} would overwrite the run's own file; export somewhere else.")
+    run = trained.folder.resolve()
+    if target.is_dir() and run.is_relative_to(target.resolve()) and not (run == target.resolve() and _is_bundle(run)):
+        raise ExportError(
+            f"Writing {target} would replace the folder of the run being exported; export somewhere else."
+        )
 
 
 _RUN_FILES = (RUN_FILE, METRICS_FILE, ARCHITECTURE_FILE, WEIGHTS_FILE, EVALUATION_FILE, META_FILE)
+
+
+def _replaced(format: str, target: Path) -> list[Path]:
+    """What an export to ``target`` writes: the Python file and its weights, or the one file or folder."""
+    return [target, _weights_beside(target)] if format == "python" else [target]
+
+
+def _foreign(format: str, target: Path) -> list[Path]:
+    return [path for path in _replaced(format, target) if _exists(path) and not _is_own(path)]
+
+
+def _refuse_foreign(format: str, target: Path) -> None:
+    foreign = _foreign(format, target)
+    if foreign:
+        raise ForeignFileError(foreign)
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()  # a dangling link is replaced as well
+
+
+# How the workbench recognises its own exports: each format's mark (see the module's docstring)
+
+_BUNDLE_FILES = {WEIGHTS_FILE, ARCHITECTURE_FILE, META_FILE}
+
+
+def _is_own(path: Path) -> bool:
+    """Whether ``path`` is an export the workbench wrote (of any run, in any format), which an export may
+    replace: a bundle holding nothing but its own files, or a file carrying one of the formats' marks. A link
+    is never the workbench's: replacing it would not replace what it points to."""
+    if path.is_symlink():
+        return False
+    if path.is_dir():
+        try:
+            names = {entry.name for entry in path.iterdir()}
+        except OSError:
+            return False
+        return _is_bundle(path) and names <= _BUNDLE_FILES
+    return any(marked(path) for marked in (_marked_module, _marked_weights, _marked_pt2, _marked_onnx))
+
+
+def _marked_module(path: Path) -> bool:
+    """A Python export: its first line is the mark."""
+    try:
+        with path.open("rb") as stream:
+            return stream.readline(len(MARK_LINE) + 2).rstrip(b"\r\n") == MARK_LINE.encode()
+    except OSError:
+        return False
+
+
+def _marked_weights(path: Path) -> bool:
+    """A Python export's weights: their safetensors metadata holds the mark."""
+    try:
+        with safetensors.safe_open(path, framework="pt") as handle:
+            return (handle.metadata() or {}).get(EXPORT_MARK) == "python"
+    except Exception:  # not a safetensors file: safetensors fails on foreign files in several ways
+        return False
+
+
+def _marked_pt2(path: Path) -> bool:
+    """A pt2 export: the archive holds the extra file ``workbench-export`` (``torch.export.save``'s
+    ``extra_files``), a JSON document of format "pt2". Only the zip's directory and that file are read."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if name.endswith(f"/extra/{EXPORT_MARK}"):
+                    document = json.loads(archive.read(name))
+                    return isinstance(document, dict) and document.get("format") == "pt2"
+    except (OSError, zipfile.BadZipFile, ValueError, RecursionError):
+        return False
+    return False
+
+
+def _marked_onnx(path: Path) -> bool:
+    """An ONNX export: the model's ``metadata_props`` (field 14 of the ``ModelProto`` message) holds the
+    entry ``workbench-export: onnx``. The file's top-level protobuf fields are walked without reading the
+    graph, so a large file costs no more than a small one; anything that is not a well-formed ModelProto is
+    not ours."""
+    try:
+        with path.open("rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            for _ in range(10_000):  # a ModelProto has a few dozen top-level fields at most
+                if stream.tell() >= size:
+                    return False
+                field, wire = divmod(_varint(stream), 8)
+                if wire == 0:
+                    _varint(stream)
+                elif wire == 1 or wire == 5:
+                    stream.seek(8 if wire == 1 else 4, os.SEEK_CUR)
+                elif wire == 2:
+                    length = _varint(stream)
+                    if field == 14 and length <= 1 << 16:
+                        if _string_pair(stream.read(length)) == (EXPORT_MARK, "onnx"):
+                            return True
+                    else:
+                        stream.seek(length, os.SEEK_CUR)
+                else:
+                    return False
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return False
+
+
+def _varint(stream: io.BufferedIOBase) -> int:
+    """A protobuf varint read from ``stream``; ValueError at the end of the data or past 10 bytes."""
+    value = 0
+    for shift in range(0, 70, 7):
+        byte = stream.read(1)
+        if not byte:
+            raise ValueError("the data ends inside a number")
+        value |= (byte[0] & 0x7F) << shift
+        if not byte[0] & 0x80:
+            return value
+    raise ValueError("a number longer than 10 bytes")
+
+
+def _string_pair(data: bytes) -> tuple[str, str]:
+    """An ONNX ``StringStringEntryProto``: its ``key`` (field 1) and ``value`` (field 2)."""
+    stream = io.BytesIO(data)
+    pair = ["", ""]
+    while stream.tell() < len(data):
+        field, wire = divmod(_varint(stream), 8)
+        if wire != 2:
+            raise ValueError("not a string entry")
+        text = stream.read(_varint(stream)).decode("utf-8")
+        if field in (1, 2):
+            pair[field - 1] = text
+    return pair[0], pair[1]
 
 
 def _is_bundle(path: Path) -> bool:
@@ -203,14 +390,44 @@ def _weights_beside(module: Path) -> Path:
     return module.with_suffix(".safetensors")
 
 
-def _staging_folder(target: Path) -> Path:
+def _staging_folder(trained: TrainedModel, target: Path) -> Path:
     """A private temporary folder beside ``target``, so that the final rename stays on one file system."""
     try:
         return Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".export"))
     except OSError as error:
+        if _is_disk_full(error):
+            weights = sum(tensor.numel() * tensor.element_size() for tensor in trained.model.state_dict().values())
+            raise _disk_full(target, weights) from None
         raise ExportError(
             f"Cannot write {target}: {error.strerror or error}. Choose a folder you can write to."
         ) from None
+
+
+def _is_disk_full(error: OSError) -> bool:
+    return error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def _disk_full(target: Path, needed: int) -> ExportError:
+    """The disk (or the user's quota) has no room for an export of ``needed`` bytes at ``target``."""
+    folder = target.parent.absolute()
+    try:
+        free = f"{_size(shutil.disk_usage(folder).free)} free"
+    except OSError:
+        free = "no room"
+    return ExportError(
+        f"Cannot write {target}: the disk is full ({free} in {folder}); the export needs about {_size(needed)}. "
+        f"Free some space or export to another disk. Nothing was written."
+    )
+
+
+def _size(count: int) -> str:
+    """``count`` bytes for a reader: "12 kB", "3.4 MB", "1.2 GB" (kilobytes rounded up, so never "0 kB" for
+    something)."""
+    if count >= 10**9:
+        return f"{count / 10**9:.1f} GB"
+    if count >= 10**6:
+        return f"{count / 10**6:.1f} MB"
+    return f"{math.ceil(count / 10**3)} kB"
 
 
 def _publish(staging: Path, staged: Path, target: Path, format: str) -> None:
@@ -271,15 +488,27 @@ def _reference(trained: TrainedModel, inputs: torch.Tensor) -> torch.Tensor:
         return trained.model(inputs)
 
 
-def _difference(format: str, actual: torch.Tensor, expected: torch.Tensor) -> float:
-    """The largest absolute difference; NaN where only one side is NaN."""
+def _difference(format: str, actual: torch.Tensor, expected: torch.Tensor, inputs: str) -> float:
+    """The largest absolute difference between the export's outputs and the model's on ``inputs`` (their
+    description). Outputs that are not finite on either side cannot be compared: :class:`ExportError`, never a
+    difference of 0."""
     if actual.shape != expected.shape:
         raise ExportError(
             f"The {_TITLES[format]} export gives outputs of shape {tuple(actual.shape)} instead of "
             f"{tuple(expected.shape)}. Nothing was written."
         )
-    both_nan = actual.isnan() & expected.isnan()
-    differences = (actual.to(expected.dtype) - expected).abs().masked_fill(both_nan, 0.0)
+    if not bool(torch.isfinite(expected).all()):
+        raise ExportError(
+            f"The network's own outputs on {inputs} hold NaN or infinite values, so its {_TITLES[format]} "
+            f"export cannot be checked: its weights are too large (the run diverged). Train it again with a "
+            f"lower learning rate. Nothing was written."
+        )
+    if not bool(torch.isfinite(actual).all()):
+        raise ExportError(
+            f"The {_TITLES[format]} export gives NaN or infinite outputs on {inputs}, where the PyTorch "
+            f"model's are finite. Nothing was written."
+        )
+    differences = (actual.to(expected.dtype) - expected).abs()
     return float(differences.max()) if differences.numel() else 0.0
 
 
@@ -290,10 +519,24 @@ def _show_difference(difference: float) -> str:
 # Writing and reading back each format
 
 
-def _write(format: str, trained: TrainedModel, path: Path, report: Progress) -> None:
+def _write(format: str, trained: TrainedModel, staged: Path, target: Path, report: Progress) -> None:
+    """Make the export's files in memory, then write them at ``staged`` (in the staging folder), if the disk
+    has room for them; a full disk is an :class:`ExportError` (its partial files are removed with the staging
+    folder)."""
+    files = _WRITERS[format](trained, staged, report)
+    needed = sum(len(data) for _, data in files)
     try:
-        _WRITERS[format](trained, path, report)
+        if shutil.disk_usage(staged.parent).free < needed:
+            raise _disk_full(target, needed)
+    except OSError:
+        pass  # the room cannot be measured here: writing will tell
+    try:
+        for path, data in files:
+            path.parent.mkdir(exist_ok=True)
+            write_new_file(path, data)
     except OSError as error:
+        if _is_disk_full(error):
+            raise _disk_full(target, needed) from None
         raise ExportError(f"Cannot write the {_TITLES[format]} export: {error.strerror or error}.") from None
 
 
@@ -332,7 +575,7 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _write_onnx(trained: TrainedModel, path: Path, report: Progress) -> None:
+def _write_onnx(trained: TrainedModel, path: Path, report: Progress) -> _Files:
     report("Tracing the network…")
     try:
         with _quiet():
@@ -351,8 +594,13 @@ def _write_onnx(trained: TrainedModel, path: Path, report: Progress) -> None:
     if program is None:  # only the legacy TorchScript exporter (dynamo=False) writes without returning a program
         raise ExportError("This network cannot be exported to ONNX: the exporter returned no program.")
     report("Writing the ONNX file…")
-    with _quiet():
-        program.save(path, external_data=False)
+    program.model.metadata_props[EXPORT_MARK] = "onnx"
+    try:
+        with _quiet():
+            data = program.model_proto.SerializeToString()
+    except ValueError as error:  # protobuf refuses messages over 2 GB
+        raise ExportError(f"This network cannot be exported to ONNX as one file: {error}") from None
+    return [(path, data)]
 
 
 def _read_onnx(path: Path, inputs: torch.Tensor) -> torch.Tensor:
@@ -367,7 +615,7 @@ def _read_onnx(path: Path, inputs: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: inputs.numpy()})[0])
 
 
-def _write_pt2(trained: TrainedModel, path: Path, report: Progress) -> None:
+def _write_pt2(trained: TrainedModel, path: Path, report: Progress) -> _Files:
     report("Tracing the network…")
     try:
         with _quiet():
@@ -375,7 +623,12 @@ def _write_pt2(trained: TrainedModel, path: Path, report: Progress) -> None:
     except Exception as error:  # as for ONNX: any failure of the tracer means the network cannot be exported
         raise _refused("pt2", error) from None
     report("Writing the program…")
-    torch.export.save(program, path)
+    # Into memory: torch's own file writer aborts the interpreter on a full disk (a C++ c10::Error).
+    buffer = io.BytesIO()
+    mark = json.dumps({"format": "pt2", "workbench": __version__})
+    with _quiet():
+        torch.export.save(program, buffer, extra_files={EXPORT_MARK: mark})
+    return [(path, buffer.getvalue())]
 
 
 def _read_pt2(path: Path, inputs: torch.Tensor) -> torch.Tensor:
@@ -384,14 +637,13 @@ def _read_pt2(path: Path, inputs: torch.Tensor) -> torch.Tensor:
         return torch.export.load(path).module()(inputs)
 
 
-def _write_bundle(trained: TrainedModel, folder: Path, report: Progress) -> None:
+def _write_bundle(trained: TrainedModel, folder: Path, report: Progress) -> _Files:
     report("Writing the bundle…")
-    folder.mkdir()
-    (folder / WEIGHTS_FILE).write_bytes(
-        safetensors.torch.save(_weights(trained.model), metadata={"format": BUNDLE_FORMAT})
-    )
-    (folder / ARCHITECTURE_FILE).write_text(trained.architecture.to_json(), encoding="utf-8")
-    (folder / META_FILE).write_text(json.dumps(_bundle_meta(trained), indent=2) + "\n", encoding="utf-8")
+    return [
+        (folder / WEIGHTS_FILE, safetensors.torch.save(_weights(trained.model), metadata={"format": BUNDLE_FORMAT})),
+        (folder / ARCHITECTURE_FILE, trained.architecture.to_json().encode("utf-8")),
+        (folder / META_FILE, (json.dumps(_bundle_meta(trained), indent=2) + "\n").encode("utf-8")),
+    ]
 
 
 def _bundle_meta(trained: TrainedModel) -> dict:
@@ -412,12 +664,15 @@ def _read_bundle(folder: Path, inputs: torch.Tensor) -> torch.Tensor:
         return load_trained(folder).model(inputs)
 
 
-def _write_python(trained: TrainedModel, path: Path, report: Progress) -> None:
+def _write_python(trained: TrainedModel, path: Path, report: Progress) -> _Files:
     report("Writing the Python module…")
     names = layer_attribute_names(trained.architecture)
-    path.write_text(python_source(trained, _weights_beside(path).name), encoding="utf-8")
+    source = python_source(trained, _weights_beside(path).name)
     weights = {layer_key(key, names): tensor for key, tensor in _weights(trained.model).items()}
-    _weights_beside(path).write_bytes(safetensors.torch.save(weights))
+    return [
+        (path, source.encode("utf-8")),
+        (_weights_beside(path), safetensors.torch.save(weights, metadata={EXPORT_MARK: "python"})),
+    ]
 
 
 def _read_python(path: Path, inputs: torch.Tensor) -> torch.Tensor:
@@ -431,7 +686,7 @@ def _read_python(path: Path, inputs: torch.Tensor) -> torch.Tensor:
         return module.load()(inputs)
 
 
-_WRITERS: dict[str, Callable[[TrainedModel, Path, Progress], None]] = {
+_WRITERS: dict[str, Callable[[TrainedModel, Path, Progress], _Files]] = {
     "onnx": _write_onnx,
     "pt2": _write_pt2,
     "safetensors": _write_bundle,

@@ -40,6 +40,8 @@ _SHORT_NAMES = {
 _POSITIONAL = ("in_features", "out_features", "in_channels", "out_channels", "num_features")
 _MODULE_NAMES = ("CLASS_NAMES", "INPUT_SHAPE", "MEAN", "STD", "WEIGHTS", "LAYER_NAMES")
 _LINE_LENGTH = 100
+# The module's first line: how an export recognises a file it may replace (see formats.py's foreign_files).
+MARK_LINE = "# workbench-export: python (the workbench wrote this file; exporting here again replaces it)"
 
 
 def layer_attribute_names(architecture: Architecture) -> list[str]:
@@ -105,7 +107,8 @@ def python_source(trained: TrainedModel, weights_name: str) -> str:
 
 
 def _header_lines(trained: TrainedModel, cls: str, weights_name: str) -> list[str]:
-    """The module's opening comment: what the network is, how it was trained, its inputs and its use."""
+    """The module's opening comment: the workbench's mark (:data:`MARK_LINE`), what the network is, how it was
+    trained, its inputs and its use."""
     data = trained.data
     accuracy = f"{trained.test_accuracy:.2%}" if trained.test_accuracy is not None else "not measured"
     header = (
@@ -115,6 +118,7 @@ def _header_lines(trained: TrainedModel, cls: str, weights_name: str) -> list[st
         f"the trained weights are in {_quoted(weights_name)} beside this file."
     )
     return [
+        MARK_LINE,
         *(f"# {line}" for line in textwrap.wrap(header, _LINE_LENGTH - 2, break_on_hyphens=False)),
         "#",
         "# Inputs: images with pixels scaled to [0, 1], then normalised per channel: (x - MEAN) / STD.",

@@ -6,7 +6,9 @@ leaves either the previous version of a file or the new one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import io
 import json
 import math
@@ -18,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -33,7 +36,8 @@ from workbench.core.architecture import Architecture, build
 from workbench.core.data.datasets import DatasetInfo
 from workbench.core.errors import RunError, WorkbenchError
 from workbench.core.files import atomic_write_bytes, atomic_write_text
-from workbench.core.runs.metrics import Evaluation, evaluate_model
+from workbench.core.runs.lock import RunLock
+from workbench.core.runs.metrics import Evaluation, evaluation_from_predictions
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Callback, Checkpoint, EpochMetrics, Trainer, TrainResult, TrainState
 
@@ -52,19 +56,26 @@ def default_runs_dir() -> Path:
     return Path(configured) if configured else Path(platformdirs.user_data_dir("workbench")) / "runs"
 
 
-def new_run_dir(out: str | os.PathLike | None, architecture: Architecture, config: TrainConfig) -> Path:
+def new_run_dir(
+    out: str | os.PathLike | None,
+    architecture: Architecture,
+    config: TrainConfig,
+    root: str | os.PathLike | None = None,
+) -> Path:
     """Create the folder of a new run and check it is writable.
 
-    ``out`` is used as given (it must not hold a run already); without it the folder is named
-    after the date, architecture and dataset inside :func:`default_runs_dir`.
+    ``out`` is used as given: it must be a new folder or an empty one (a run is never written among other files,
+    and never over another run). Without it the folder is named after the date, architecture and dataset inside
+    ``root`` (default :func:`default_runs_dir`). :class:`RunFolderError` where the folder cannot be used.
     """
     if out is not None:
+        if not os.fspath(out).strip():
+            raise RunError("The run folder's name is empty: name a new folder (or an empty one) for the run.")
         folder = Path(out)
-        if (folder / RUN_FILE).exists():
-            raise RunError(f"{folder} already holds a run; choose another --out or delete that folder.")
+        _check_unused(folder)
     else:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = default_runs_dir() / _safe_name(f"{stamp}-{architecture.name}-{config.dataset}")
+        base = Path(root or default_runs_dir()) / _safe_name(f"{stamp}-{architecture.name}-{config.dataset}")
         folder, suffix = base, 1
         while folder.exists():
             suffix += 1
@@ -74,11 +85,51 @@ def new_run_dir(out: str | os.PathLike | None, architecture: Architecture, confi
         with tempfile.TemporaryFile(dir=folder):
             pass
     except (OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        raise RunError(
-            f"Cannot write the run folder {folder}: {reason}. Choose a folder you can write to with --out."
-        ) from None
+        raise RunFolderError(folder, getattr(error, "strerror", None) or str(error)) from None
     return folder
+
+
+class RunFolderError(RunError):
+    """A new run's folder cannot be created or written. The message's advice suits the command line; the app
+    words its own with :meth:`advise`."""
+
+    def __init__(self, folder: Path, reason: str):
+        self.folder, self.reason = folder, reason
+        super().__init__(self.advise("Choose a folder you can write to with --out."))
+
+    def advise(self, advice: str) -> str:
+        """The message with ``advice`` on where to choose another folder."""
+        return f"Cannot write the run folder {self.folder}: {self.reason}. {advice}"
+
+
+def check_runs_folder(root: str | os.PathLike) -> None:
+    """:class:`RunFolderError` unless new runs can be written into ``root`` (made if it is missing)."""
+    folder = Path(root)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except (OSError, ValueError) as error:
+        raise RunFolderError(folder, getattr(error, "strerror", None) or str(error)) from None
+
+
+def _check_unused(folder: Path) -> None:
+    """:class:`RunError` unless ``folder`` is missing or an empty folder."""
+    if (folder / RUN_FILE).exists() or (folder / CHECKPOINT_DIR).exists():
+        raise RunError(f"{folder} already holds a run; choose another --out or delete that folder.")
+    if folder.is_dir():
+        try:
+            entries = sorted(entry.name for entry in folder.iterdir())
+        except OSError as error:
+            raise RunFolderError(folder, error.strerror or str(error)) from None
+        if entries:
+            shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+            raise RunError(
+                f"{folder} is not empty (it holds {shown}): a new run needs a new or empty folder, so that its "
+                f"files are never mixed with others. Choose another --out."
+            )
+    elif folder.exists():
+        raise RunError(f"{folder} is a file, not a folder: choose a new folder for the run with --out.")
 
 
 def _safe_name(name: str) -> str:
@@ -105,36 +156,91 @@ class RunRecorder(Callback):
     ``run.json`` records the trainer's own copy of the settings, with the subset sizes it drew, and how it
     trained (``execution``: precision, memory format, processes). Its status is ``running`` until the run
     ends; a run broken off by an exception (e.g. the GPU ran out of memory) is marked ``failed`` with the
-    reason, and one whose process was killed stays ``running``.
+    reason, and one whose process was killed stays ``running`` (:func:`~workbench.core.runs.lock.writer_of` tells
+    it from a live one).
+
+    The recorder holds the folder's :class:`~workbench.core.runs.lock.RunLock` from its creation to the run's end:
+    :class:`RunError` if another process is writing the folder. A file that cannot be written (a full disk) stops
+    the run with a :class:`RunError` saying so; the previous checkpoint stays whole, so the run can be continued,
+    and the run is marked ``stopped``. ``continuation`` describes what a continued run changed (see
+    :func:`continuation_record`); it is kept in run.json's ``continuations`` and on the first epoch it trains in
+    metrics.jsonl. A new run that ends before its first epoch does, or cannot write its first checkpoint, leaves
+    nothing: its folder is removed (``removed``).
     """
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, continuation: dict[str, Any] | None = None):
         self.folder = folder
+        self.lock = RunLock(folder).acquire()
         self.started = datetime.now(UTC).isoformat(timespec="seconds")
         self.evaluation: Evaluation | None = None
+        self.continuations = _previous_continuations(folder)
+        if continuation is not None:
+            self.continuations.append(continuation)
+        self._write_failure: str | None = None
+        self.new_run = not (folder / RUN_FILE).exists()
+        self.removed = False
 
     def on_train_start(self, trainer: Trainer, state: TrainState) -> None:
-        atomic_write_text(self.folder / ARCHITECTURE_FILE, trainer.architecture.to_json())
-        if not state.history:
-            atomic_write_text(self.folder / METRICS_FILE, "")
-        self._write_run(trainer, "running", None)
+        with self._writing(state):
+            atomic_write_text(self.folder / ARCHITECTURE_FILE, trainer.architecture.to_json())
+            if not state.history:
+                atomic_write_text(self.folder / METRICS_FILE, "")
+            self._write_run(trainer, "running", None)
 
     def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
-        lines = (json.dumps(_finite(epoch.to_dict())) + "\n" for epoch in state.history)
-        atomic_write_text(self.folder / METRICS_FILE, "".join(lines))
-        write_checkpoint(self.folder, trainer.checkpoint(state))
+        with self._writing(state):
+            write_checkpoint(self.folder, trainer.checkpoint(state))
+            changed = {entry["after_epoch"] + 1: _settings_changed(entry) for entry in self.continuations}
+            lines = (
+                json.dumps({**_finite(epoch.to_dict()), **_changed(changed.get(epoch.epoch))}) + "\n"
+                for epoch in state.history
+            )
+            atomic_write_text(self.folder / METRICS_FILE, "".join(lines))
+
+    @contextlib.contextmanager
+    def _writing(self, state: TrainState) -> Iterator[None]:
+        """Turns a failed write into a :class:`RunError` that names the disk and what was saved."""
+        try:
+            yield
+        except OSError as error:
+            self._write_failure = write_failure(self.folder, error, _checkpoint_epoch(self.folder))
+            raise RunError(self._write_failure) from None
 
     def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
+        try:
+            if not result.history and self.new_run:
+                self.removed = True  # stopped before its first epoch: nothing to keep, nothing to continue
+                shutil.rmtree(self.folder, ignore_errors=True)
+                return
+            with self._writing(state):
+                self._write_end(trainer, result)
+        finally:
+            self.lock.release()
+
+    def _write_end(self, trainer: Trainer, result: TrainResult) -> None:
+        """The run's final files: its weights, the test split's evaluation, and run.json with how it ended."""
         weights = {name: tensor.detach().cpu().contiguous() for name, tensor in result.model.state_dict().items()}
         atomic_write_bytes(self.folder / WEIGHTS_FILE, safetensors.torch.save(weights))
-        data = trainer.data
-        with trainer.autocast():
-            self.evaluation = evaluate_model(result.model, data.test_x, data.test_y, data.info.class_names)
-        atomic_write_text(self.folder / EVALUATION_FILE, json.dumps(self.evaluation.to_dict()) + "\n")
+        data, probabilities = trainer.data, result.test_probabilities
+        if probabilities is None or not len(probabilities):  # not tested (stopped): no evaluation of these weights
+            self.evaluation = None
+            (self.folder / EVALUATION_FILE).unlink(missing_ok=True)
+        else:  # the engine's own pass over the test split, not a second one
+            self.evaluation = evaluation_from_predictions(data.test_y, probabilities, data.info.class_names)
+            atomic_write_text(self.folder / EVALUATION_FILE, json.dumps(self.evaluation.to_dict()) + "\n")
         self._write_run(trainer, result.status, result)
 
     def on_train_failed(self, trainer: Trainer, state: TrainState, message: str) -> None:
-        self._write_run(trainer, "failed", None, message)
+        try:
+            if self._write_failure and self.new_run and _checkpoint_epoch(self.folder) is None:
+                self.removed = True  # a new run that could not save anything: leave the folder free to start again
+                shutil.rmtree(self.folder, ignore_errors=True)
+            else:
+                self._write_run(trainer, "stopped" if self._write_failure else "failed", None, message)
+        except OSError:
+            pass  # the disk that stopped the run may not take run.json either; it then reads as interrupted
+        finally:
+            self.lock.release()
 
     def _write_run(self, trainer: Trainer, status: str, result: TrainResult | None, message: str = "") -> None:
         document: dict[str, Any] = {
@@ -152,6 +258,8 @@ class RunRecorder(Callback):
             "data": data_description(trainer.data.info),
             "execution": _execution(trainer),
         }
+        if self.continuations:
+            document["continuations"] = self.continuations
         if message:
             document["message"] = message
         if result is not None:
@@ -177,6 +285,89 @@ class RunRecorder(Callback):
         except RunError:
             return self.folder.name
         return name if isinstance(name, str) and name.strip() else self.folder.name
+
+
+def continuation_record(after_epoch: int, changed: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """What run.json keeps of one continuation: when, after which epoch, and the settings it changed (old, new)."""
+    return {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "after_epoch": after_epoch,
+        "changed": {name: {"from": old, "to": new} for name, (old, new) in changed.items()},
+    }
+
+
+def _previous_continuations(folder: Path) -> list[dict[str, Any]]:
+    """The continuations an existing run.json records (none for a new run, or where it cannot be read)."""
+    try:
+        entries = read_run(folder).get("continuations")
+    except RunError:
+        return []
+    if not isinstance(entries, list):
+        return []
+    return [
+        entry
+        for entry in entries
+        if isinstance(entry, dict)
+        and isinstance(entry.get("after_epoch"), int)
+        and isinstance(entry.get("changed"), dict)
+    ]
+
+
+def _settings_changed(entry: dict[str, Any]) -> dict[str, Any]:
+    """What a continuation changed beyond the epochs (every continuation adds epochs)."""
+    return {name: change for name, change in entry["changed"].items() if name != "epochs"}
+
+
+def _changed(changes: dict[str, Any] | None) -> dict[str, Any]:
+    return {"changed": changes} if changes else {}
+
+
+def _checkpoint_epoch(folder: Path) -> int | None:
+    """The epoch the folder's latest.json points to, if it can be read."""
+    try:
+        epoch = json.loads((folder / CHECKPOINT_DIR / LATEST_FILE).read_text(encoding="utf-8"))["epoch"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return epoch if isinstance(epoch, int) else None
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def write_failure(folder: Path, error: OSError, saved_epoch: int | None) -> str:
+    """The message of a run stopped because a file of its folder could not be written."""
+    if saved_epoch:
+        after = f"the run stopped after epoch {saved_epoch} (the last one saved) and can continue"
+    else:
+        after = "the run stopped before it saved its first epoch; it can start again"
+    if error.errno in DISK_FULL:
+        return f"The disk is full ({free_megabytes(folder)} MB free in {folder}): {after} once there is room."
+    where = Path(error.filename).name if error.filename else folder
+    return f"Cannot write {where} in {folder} ({error.strerror or error}): {after} once that is fixed."
+
+
+def free_megabytes(folder: Path) -> str:
+    """The room left on ``folder``'s disk, in MB, for a message."""
+    try:
+        return f"{shutil.disk_usage(folder).free / 1e6:,.0f}"
+    except OSError:
+        return "?"
+
+
+def check_room(folder: Path, model: torch.nn.Module) -> None:
+    """:class:`RunError` when ``folder``'s disk has clearly too little room for the run's files: a checkpoint (the
+    weights and up to two optimizer slots per weight) and the final weights, with a megabyte to spare."""
+    weight_bytes = sum(tensor.numel() * tensor.element_size() for tensor in model.state_dict().values())
+    needed = 4 * weight_bytes + 1_000_000
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < needed:
+        raise RunError(
+            f"The disk is full ({free / 1e6:,.1f} MB free in {folder}; this run needs about {needed / 1e6:,.1f} MB "
+            f"for its checkpoints): make room, or choose a folder on another disk."
+        )
 
 
 def _execution(trainer: Trainer) -> dict[str, Any]:
@@ -218,6 +409,21 @@ def write_checkpoint(folder: Path, checkpoint: Checkpoint) -> None:
     directory = folder / CHECKPOINT_DIR
     directory.mkdir(exist_ok=True)
     stem = f"epoch-{checkpoint.epoch:04d}"
+    try:
+        _write_checkpoint_files(directory, stem, checkpoint)
+    except BaseException:
+        # latest.json still names the previous epoch's files, which are whole: drop this epoch's, unless
+        # latest.json did get to name them
+        if _checkpoint_epoch(folder) != checkpoint.epoch:
+            for written in directory.glob(f"{stem}.*"):
+                written.unlink(missing_ok=True)
+        raise
+    for old in directory.glob("epoch-*"):
+        if not old.name.startswith(stem):
+            old.unlink(missing_ok=True)
+
+
+def _write_checkpoint_files(directory: Path, stem: str, checkpoint: Checkpoint) -> None:
     atomic_write_bytes(directory / f"{stem}.safetensors", safetensors.torch.save(checkpoint.weights))
     state = {
         "optimizer": checkpoint.optimizer,
@@ -240,14 +446,24 @@ def write_checkpoint(folder: Path, checkpoint: Checkpoint) -> None:
         "samples_seen": checkpoint.samples_seen,
     }
     atomic_write_text(directory / LATEST_FILE, json.dumps(latest, indent=1) + "\n")
-    for old in directory.glob("epoch-*"):
-        if not old.name.startswith(stem):
-            old.unlink(missing_ok=True)
+
+
+def run_file(folder: str | os.PathLike, *parts: str) -> Path:
+    """The path of a file in a run folder, resolved (links followed); :class:`RunError` when it leads out of the
+    folder: a link, or a name read from a file in the folder (``latest.json``'s), holding an absolute path or
+    ``..``. Every file read from a run folder goes through here, so a crafted folder cannot make the workbench
+    read (or train from) a file elsewhere."""
+    root = Path(folder).resolve()
+    path = root.joinpath(*parts).resolve()
+    if root not in path.parents:
+        shown = "/".join(parts)
+        raise RunError(f"{folder} is damaged: its {shown} leads out of the run folder, which the workbench refuses.")
+    return path
 
 
 def read_run(folder: str | os.PathLike) -> dict[str, Any]:
     """The parsed run.json of a run folder; :class:`RunError` saying what is wrong with it."""
-    path = Path(folder) / RUN_FILE
+    path = run_file(folder, RUN_FILE)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -275,11 +491,12 @@ def load_checkpoint(folder: str | os.PathLike) -> tuple[Architecture, TrainConfi
         config = TrainConfig.from_dict(document["config"])
     except WorkbenchError as error:
         raise RunError(f"{folder / RUN_FILE} is damaged: {error}") from None
-    directory = folder / CHECKPOINT_DIR
     try:
-        latest = json.loads((directory / LATEST_FILE).read_text(encoding="utf-8"))
-        weights = safetensors.torch.load_file(directory / latest["weights"])
-        state = torch.load(directory / latest["state"], weights_only=True)
+        latest = json.loads(run_file(folder, CHECKPOINT_DIR, LATEST_FILE).read_text(encoding="utf-8"))
+        if not isinstance(latest, dict):
+            raise ValueError(f"{LATEST_FILE} is not a JSON object")
+        weights = safetensors.torch.load_file(run_file(folder, CHECKPOINT_DIR, checkpoint_file(latest["weights"])))
+        state = torch.load(run_file(folder, CHECKPOINT_DIR, checkpoint_file(latest["state"])), weights_only=True)
         history = [_epoch_from_values(epoch) for epoch in latest["history"]]
         best = latest["best_val_loss"]
         checkpoint = Checkpoint(
@@ -298,6 +515,8 @@ def load_checkpoint(folder: str | os.PathLike) -> tuple[Architecture, TrainConfi
         raise RunError(
             f"{folder} cannot be continued: its checkpoint is missing ({Path(error.filename).name})."
         ) from None
+    except RunError:
+        raise
     except pickle.UnpicklingError:
         raise RunError(
             f"{folder} cannot be continued: its checkpoint holds objects other than plain data, "
@@ -314,6 +533,14 @@ def load_checkpoint(folder: str | os.PathLike) -> tuple[Architecture, TrainConfi
     return architecture, config, checkpoint
 
 
+def checkpoint_file(value: Any) -> str:
+    """``value`` if it is a plain file name in the checkpoint folder (as ``latest.json`` names its files);
+    ValueError otherwise: a path, absolute or with ``..``, is never followed."""
+    if not isinstance(value, str) or value in ("", ".", "..") or Path(value).name != value or "\\" in value:
+        raise ValueError(f"{value!r} is not a file name in {CHECKPOINT_DIR}/")
+    return value
+
+
 MAX_NAME_LENGTH = 120
 _METRIC_FIELDS = tuple(field.name for field in dataclasses.fields(EpochMetrics))
 
@@ -323,7 +550,7 @@ def read_metrics(folder: str | os.PathLike) -> list[EpochMetrics]:
 
     :class:`RunError` when the file is missing or unreadable, or names the first damaged line.
     """
-    path = Path(folder) / METRICS_FILE
+    path = run_file(folder, METRICS_FILE)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -29,7 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # The same preparation as a folder dataset's training images, so a network sees new images as it saw those.
 from workbench.core.data.image_folders import REDUCING_GAP, RESAMPLE, flatten_image
 from workbench.core.errors import RunError, WorkbenchError
-from workbench.core.runs.trained import TrainedModel
+from workbench.core.runs.trained import TrainedModel, check_finite
 from workbench.core.training.engine import predict
 
 _MODES = {1: "L", 3: "RGB"}
@@ -53,10 +53,13 @@ def predict_images(
     """The ``top_k`` most probable classes (at most all of them) for each image, in one forward pass.
 
     All or nothing: if any image cannot be read, :class:`ImageError` names every such file and nothing
-    is predicted. Ties between probabilities go to the lower class index.
+    is predicted. Ties between probabilities go to the lower class index. A network whose weights hold NaN or
+    infinite values is refused with :class:`RunError` (:func:`~workbench.core.runs.trained.check_finite`):
+    its probabilities would be NaN.
     """
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, not {top_k}.")
+    check_finite(trained.model, trained.name)
     files = [Path(path) for path in paths]
     if not files:
         return []

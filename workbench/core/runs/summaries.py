@@ -9,6 +9,7 @@ import functools
 import json
 import math
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,15 +20,20 @@ from safetensors import safe_open
 from workbench.core.architecture import Architecture, build
 from workbench.core.errors import RunError, WorkbenchError
 from workbench.core.runs.folders import (
+    ARCHITECTURE_FILE,
     CHECKPOINT_DIR,
     LATEST_FILE,
+    METRICS_FILE,
     WEIGHTS_FILE,
+    checkpoint_file,
     default_runs_dir,
     error_reason,
     is_run_folder,
     read_metrics,
     read_run,
+    run_file,
 )
+from workbench.core.runs.lock import writer_of
 
 NO_CHECKPOINT = "no checkpoint: it cannot be continued"
 
@@ -36,8 +42,11 @@ NO_CHECKPOINT = "no checkpoint: it cannot be continued"
 class RunSummary:
     """One row of the run history.
 
-    ``status`` is the run's own (running, finished, stopped, early-stopped, diverged, failed) or ``damaged``: its
-    run.json cannot be read, or weights in its folder are unreadable or belong to another architecture.
+    ``status`` is the run's own (finished, stopped, early-stopped, diverged, failed), ``training`` while a process
+    writes it (``writer``: that process's id), ``interrupted`` when its run.json says running but no process
+    holds it (killed, or the machine stopped), or ``damaged``: a file it must have is missing or unreadable
+    (run.json, architecture.json, metrics.jsonl, the final weights of an ended run, the checkpoint), weights
+    belong to another architecture, or a file leads out of the folder.
     ``problem`` says why a run is damaged or cannot be continued. The fields after it: ``planned_epochs``
     the epochs its settings asked for, ``config`` the saved settings, ``message`` how it ended,
     ``checkpoint_epoch`` the epoch its checkpoint holds (None: it cannot be continued), ``has_weights``
@@ -62,6 +71,14 @@ class RunSummary:
     message: str = ""
     checkpoint_epoch: int | None = None
     has_weights: bool = False
+    writer: int | None = None
+
+    @property
+    def status_text(self) -> str:
+        """The status as the ``runs`` command shows it: ``training (process 4242)`` for a live run."""
+        if self.status == "training" and self.writer is not None:
+            return f"training (process {self.writer})"
+        return self.status
 
     @property
     def damaged(self) -> bool:
@@ -102,16 +119,28 @@ def _summarise(folder: Path) -> RunSummary:
         expected = _state_shapes(architecture)
     except WorkbenchError as error:
         return _damaged(folder, str(error))
+    writer = writer_of(folder)
+    status = _text(document["status"])
     config, metrics = _mapping(document.get("config")), _mapping(document.get("metrics"))
-    epochs, best_val_accuracy, test_accuracy, duration = _figures(folder, metrics)
+    epochs, best_val_accuracy, test_accuracy, duration, metrics_problem = _figures(folder, metrics)
     checkpoint_epoch, checkpoint_problem = _checkpoint_state(folder, expected, architecture.name)
-    has_weights, weights_problem = _weights_state(folder, expected, architecture.name)
-    damage = weights_problem or (checkpoint_problem if checkpoint_problem != NO_CHECKPOINT else None)
+    ended = writer is None and isinstance(document.get("metrics"), dict)  # its end was recorded, with the weights
+    has_weights, weights_problem = _weights_state(folder, expected, architecture.name, ended)
+    damage = (
+        _missing_architecture(folder)
+        or metrics_problem
+        or weights_problem
+        or (checkpoint_problem if checkpoint_problem != NO_CHECKPOINT else None)
+    )
+    if writer is None and status == "running":
+        status = "interrupted"
+    elif writer is not None:
+        status = "training"
     name = document.get("name")
     return RunSummary(
         folder,
         name.strip() if isinstance(name, str) and name.strip() else folder.name,
-        "damaged" if damage else _text(document["status"]),
+        "damaged" if damage else status,
         architecture.summary(),
         _text(document.get("dataset")),
         _text(config.get("optimizer")),
@@ -121,32 +150,54 @@ def _summarise(folder: Path) -> RunSummary:
         test_accuracy,
         duration,
         _text(document.get("started"), ""),
-        damage or checkpoint_problem,
+        damage or _continuation_problem(status, checkpoint_epoch, checkpoint_problem),
         _count(config.get("epochs")),
         config,
         _text(document.get("message"), ""),
         checkpoint_epoch,
         has_weights,
+        writer.pid if writer is not None else None,
     )
 
 
-def _figures(folder: Path, metrics: dict[str, Any]) -> tuple[int, float | None, float | None, float | None]:
+def _continuation_problem(status: str, checkpoint_epoch: int | None, problem: str | None) -> str | None:
+    """Why the run cannot be continued, or what happened to it, in a sentence (None when nothing is wrong)."""
+    if status == "training":
+        return None
+    if status == "interrupted":
+        if checkpoint_epoch is None:
+            return "its process ended before its first epoch did (killed?): nothing to continue."
+        return f"its process ended without finishing (killed?); it can continue after epoch {checkpoint_epoch}."
+    if problem == NO_CHECKPOINT and status == "stopped":
+        return "stopped before its first epoch: nothing to continue."
+    return problem
+
+
+def _missing_architecture(folder: Path) -> str | None:
+    if (folder / ARCHITECTURE_FILE).is_file():
+        return None
+    return f"its {ARCHITECTURE_FILE} is missing."
+
+
+def _figures(folder: Path, metrics: dict[str, Any]) -> tuple[int, float | None, float | None, float | None, str | None]:
     """Epochs completed, best validation accuracy, test accuracy and duration: from run.json once the run
-    ended, else (still training, or killed) from metrics.jsonl."""
+    ended, else (still training, or killed) from metrics.jsonl; and what is wrong with metrics.jsonl, if anything."""
+    try:
+        history = read_metrics(folder)
+        problem = None
+    except RunError as error:
+        history, problem = [], f"its {METRICS_FILE} cannot be read: {error}"
     if metrics:
         return (
             _count(metrics.get("epochs_completed")) or 0,
             _number(metrics.get("best_val_accuracy")),
             _number(metrics.get("test_accuracy")),
             _number(metrics.get("duration_seconds")),
+            problem,
         )
-    try:
-        history = read_metrics(folder)
-    except RunError:
-        history = []
     accuracies = [epoch.val_accuracy for epoch in history if math.isfinite(epoch.val_accuracy)]
     seconds = [epoch.epoch_seconds for epoch in history if math.isfinite(epoch.epoch_seconds)]
-    return len(history), max(accuracies, default=None), None, sum(seconds) if seconds else None
+    return len(history), max(accuracies, default=None), None, sum(seconds) if seconds else None, problem
 
 
 def _state_shapes(architecture: Architecture) -> dict[str, tuple[int, ...]]:
@@ -169,13 +220,16 @@ def _file_shapes(path: Path) -> dict[str, tuple[int, ...]]:
         return {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}
 
 
-def _weights_state(folder: Path, expected: dict[str, tuple[int, ...]], name: str) -> tuple[bool, str | None]:
-    """Whether model.safetensors is there, and why it is damaged (None when it is not)."""
+def _weights_state(
+    folder: Path, expected: dict[str, tuple[int, ...]], name: str, ended: bool
+) -> tuple[bool, str | None]:
+    """Whether model.safetensors is there, and why it is damaged (None when it is not): a run whose end was
+    recorded (``ended``: run.json holds its final figures) must have it."""
     path = folder / WEIGHTS_FILE
-    if not path.is_file():
-        return False, None
+    if not path.is_file() and not path.is_symlink():
+        return False, f"its final weights ({WEIGHTS_FILE}) are missing." if ended else None
     try:
-        shapes = _file_shapes(path)
+        shapes = _file_shapes(run_file(folder, WEIGHTS_FILE))
     except Exception as error:  # safetensors raises its own error type for a damaged header
         return False, f"its weights ({WEIGHTS_FILE}) are damaged ({error_reason(error)})."
     if shapes != expected:
@@ -190,6 +244,7 @@ def _checkpoint_state(folder: Path, expected: dict[str, tuple[int, ...]], name: 
     if not (directory / LATEST_FILE).is_file():
         return None, NO_CHECKPOINT
     try:
+        run_file(folder, CHECKPOINT_DIR, LATEST_FILE)
         epoch, files = _read_latest(directory)
         if _missing(directory, files):
             # a run training now may have replaced its checkpoint meanwhile: read latest.json once more
@@ -197,7 +252,8 @@ def _checkpoint_state(folder: Path, expected: dict[str, tuple[int, ...]], name: 
         missing = _missing(directory, files)
         if missing:
             return None, f"its checkpoint is incomplete ({missing[0]} is missing)."
-        shapes = _file_shapes(directory / files[0])
+        shapes = _file_shapes(run_file(folder, CHECKPOINT_DIR, files[0]))
+        _check_state_file(run_file(folder, CHECKPOINT_DIR, files[1]))
     except Exception as error:  # a hand-edited or truncated checkpoint can fail in many ways
         return None, f"its checkpoint is damaged ({error_reason(error)})."
     if shapes != expected:
@@ -217,14 +273,17 @@ def _read_latest(directory: Path) -> tuple[int, tuple[str, str]]:
     epoch = latest.get("epoch")
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
         raise ValueError(f"its epoch {epoch!r} is not a count")
-    return epoch, (_file_name(latest.get("weights")), _file_name(latest.get("state")))
+    return epoch, (checkpoint_file(latest.get("weights")), checkpoint_file(latest.get("state")))
 
 
-def _file_name(value: Any) -> str:
-    """``value`` if it is a plain file name in the checkpoint folder; ValueError otherwise."""
-    if not isinstance(value, str) or value in ("", ".", "..") or Path(value).name != value:
-        raise ValueError(f"{value!r} is not a file name in {CHECKPOINT_DIR}/")
-    return value
+def _check_state_file(path: Path) -> None:
+    """ValueError unless the checkpoint's state file is whole: a zip archive (torch.save's format) whose index
+    reads. Its contents are only unpickled, safely, when the run is continued."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            archive.namelist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ValueError(f"{path.name} cannot be read: {error_reason(error)}") from None
 
 
 def _mapping(value: Any) -> dict[str, Any]:

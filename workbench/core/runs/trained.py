@@ -17,7 +17,16 @@ from workbench.core.architecture import Architecture, build
 from workbench.core.data import datasets
 from workbench.core.data.catalog import image_shape
 from workbench.core.errors import RunError, WorkbenchError
-from workbench.core.runs.folders import ARCHITECTURE_FILE, CHECKPOINT_DIR, LATEST_FILE, RUN_FILE, WEIGHTS_FILE, read_run
+from workbench.core.runs.folders import (
+    ARCHITECTURE_FILE,
+    CHECKPOINT_DIR,
+    LATEST_FILE,
+    RUN_FILE,
+    WEIGHTS_FILE,
+    checkpoint_file,
+    read_run,
+    run_file,
+)
 from workbench.core.runs.metrics import Evaluation, evaluate_model
 from workbench.core.training.config import TrainConfig
 
@@ -105,7 +114,8 @@ def load_trained(folder: str | os.PathLike) -> TrainedModel:
     """The network of the run, or of the workbench bundle (see :mod:`workbench.core.export.formats`), in ``folder``.
 
     :class:`RunError` saying why it cannot be used. Weights are read through safetensors only;
-    nothing is unpickled.
+    nothing is unpickled. Weights that hold NaN or infinite values are refused too (:func:`check_finite`): the
+    predictions of a network that diverged would be meaningless.
     """
     folder = Path(folder)
     if not folder.exists():
@@ -137,9 +147,9 @@ def _load_run(folder: Path) -> TrainedModel:
     _check_classes(folder, data, architecture)
     metrics = document.get("metrics")
     accuracy = _fraction(metrics.get("test_accuracy")) if isinstance(metrics, dict) else None
-    return TrainedModel(
-        folder, str(document.get("name", folder.name)), architecture, config, model, source, data, accuracy
-    )
+    name = str(document.get("name", folder.name))
+    check_finite(model, f"{name} ({path})")
+    return TrainedModel(folder, name, architecture, config, model, source, data, accuracy)
 
 
 def _load_bundle(folder: Path) -> TrainedModel:
@@ -161,10 +171,12 @@ def _load_bundle(folder: Path) -> TrainedModel:
         )
     model = _model_with_weights(architecture, folder / WEIGHTS_FILE)
     _check_classes(folder, data, architecture)
-    name = meta.get("name")
+    named = meta.get("name")
+    name = named if isinstance(named, str) and named.strip() else folder.name
+    check_finite(model, f"{name} ({folder / WEIGHTS_FILE})")
     return TrainedModel(
         folder,
-        name if isinstance(name, str) and name.strip() else folder.name,
+        name,
         architecture,
         TrainConfig(dataset=data.name),
         model,
@@ -212,6 +224,43 @@ def _model_with_weights(architecture: Architecture, path: Path) -> nn.Module:
     return model.eval()
 
 
+def check_finite(model: nn.Module, name: str) -> None:
+    """:class:`RunError` if a parameter or buffer of ``model`` holds NaN or infinite values.
+
+    ``name`` says whose weights these are in the message, e.g. "mlp (runs/mlp/model.safetensors)": "The weights
+    of mlp (…) hold NaN or infinite values (in layer 2 Linear): the run diverged, …".
+    """
+    layers = nonfinite_layers(model)
+    if layers:
+        raise RunError(
+            f"The weights of {name} hold NaN or infinite values (in {_listed(layers)}): the run diverged, "
+            f"so its predictions would be meaningless. Train it again with a lower learning rate."
+        )
+
+
+def nonfinite_layers(model: nn.Module) -> list[str]:
+    """The layers of ``model`` with a NaN or an infinite value in a parameter or buffer, in order, e.g.
+    ``["layer 2 Linear"]`` (numbered from 1 as in the app's network list). Weights on the meta device, which
+    hold no values, count as finite."""
+    layers: list[str] = []
+    for key, tensor in model.state_dict().items():
+        if tensor.is_meta or not (tensor.is_floating_point() or tensor.is_complex()):
+            continue
+        if bool(torch.isfinite(tensor).all()):
+            continue
+        path = key.rpartition(".")[0]
+        kind = type(model.get_submodule(path)).__name__
+        layer = f"layer {int(path) + 1} {kind}" if path.isdigit() else f"{path or key} ({kind})"
+        if layer not in layers:
+            layers.append(layer)
+    return layers
+
+
+def _listed(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def _check_classes(folder: Path, data: DataDescription, architecture: Architecture) -> None:
     if len(data.class_names) != architecture.num_classes:
         raise RunError(
@@ -227,18 +276,24 @@ def _fraction(value: object) -> float | None:
 
 
 def _weights_path(folder: Path) -> tuple[Path, str]:
+    """The run's final weights, else its checkpoint's; never a file outside the folder (see :func:`run_file`)."""
     final = folder / WEIGHTS_FILE
-    if final.is_file():
-        return final, "final weights"
+    if final.is_file() or final.is_symlink():
+        return run_file(folder, WEIGHTS_FILE), "final weights"
     try:
-        latest = json.loads((folder / CHECKPOINT_DIR / LATEST_FILE).read_text(encoding="utf-8"))
-        return folder / CHECKPOINT_DIR / latest["weights"], f"checkpoint of epoch {int(latest['epoch'])}"
-    except (OSError, ValueError, KeyError, TypeError):
+        latest = json.loads(run_file(folder, CHECKPOINT_DIR, LATEST_FILE).read_text(encoding="utf-8"))
+        path = run_file(folder, CHECKPOINT_DIR, checkpoint_file(latest["weights"]))
+        return path, f"checkpoint of epoch {int(latest['epoch'])}"
+    except ValueError as error:
+        raise RunError(f"{folder} is damaged: {error}.") from None
+    except (OSError, KeyError, TypeError):
         raise RunError(f"{folder} has no trained weights: neither {WEIGHTS_FILE} nor a readable checkpoint.") from None
 
 
 def evaluate_trained(trained: TrainedModel, data_dir: str | None = None) -> Evaluation:
-    """Score ``trained`` on the test split of the dataset it was trained on."""
+    """Score ``trained`` on the test split of the dataset it was trained on; :class:`RunError` for weights that
+    hold NaN or infinite values (:func:`check_finite`), whose scores would mean nothing."""
+    check_finite(trained.model, trained.name)
     config = trained.config
     dataset = datasets.load(
         config.dataset,

@@ -36,14 +36,16 @@ class Callback(Generic[TrainerT]):
         """After each full epoch and its validation."""
 
     def on_test_start(self, trainer: TrainerT, state: TrainState, count: int) -> None:
-        """Once, after the last epoch (however the training ended), before the model is evaluated on the
-        ``count`` images of the test split (which may take a while: tell the user)."""
+        """Once, after the last epoch, before the model is evaluated on the ``count`` images of the test split
+        (which may take a while: tell the user). Not for a run that was stopped: it is not tested (and a stop
+        during the test evaluation ends it, the run then ``stopped`` too)."""
 
     def on_test_progress(self, trainer: TrainerT, state: TrainState, done: int, total: int) -> None:
         """After each evaluation batch of the test split: ``done`` of its ``total`` images are evaluated."""
 
     def on_train_end(self, trainer: TrainerT, state: TrainState, result: TrainResult) -> None:
-        """Once, however the run ended (finished, stopped, early-stopped, diverged)."""
+        """Once, however the run ended (finished, stopped, early-stopped, diverged); ``result.test_probabilities``
+        holds the test split's class probabilities unless the run was stopped."""
 
     def on_train_failed(self, trainer: TrainerT, state: TrainState, message: str) -> None:
         """Once, instead of ``on_train_end``, when the run breaks off with an exception (e.g. the GPU ran out of

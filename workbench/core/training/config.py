@@ -123,10 +123,11 @@ class TrainConfig:
 
         Sizes the user set are kept (the split refuses them if they are too large); unset ones
         default to the class's 10,000 / 1,000, shrunk for small datasets to a tenth for
-        validation and the rest for training.
+        validation and the rest for training. An unset training size is never below 0: where the
+        validation size set leaves no image to train on it is 0, which the split refuses saying so.
         """
         val = self.val_size if self.val_size is not None else min(DEFAULT_VAL_SIZE, available // 10)
-        train = self.train_size if self.train_size is not None else min(DEFAULT_TRAIN_SIZE, available - val)
+        train = self.train_size if self.train_size is not None else max(0, min(DEFAULT_TRAIN_SIZE, available - val))
         return train, val
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,9 +149,10 @@ class TrainConfig:
 
 def read_settings(path: str | os.PathLike) -> dict[str, Any]:
     """The training settings saved in a JSON file, as a dict for :meth:`TrainConfig.from_dict`: a TrainConfig
-    as ``to_dict`` writes it, or a run's run.json (its ``config``). :class:`ConfigError` saying what is wrong."""
+    as ``to_dict`` writes it, or a run's run.json (its ``config``), in UTF-8 with or without a byte order mark.
+    :class:`ConfigError` saying what is wrong."""
     try:
-        with open(path, encoding="utf-8") as file:
+        with open(path, encoding="utf-8-sig") as file:
             document = json.load(file)
     except FileNotFoundError:
         raise ConfigError(f"There is no settings file {path}.") from None

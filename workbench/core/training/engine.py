@@ -4,7 +4,13 @@ A :class:`Trainer` owns one run. It loads nothing per sample: the dataset sits i
 training device and each batch is an index into them. Listeners subclass
 :class:`~workbench.core.training.callbacks.Callback` (train start, batch end, epoch end, test start and progress,
 train end); best-epoch tracking and early stopping are callbacks too (see callbacks.py). :meth:`Trainer.pause`,
-:meth:`Trainer.resume` and :meth:`Trainer.stop` may be called from any thread and act at the next batch boundary.
+:meth:`Trainer.resume` and :meth:`Trainer.stop` may be called from any thread and act at the next batch boundary
+(a stop also between two chunks of an evaluation); a stopped run is not evaluated on the test split.
+
+A network with batch normalisation never trains on a last batch too small for it (one image): that batch joins the
+one before it, with a notice. A forward pass that PyTorch refuses (shapes that do not fit, a batch normalisation
+given a single value per channel) is pushed again through the layers one by one, and the run fails with a
+:class:`TrainingError` naming the layer.
 
 On a CUDA GPU the forward passes run under bfloat16 autocast where the GPU supports it and convolutional
 networks train in the channels-last memory format; ``config.compile`` adds ``torch.compile``. With a
@@ -35,9 +41,15 @@ from workbench.core.errors import ConfigError, TrainingError, WorkbenchError, de
 from workbench.core.training.callbacks import BestEpoch, Callback, EarlyStopping
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.devices import autocast_dtype, resolve_device
-from workbench.core.training.evaluation import EVAL_BATCH, autocast_context, evaluate, predict, score
+from workbench.core.training.evaluation import EVAL_BATCH, ScoringStopped, autocast_context, evaluate, predict, score
 from workbench.core.training.loss_watch import LossWatch
-from workbench.core.training.messages import compile_failed, divergence_message
+from workbench.core.training.messages import (
+    compile_failed,
+    divergence_message,
+    last_batch_merged,
+    layer_failure,
+    stopped_during_test,
+)
 from workbench.core.training.recipe import (
     LossFunction,
     Scheduler,
@@ -67,6 +79,7 @@ __all__ = [
     "autocast_context",
     "evaluate",
     "fit_to_dataset",
+    "has_batch_norm",
     "load_optimizer_state",
     "make_loss",
     "make_optimizer",
@@ -208,6 +221,7 @@ class Trainer:
         self._stop_requested = threading.Event()
         self._stop_agreed = False
         self._termination: tuple[str, str] | None = None
+        self._merged_images = 0  # a last batch too small for batch normalisation, trained with the one before
         self.notices: list[str] = []
         self._eager_model: nn.Module | None = None
         self._train_model: Callable[..., torch.Tensor] | None = None
@@ -247,7 +261,9 @@ class Trainer:
         self._running.set()
 
     def stop(self) -> None:
-        """End the run after the current batch; the run still evaluates and reports its end."""
+        """End the run after the current batch, or between two chunks of an evaluation (the validation of an epoch
+        that is then not counted, or the test split's); the run reports its end, without a test evaluation
+        (status ``stopped``, test figures NaN)."""
         self._stop_requested.set()
         self._running.set()
 
@@ -264,9 +280,8 @@ class Trainer:
         out of memory, or losing the other processes of a multi-process run, then raises a
         :class:`TrainingError` with a message for the user.
         """
-        state = TrainState(
-            epochs=self.config.epochs, batches_per_epoch=math.ceil(len(self.data.train_y) / self.config.batch_size)
-        )
+        batches, self._merged_images = self._epoch_batches()
+        state = TrainState(epochs=self.config.epochs, batches_per_epoch=batches)
         try:
             return self._run(state)
         except Exception as error:
@@ -280,16 +295,48 @@ class Trainer:
     def _listeners(self) -> list[Callback]:
         return [*self.own_callbacks, *self.callbacks]
 
+    def _epoch_batches(self) -> tuple[int, int]:
+        """The batches of each epoch, and how many images a last batch too small for the network's batch
+        normalisation holds (0: none), which then join the batch before it.
+
+        Batch normalisation cannot train on a single image: a last batch of one, or in a multi-process run one
+        that leaves some process a single image, is merged rather than dropped, so every epoch sees every image.
+        """
+        count, size = len(self.data.train_y), self.config.batch_size
+        batches, left = math.ceil(count / size), count % size
+        processes = self.cluster.world_size if self.cluster is not None else 1
+        if batches > 1 and 0 < left < 2 * processes and has_batch_norm(self.model):
+            return batches - 1, left
+        return batches, 0
+
     def _run(self, state: TrainState) -> TrainResult:
         started = time.perf_counter()
         plan = self._prepare(state)
+        if self._merged_images:
+            processes = self.cluster.world_size if self.cluster is not None else 1
+            self._notice(
+                last_batch_merged(self._merged_images, len(self.data.train_y), self.config.batch_size, processes)
+            )
         last_good = _snapshot(self.model)
         for callback in self._listeners():
             callback.on_train_start(self, state)
         status, message = self._train_epochs(state, plan, last_good)
-        test_loss, test_accuracy = self._test(state, plan.loss_fn)
+        test_loss = test_accuracy = math.nan
+        probabilities = None
+        if status != "stopped":  # a stopped run is not tested: the user asked for it to end now
+            try:
+                test_loss, test_accuracy, probabilities = self._test(state, plan.loss_fn)
+            except ScoringStopped:
+                status, message = "stopped", stopped_during_test(state.epoch, message if status != "finished" else "")
         result = TrainResult(
-            status, message, list(state.history), test_loss, test_accuracy, time.perf_counter() - started, self.model
+            status,
+            message,
+            list(state.history),
+            test_loss,
+            test_accuracy,
+            time.perf_counter() - started,
+            self.model,
+            probabilities,
         )
         for callback in self._listeners():
             callback.on_train_end(self, state, result)
@@ -330,7 +377,10 @@ class Trainer:
                 return "stopped", f"Stopped by the user during epoch {epoch}."
             if plan.scheduler is not None and not plan.per_batch:
                 plan.scheduler.step()
-            metrics = self._validate(state, epoch_run, lr, epoch_started, plan.loss_fn)
+            try:
+                metrics = self._validate(state, epoch_run, lr, epoch_started, plan.loss_fn)
+            except ScoringStopped:  # an epoch counts with its validation: this one is not recorded
+                return "stopped", f"Stopped by the user during epoch {epoch}."
             last_good = _snapshot(self.model)
             for callback in self._listeners():
                 callback.on_epoch_end(self, state, metrics)
@@ -351,8 +401,9 @@ class Trainer:
         state.history.append(metrics)
         return metrics
 
-    def _test(self, state: TrainState, loss_fn: LossFunction) -> tuple[float, float]:
-        """``(loss, accuracy)`` on the test split, told to the callbacks before and after each batch."""
+    def _test(self, state: TrainState, loss_fn: LossFunction) -> tuple[float, float, torch.Tensor]:
+        """``(loss, accuracy, class probabilities)`` on the test split, told to the callbacks before and after each
+        batch; :class:`ScoringStopped` when the run is stopped before the last batch."""
         for callback in self._listeners():
             callback.on_test_start(self, state, len(self.data.test_y))
 
@@ -360,8 +411,7 @@ class Trainer:
             for callback in self._listeners():
                 callback.on_test_progress(self, state, done, total)
 
-        loss, accuracy, _ = self._score(self.data.test_x, self.data.test_y, loss_fn, progress)
-        return loss, accuracy
+        return self._score(self.data.test_x, self.data.test_y, loss_fn, progress)
 
     def _score(
         self,
@@ -370,16 +420,64 @@ class Trainer:
         loss_fn: LossFunction,
         progress: Callable[[int, int], None] | None = None,
     ) -> tuple[float, float, torch.Tensor]:
-        """:func:`score` of the model; in a multi-process run, all ranks evaluate rank 0's model and report
-        rank 0's figures, so that they take the same decisions on them."""
-        if self.cluster is None:
-            return score(self.model, inputs, targets, loss_fn, precision=self.precision, progress=progress)
-        self.cluster.sync_buffers(self.model)
-        loss, accuracy, probabilities = score(
-            self.model, inputs, targets, loss_fn, precision=self.precision, progress=progress
-        )
+        """:func:`score` of the model, which a stop ends between two chunks (:class:`ScoringStopped`); in a
+        multi-process run, all ranks evaluate rank 0's model, stop at the same chunk and report rank 0's figures,
+        so that they take the same decisions on them."""
+        try:
+            if self.cluster is None:
+                return score(
+                    self.model, inputs, targets, loss_fn, self.precision, progress=progress, stop=self._stop_scoring
+                )
+            self.cluster.sync_buffers(self.model)
+            loss, accuracy, probabilities = score(
+                self.model, inputs, targets, loss_fn, self.precision, progress=progress, stop=self._stop_scoring
+            )
+        except (RuntimeError, ValueError) as error:
+            located = self._locate(error, inputs[:EVAL_BATCH], training=False)
+            if located is None:
+                raise
+            raise located from error
         loss, accuracy = self.cluster.from_main(loss, accuracy)
         return loss, accuracy, probabilities
+
+    def _stop_scoring(self) -> bool:
+        """Whether to end an evaluation before its next chunk; in a multi-process run, every rank asks the others
+        at each chunk, so that all of them stop at the same one."""
+        if self.cluster is None:
+            return self._stop_requested.is_set()
+        _, stop = self.cluster.agree(torch.zeros((), device=self.device), self._stop_requested.is_set())
+        return stop
+
+    def _forward(self, model: Callable[..., torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+        """``model(inputs)`` for a training batch; a failure PyTorch reports as a RuntimeError or ValueError becomes
+        a :class:`TrainingError` naming the layer that failed (see :meth:`_locate`)."""
+        try:
+            return model(inputs)
+        except (RuntimeError, ValueError) as error:
+            located = self._locate(error, inputs, training=True)
+            if located is None:
+                raise
+            raise located from error
+
+    def _locate(self, error: BaseException, inputs: torch.Tensor, training: bool) -> TrainingError | None:
+        """The :class:`TrainingError` naming the layer that fails on ``inputs``, found by pushing them through the
+        model's layers one by one (in training or eval mode, as the failed pass was); None where no single layer
+        fails that way (the failure was not the network's: the compiler's, another process's, memory)."""
+        if isinstance(error, torch.cuda.OutOfMemoryError):
+            return None
+        was_training = self.model.training
+        self.model.train(training)
+        try:
+            with torch.no_grad(), self.autocast():
+                failing = _failing_layer(self.model, inputs)
+        except Exception:  # locating is a courtesy: the original error is reported instead
+            return None
+        finally:
+            self.model.train(was_training)
+        if failing is None:
+            return None
+        number, layer, shape, layer_error = failing
+        return TrainingError(layer_failure(number, layer, tuple(shape), layer_error))
 
     def _prepare_training_model(self) -> None:
         """Set up the module the training batches go through: the model, under DDP in a multi-process run,
@@ -437,7 +535,7 @@ class Trainer:
         shuffle: torch.Generator,
     ) -> _EpochRun:
         """One pass over the shuffled training subset, batch by batch, honouring pause and stop."""
-        data, batch_size = self.data, self.config.batch_size
+        data, batch_size, count = self.data, self.config.batch_size, len(self.data.train_y)
         epoch_run = _EpochRun(loss_sum=torch.zeros((), device=self.device))  # summed where the losses are
         started = time.perf_counter()
         order = torch.randperm(len(data.train_y), generator=shuffle).to(self.device)
@@ -453,7 +551,9 @@ class Trainer:
             if self._stopping():
                 epoch_run.interrupted = True
                 break
-            index = order[batch * batch_size : (batch + 1) * batch_size]
+            start = batch * batch_size
+            last = batch == state.batches_per_epoch - 1  # holds what is left (see _epoch_batches)
+            index = order[start : count if last else start + batch_size]
             if self._train_model is not self._eager_model and len(index) not in self._compiled_sizes:
                 loss = self._compiling_step(index, optimizer, loss_fn)
             else:
@@ -500,11 +600,11 @@ class Trainer:
         assert model is not None, "set up by _prepare_training_model"
         if self.cluster is None:
             with self.autocast():
-                loss = loss_fn(model(self._as_input(images[index])), labels[index])
+                loss = loss_fn(self._forward(model, self._as_input(images[index])), labels[index])
             return loss, loss.detach()
         part, weight = self.cluster.shard(index)
         with self.autocast():
-            outputs = model(self._as_input(images[part]))
+            outputs = self._forward(model, self._as_input(images[part]))
             # a rank left without samples (a last batch smaller than the processes) still joins the gradient exchange
             loss = loss_fn(outputs, labels[part]) * weight if len(part) else outputs.sum() * 0.0
         value, self._stop_agreed = self.cluster.agree(loss, self._stop_requested.is_set())
@@ -564,6 +664,29 @@ def wants_channels_last(model: nn.Module, device: torch.device) -> bool:
     """Whether ``model`` trains in the channels-last memory format on ``device`` by default: convolutional
     networks on CUDA, where cuDNN's convolutions are fastest in it (and more so under bfloat16)."""
     return device.type == "cuda" and any(isinstance(module, nn.Conv2d) for module in model.modules())
+
+
+def has_batch_norm(model: nn.Module) -> bool:
+    """Whether ``model`` has a batch normalisation layer (which cannot train on a batch of one image)."""
+    return any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules())
+
+
+def _failing_layer(
+    model: nn.Module, inputs: torch.Tensor
+) -> tuple[int, nn.Module, torch.Size, RuntimeError | ValueError] | None:
+    """Push ``inputs`` through the layers of ``model`` (an ``nn.Sequential``) one by one: the first that fails, as
+    ``(number from 1, layer, shape of its input, error)``; None if none fails or ``model`` is not a sequence."""
+    if not isinstance(model, nn.Sequential):
+        return None
+    values = inputs
+    for number, layer in enumerate(model, start=1):
+        try:
+            values = layer(values)
+        except (RuntimeError, ValueError) as error:
+            if isinstance(error, torch.cuda.OutOfMemoryError):
+                return None
+            return number, layer, values.shape, error
+    return None
 
 
 def _snapshot(model: nn.Module, device: str | None = None) -> dict[str, torch.Tensor]:

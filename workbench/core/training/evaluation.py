@@ -1,4 +1,7 @@
-"""Scoring a model on a whole split (loss, accuracy, class probabilities) and predicting, batch by batch."""
+"""Scoring a model on a whole split (loss, accuracy, class probabilities) and predicting, batch by batch.
+
+Scoring goes in chunks of :data:`EVAL_BATCH` items and can be stopped between two of them (:class:`ScoringStopped`).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,10 @@ from workbench.core.training.recipe import LossFunction
 
 EVAL_BATCH = 4096
 """Items per forward pass when scoring or predicting."""
+
+
+class ScoringStopped(Exception):
+    """:func:`score` was asked to stop (its ``stop`` said so) before it had evaluated every item."""
 
 
 def autocast_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
@@ -41,13 +48,15 @@ def score(
     loss_fn: LossFunction,
     precision: torch.dtype | None = None,
     progress: Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[float, float, torch.Tensor]:
     """``(mean loss, accuracy, class probabilities)`` over a whole split in eval mode.
 
     The probabilities ``(N, classes)`` are the softmax of the outputs, on the inputs' device. An empty
     split gives NaNs and an empty tensor. ``precision``: the autocast dtype of the forward passes (None:
     float32). ``progress(done, total)`` is called after each batch of :data:`EVAL_BATCH` items (it does not
-    wait for the device).
+    wait for the device). ``stop()`` is asked before each batch; once it says True, scoring ends there with
+    :class:`ScoringStopped` (the model back in the mode it was in).
     """
     total = len(targets)
     if total == 0:
@@ -56,15 +65,19 @@ def score(
     model.eval()
     loss_sum = torch.zeros((), device=inputs.device)
     batches = []
-    for start in range(0, total, EVAL_BATCH):
-        batch_targets = targets[start : start + EVAL_BATCH]
-        with autocast_context(inputs.device, precision):
-            outputs = model(inputs[start : start + EVAL_BATCH])
-            loss_sum += loss_fn(outputs, batch_targets) * len(batch_targets)
-        batches.append(torch.softmax(outputs.float(), dim=1))
-        if progress is not None:
-            progress(min(start + EVAL_BATCH, total), total)
-    model.train(was_training)
+    try:
+        for start in range(0, total, EVAL_BATCH):
+            if stop is not None and stop():
+                raise ScoringStopped(f"Stopped after scoring {start:,} of {total:,} items.")
+            batch_targets = targets[start : start + EVAL_BATCH]
+            with autocast_context(inputs.device, precision):
+                outputs = model(inputs[start : start + EVAL_BATCH])
+                loss_sum += loss_fn(outputs, batch_targets) * len(batch_targets)
+            batches.append(torch.softmax(outputs.float(), dim=1))
+            if progress is not None:
+                progress(min(start + EVAL_BATCH, total), total)
+    finally:
+        model.train(was_training)
     probabilities = torch.cat(batches)
     correct = (probabilities.argmax(dim=1) == targets).sum()
     return loss_sum.item() / total, correct.item() / total, probabilities

@@ -57,7 +57,12 @@ class TrainState:
 
 @dataclass
 class TrainResult:
-    """How a run ended. ``status`` is finished, stopped, early-stopped or diverged."""
+    """How a run ended. ``status`` is finished, stopped, early-stopped or diverged.
+
+    A stopped run is not evaluated on the test split (a stop during that evaluation ends it too): its test
+    figures are NaN and ``test_probabilities`` is None. Otherwise ``test_probabilities`` holds the class
+    probabilities ``(test items, classes)`` behind ``test_accuracy``, on the run's device.
+    """
 
     status: str
     message: str
@@ -66,6 +71,7 @@ class TrainResult:
     test_accuracy: float
     duration_seconds: float
     model: nn.Module
+    test_probabilities: torch.Tensor | None = None
 
     @property
     def best_val_accuracy(self) -> float:

@@ -50,6 +50,8 @@ class ExportDialog(QDialog):
     """Asks for a format and a target path; :meth:`choice` gives them once accepted.
 
     It opens on ``fmt`` and offers to write into ``folder`` (the last export's), else beside the run folder.
+    Choosing an existing file asks nothing here: the window asks before replacing a file the workbench did
+    not write (:meth:`~workbench.ui.main_window.MainWindow.export_to`).
     """
 
     def __init__(
@@ -104,6 +106,10 @@ class ExportDialog(QDialog):
                 self.path.setText(str(Path(chosen) / default_export_name(self.trained, fmt)))
             return
         suffix = FORMAT_CHOICES[fmt][2]
-        chosen, _ = QFileDialog.getSaveFileName(self, "Export to", self.path.text(), f"*{suffix}")
+        # The window asks before replacing a file, and only one the workbench did not write: the file dialog's
+        # own question would come on top of it, and for earlier exports too.
+        chosen, _ = QFileDialog.getSaveFileName(
+            self, "Export to", self.path.text(), f"*{suffix}", options=QFileDialog.Option.DontConfirmOverwrite
+        )
         if chosen:
             self.path.setText(chosen)

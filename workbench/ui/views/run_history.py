@@ -24,7 +24,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtGui import QAction, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -155,7 +155,8 @@ def _row_items(summary: RunSummary) -> list[QStandardItem]:
 
 
 class RunHistory(QWidget):
-    """Every run under a runs folder, in a table sorted by date (newest first) until a header is clicked.
+    """Every run under a runs folder, in a table sorted by date (newest first) until a header is clicked; the
+    folder is named above the buttons (:meth:`set_root` lists another).
 
     Select rows to act on them: overlay their curves, load one into the builder, continue, evaluate, rename
     or delete. ``interactive`` False (tests, scripted mode) skips every dialog: continuing takes
@@ -192,10 +193,16 @@ class RunHistory(QWidget):
         self.details.setWordWrap(True)
         self.details.setTextFormat(Qt.TextFormat.PlainText)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.folder_label = QLabel()
+        self.folder_label.setObjectName("runsFolder")
+        self.folder_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._buttons = self._make_buttons()
+        self._row = self._button_row()
 
         layout = QVBoxLayout(self)
-        layout.addLayout(self._button_row())
+        layout.addWidget(self.folder_label)
+        layout.addLayout(self._row)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.details)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -258,6 +265,19 @@ class RunHistory(QWidget):
         row.addStretch(1)
         return row
 
+    def add_action_button(self, name: str, text: str, action: QAction, after: str = "refreshRuns") -> QPushButton:
+        """A button called ``name`` showing ``text`` beside the button ``after``, that triggers ``action`` and is
+        enabled with it (the window's File → Runs Folder… becomes a button next to Refresh)."""
+        button = QPushButton(text)
+        button.setObjectName(name)
+        button.setToolTip(action.toolTip())
+        button.setEnabled(action.isEnabled())
+        button.clicked.connect(lambda _checked=False: action.trigger())
+        action.enabledChanged.connect(button.setEnabled)
+        self._row.insertWidget(self._row.indexOf(self._buttons[after]) + 1, button)
+        self._buttons[name] = button
+        return button
+
     # Reading the runs
 
     @property
@@ -272,6 +292,7 @@ class RunHistory(QWidget):
 
     def refresh(self) -> None:
         """Read the runs folder again, keeping the selected runs selected where they still exist."""
+        self.folder_label.setText(f"Runs folder: {self._root}")
         selected = self.selected_folders()
         self._summaries = {summary.folder: summary for summary in list_runs(self._root)}
         self._model.setRowCount(0)
