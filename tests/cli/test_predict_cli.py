@@ -14,7 +14,8 @@ from PIL import Image
 
 from tests.helpers import Result
 from workbench.core.presets import load_preset
-from workbench.core.runs.folders import RunRecorder, new_run_dir
+from workbench.core.runs.folders import new_run_dir
+from workbench.core.runs.recorder import RunRecorder
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Trainer, predict
 

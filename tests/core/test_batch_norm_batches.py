@@ -11,7 +11,8 @@ import torch
 from tests.helpers import digits_config
 from workbench.core.errors import TrainingError
 from workbench.core.presets import load_preset
-from workbench.core.runs.folders import RunRecorder, new_run_dir
+from workbench.core.runs.folders import new_run_dir
+from workbench.core.runs.recorder import RunRecorder
 from workbench.core.training.engine import Callback, Trainer
 
 # The digits' training split is 1,437 images; a tenth goes to validation, leaving 1,294 = 3 × 431 + 1.

@@ -15,7 +15,8 @@ from tests import helpers
 from workbench.core.architecture import build
 from workbench.core.errors import ConfigError, RunError, TrainingError
 from workbench.core.presets import load_preset
-from workbench.core.runs.folders import RunRecorder, new_run_dir
+from workbench.core.runs.folders import new_run_dir
+from workbench.core.runs.recorder import RunRecorder
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.devices import available_devices, resolve_device
 from workbench.core.training.engine import Callback, Trainer, prepare_data

@@ -14,7 +14,8 @@ import torch
 from tests import helpers
 from workbench.core.errors import ConfigError, TrainingError
 from workbench.core.presets import load_preset
-from workbench.core.runs.folders import RunRecorder, load_checkpoint, new_run_dir
+from workbench.core.runs.folders import load_checkpoint, new_run_dir
+from workbench.core.runs.recorder import RunRecorder
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.devices import autocast_dtype
 from workbench.core.training.engine import Callback, Trainer, wants_channels_last

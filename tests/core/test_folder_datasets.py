@@ -13,7 +13,8 @@ from tests.helpers import CLASSES, SIDE, draw_tree
 from workbench.core.data import datasets, image_folders
 from workbench.core.errors import ConfigError, DatasetError
 from workbench.core.presets import load_preset, with_classes
-from workbench.core.runs.folders import RunRecorder, new_run_dir, read_run
+from workbench.core.runs.folders import new_run_dir, read_run
+from workbench.core.runs.recorder import RunRecorder
 from workbench.core.runs.trained import evaluate_trained, load_trained
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Trainer, prepare_data

@@ -10,8 +10,9 @@ from PIL import Image
 
 from workbench.core.errors import RunError, WorkbenchError
 from workbench.core.presets import load_preset
-from workbench.core.runs.folders import RunRecorder, new_run_dir
+from workbench.core.runs.folders import new_run_dir
 from workbench.core.runs.predict import Guess, ImageError, load_image, load_images, predict_images
+from workbench.core.runs.recorder import RunRecorder
 from workbench.core.runs.trained import load_trained
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Trainer, predict

@@ -3,7 +3,8 @@
 import json
 
 from workbench.core.presets import load_preset
-from workbench.core.runs.folders import RunRecorder, new_run_dir
+from workbench.core.runs.folders import new_run_dir
+from workbench.core.runs.recorder import RunRecorder
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Trainer
 

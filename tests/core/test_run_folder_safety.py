@@ -13,9 +13,10 @@ import pytest
 from tests.helpers import digits_config, lock_held_elsewhere
 from workbench.core.errors import RunError
 from workbench.core.presets import load_preset
-from workbench.core.runs.folders import RunRecorder, load_checkpoint, new_run_dir, read_run
+from workbench.core.runs.folders import delete_run, load_checkpoint, new_run_dir, read_run
 from workbench.core.runs.launch import continue_run, new_run, read_continuation
 from workbench.core.runs.lock import RunLock, writer_of
+from workbench.core.runs.recorder import RunRecorder
 from workbench.core.runs.summaries import list_runs
 from workbench.core.training.callbacks import Callback
 
@@ -233,3 +234,9 @@ def test_a_continuation_refuses_to_change_what_the_run_is(run_copy, changes, nam
 def test_settings_given_with_their_saved_values_are_no_change(run_copy):
     continuation = read_continuation(run_copy, 1, {"seed": 3, "dataset": "digits", "lr": 3e-3})
     assert set(continuation.changed) == {"epochs"}
+
+
+def test_a_run_being_trained_cannot_be_deleted(run_copy, holder):
+    with pytest.raises(RunError, match=f"process {holder.pid} .*then delete it"):
+        delete_run(run_copy)
+    assert (run_copy / "run.json").exists()

@@ -11,7 +11,6 @@ import torch
 from workbench.core.errors import RunError
 from workbench.core.presets import load_preset
 from workbench.core.runs.folders import (
-    RunRecorder,
     delete_run,
     is_run_folder,
     load_checkpoint,
@@ -20,6 +19,7 @@ from workbench.core.runs.folders import (
     read_run,
     rename_run,
 )
+from workbench.core.runs.recorder import RunRecorder
 from workbench.core.runs.summaries import NO_CHECKPOINT, list_runs
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Trainer

@@ -15,7 +15,8 @@ from safetensors import safe_open
 from workbench.core.errors import RunError
 from workbench.core.export.formats import export_model
 from workbench.core.presets import load_preset
-from workbench.core.runs.folders import RunRecorder, new_run_dir
+from workbench.core.runs.folders import new_run_dir
+from workbench.core.runs.recorder import RunRecorder
 from workbench.core.runs.trained import evaluate_trained, load_trained, nonfinite_layers
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Trainer, predict

@@ -8,7 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from workbench.core.presets import load_preset
-from workbench.core.runs.folders import RunRecorder, new_run_dir, read_metrics, read_run
+from workbench.core.runs.folders import new_run_dir, read_metrics, read_run
+from workbench.core.runs.recorder import RunRecorder
 from workbench.core.runs.summaries import NO_CHECKPOINT, list_runs
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Trainer

@@ -42,7 +42,6 @@ import shutil
 import tempfile
 import uuid
 import warnings
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,8 +55,9 @@ from workbench import __version__
 from workbench.core.architecture import format_shape
 from workbench.core.data import datasets
 from workbench.core.errors import ExportError, WorkbenchError
-from workbench.core.export.python_source import MARK_LINE, layer_attribute_names, layer_key, module_name, python_source
+from workbench.core.export.marks import EXPORT_MARK, is_bundle, is_own_export
 from workbench.core.export.python_source import class_name as class_name  # importers take it from here too
+from workbench.core.export.python_source import layer_attribute_names, layer_key, module_name, python_source
 from workbench.core.files import write_new_file
 from workbench.core.runs.folders import ARCHITECTURE_FILE, EVALUATION_FILE, METRICS_FILE, RUN_FILE, WEIGHTS_FILE
 from workbench.core.runs.trained import (
@@ -74,9 +74,6 @@ TOLERANCE = 1e-4
 CHECK_COUNT = 64
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
-# The key of the mark each export carries (ONNX metadata_props, the python weights' safetensors metadata, the
-# name of the pt2 archive's extra file), its value the format's name.
-EXPORT_MARK = "workbench-export"
 
 Progress = Callable[[str], None]
 _Files = list[tuple[Path, bytes]]  # what a format's writer makes in memory: each file's path and contents
@@ -212,7 +209,7 @@ def foreign_files(trained: TrainedModel, format: str, out: str | os.PathLike) ->
 def export_target(trained: TrainedModel, format: str, out: Path) -> Path:
     """Where :func:`export_model` writes for ``out``: ``out`` itself, or the default name inside the existing
     folder ``out`` (an existing bundle is itself the target of a new bundle)."""
-    if format == "safetensors" and _is_bundle(out):
+    if format == "safetensors" and is_bundle(out):
         return out
     if out.is_dir():
         return out / default_export_name(trained, format)
@@ -241,7 +238,7 @@ def _check_target(trained: TrainedModel, format: str, target: Path) -> None:
         if path.resolve() in protected and path.exists():
             raise ExportError(f"Writing {path} would overwrite the run's own file; export somewhere else.")
     run = trained.folder.resolve()
-    if target.is_dir() and run.is_relative_to(target.resolve()) and not (run == target.resolve() and _is_bundle(run)):
+    if target.is_dir() and run.is_relative_to(target.resolve()) and not (run == target.resolve() and is_bundle(run)):
         raise ExportError(
             f"Writing {target} would replace the folder of the run being exported; export somewhere else."
         )
@@ -256,7 +253,7 @@ def _replaced(format: str, target: Path) -> list[Path]:
 
 
 def _foreign(format: str, target: Path) -> list[Path]:
-    return [path for path in _replaced(format, target) if _exists(path) and not _is_own(path)]
+    return [path for path in _replaced(format, target) if _exists(path) and not is_own_export(path)]
 
 
 def _refuse_foreign(format: str, target: Path) -> None:
@@ -267,122 +264,6 @@ def _refuse_foreign(format: str, target: Path) -> None:
 
 def _exists(path: Path) -> bool:
     return path.exists() or path.is_symlink()  # a dangling link is replaced as well
-
-
-# How the workbench recognises its own exports: each format's mark (see the module's docstring)
-
-_BUNDLE_FILES = {WEIGHTS_FILE, ARCHITECTURE_FILE, META_FILE}
-
-
-def _is_own(path: Path) -> bool:
-    """Whether ``path`` is an export the workbench wrote (of any run, in any format), which an export may
-    replace: a bundle holding nothing but its own files, or a file carrying one of the formats' marks. A link
-    is never the workbench's: replacing it would not replace what it points to."""
-    if path.is_symlink():
-        return False
-    if path.is_dir():
-        try:
-            names = {entry.name for entry in path.iterdir()}
-        except OSError:
-            return False
-        return _is_bundle(path) and names <= _BUNDLE_FILES
-    return any(marked(path) for marked in (_marked_module, _marked_weights, _marked_pt2, _marked_onnx))
-
-
-def _marked_module(path: Path) -> bool:
-    """A Python export: its first line is the mark."""
-    try:
-        with path.open("rb") as stream:
-            return stream.readline(len(MARK_LINE) + 2).rstrip(b"\r\n") == MARK_LINE.encode()
-    except OSError:
-        return False
-
-
-def _marked_weights(path: Path) -> bool:
-    """A Python export's weights: their safetensors metadata holds the mark."""
-    try:
-        with safetensors.safe_open(path, framework="pt") as handle:
-            return (handle.metadata() or {}).get(EXPORT_MARK) == "python"
-    except Exception:  # not a safetensors file: safetensors fails on foreign files in several ways
-        return False
-
-
-def _marked_pt2(path: Path) -> bool:
-    """A pt2 export: the archive holds the extra file ``workbench-export`` (``torch.export.save``'s
-    ``extra_files``), a JSON document of format "pt2". Only the zip's directory and that file are read."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for name in archive.namelist():
-                if name.endswith(f"/extra/{EXPORT_MARK}"):
-                    document = json.loads(archive.read(name))
-                    return isinstance(document, dict) and document.get("format") == "pt2"
-    except (OSError, zipfile.BadZipFile, ValueError, RecursionError):
-        return False
-    return False
-
-
-def _marked_onnx(path: Path) -> bool:
-    """An ONNX export: the model's ``metadata_props`` (field 14 of the ``ModelProto`` message) holds the
-    entry ``workbench-export: onnx``. The file's top-level protobuf fields are walked without reading the
-    graph, so a large file costs no more than a small one; anything that is not a well-formed ModelProto is
-    not ours."""
-    try:
-        with path.open("rb") as stream:
-            size = os.fstat(stream.fileno()).st_size
-            for _ in range(10_000):  # a ModelProto has a few dozen top-level fields at most
-                if stream.tell() >= size:
-                    return False
-                field, wire = divmod(_varint(stream), 8)
-                if wire == 0:
-                    _varint(stream)
-                elif wire == 1 or wire == 5:
-                    stream.seek(8 if wire == 1 else 4, os.SEEK_CUR)
-                elif wire == 2:
-                    length = _varint(stream)
-                    if field == 14 and length <= 1 << 16:
-                        if _string_pair(stream.read(length)) == (EXPORT_MARK, "onnx"):
-                            return True
-                    else:
-                        stream.seek(length, os.SEEK_CUR)
-                else:
-                    return False
-    except (OSError, ValueError, UnicodeDecodeError):
-        return False
-    return False
-
-
-def _varint(stream: io.BufferedIOBase) -> int:
-    """A protobuf varint read from ``stream``; ValueError at the end of the data or past 10 bytes."""
-    value = 0
-    for shift in range(0, 70, 7):
-        byte = stream.read(1)
-        if not byte:
-            raise ValueError("the data ends inside a number")
-        value |= (byte[0] & 0x7F) << shift
-        if not byte[0] & 0x80:
-            return value
-    raise ValueError("a number longer than 10 bytes")
-
-
-def _string_pair(data: bytes) -> tuple[str, str]:
-    """An ONNX ``StringStringEntryProto``: its ``key`` (field 1) and ``value`` (field 2)."""
-    stream = io.BytesIO(data)
-    pair = ["", ""]
-    while stream.tell() < len(data):
-        field, wire = divmod(_varint(stream), 8)
-        if wire != 2:
-            raise ValueError("not a string entry")
-        text = stream.read(_varint(stream)).decode("utf-8")
-        if field in (1, 2):
-            pair[field - 1] = text
-    return pair[0], pair[1]
-
-
-def _is_bundle(path: Path) -> bool:
-    try:
-        return json.loads((path / META_FILE).read_text(encoding="utf-8")).get("format") == BUNDLE_FORMAT
-    except (OSError, ValueError, AttributeError, RecursionError):
-        return False
 
 
 def _weights_beside(module: Path) -> Path:

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.architecture import Architecture
 from workbench.core.errors import ConfigError
-from workbench.core.runs.folders import RunRecorder, check_room, continuation_record, load_checkpoint, new_run_dir
+from workbench.core.runs.folders import load_checkpoint, new_run_dir
 from workbench.core.runs.lock import check_not_being_trained
+from workbench.core.runs.recorder import RunRecorder, check_room, continuation_record
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Checkpoint, Trainer
 

@@ -86,11 +86,12 @@ class RunLock:
             stream.close()  # closing the file drops the flock
 
 
-def being_trained(folder: Path, writer: Writer | None) -> str:
-    """The message a second writer of a run folder gets."""
+def being_trained(folder: Path, writer: Writer | None, then: str = "continue it") -> str:
+    """The message a second writer of a run folder gets (``then``: what the user may do once the run ended)."""
+    who = (writer or Writer(None, None)).describe()
     return (
-        f"This run is being trained by {(writer or Writer(None, None)).describe()}: {folder} can have one writer at a time. Wait for that run to end "
-        f"(or stop it), then continue it."
+        f"This run is being trained by {who}: {folder} can have one writer at a time. Wait for that run to end "
+        f"(or stop it), then {then}."
     )
 
 

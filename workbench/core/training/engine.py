@@ -17,7 +17,9 @@ networks train in the channels-last memory format; ``config.compile`` adds ``tor
 :class:`~workbench.core.training.distributed.Cluster`, the run is one rank of a multi-process run (see distributed.py).
 
 The run's data classes (:class:`TrainState`, :class:`EpochMetrics`, :class:`TrainResult`, :class:`Checkpoint`) live
-in state.py and the callbacks in callbacks.py; both are importable from here too.
+in state.py, the callbacks in callbacks.py, the run's tensors (:class:`SplitData`) in split_data.py, the batching of an
+epoch in batches.py and the naming of a failing layer in layer_failures.py; what others use is importable from here
+too.
 """
 
 from __future__ import annotations
@@ -36,18 +38,18 @@ import torch
 from torch import nn
 
 from workbench.core.architecture import Architecture, build
-from workbench.core.data import datasets
-from workbench.core.errors import ConfigError, TrainingError, WorkbenchError, describe_failure
+from workbench.core.errors import TrainingError, WorkbenchError, describe_failure
+from workbench.core.training.batches import epoch_batches, has_batch_norm
 from workbench.core.training.callbacks import BestEpoch, Callback, EarlyStopping
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.devices import autocast_dtype, resolve_device
 from workbench.core.training.evaluation import EVAL_BATCH, ScoringStopped, autocast_context, evaluate, predict, score
+from workbench.core.training.layer_failures import locate_failure
 from workbench.core.training.loss_watch import LossWatch
 from workbench.core.training.messages import (
     compile_failed,
     divergence_message,
     last_batch_merged,
-    layer_failure,
     stopped_during_test,
 )
 from workbench.core.training.recipe import (
@@ -58,6 +60,7 @@ from workbench.core.training.recipe import (
     make_optimizer,
     make_scheduler,
 )
+from workbench.core.training.split_data import SplitData, fit_to_dataset, image_options, prepare_data
 from workbench.core.training.state import Checkpoint, EpochMetrics, TrainResult, TrainState, plural
 
 if TYPE_CHECKING:
@@ -89,71 +92,6 @@ __all__ = [
     "score",
     "wants_channels_last",
 ]
-
-
-@dataclass
-class SplitData:
-    """The tensors of one run: train/validation subsets and the test split, on one device."""
-
-    info: datasets.DatasetInfo
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-
-    def to(self, device: torch.device) -> SplitData:
-        move = {
-            name: getattr(self, name).to(device)
-            for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
-        }
-        return SplitData(self.info, **move)
-
-
-def prepare_data(config: TrainConfig, progress: bool = True) -> SplitData:
-    """Load the configured dataset (once per process) and draw the run's subsets with its seed.
-
-    An image folder's test split is drawn with the seed too, so the same run always tests on the same images.
-    """
-    dataset = datasets.load(
-        config.dataset,
-        config.data_dir,
-        progress=progress,
-        image_size=config.image_size,
-        channels=config.channels,
-        seed=config.seed,
-    )
-    train_size, val_size = config.sizes_for(len(dataset.train_y))
-    train_x, train_y, val_x, val_y = datasets.split(dataset, train_size, val_size, config.seed)
-    return SplitData(dataset.info, train_x, train_y, val_x, val_y, dataset.test_x, dataset.test_y)
-
-
-def _image_options(config: TrainConfig, info: datasets.DatasetInfo) -> dict[str, Any]:
-    """An image folder's size and channels as loaded, so the run records them even where they were left to
-    their defaults (a continuation then reads the folder the same way)."""
-    if not datasets.is_folder(config.dataset):
-        return {}
-    channels, size, _ = info.input_shape
-    return {"image_size": size, "channels": channels}
-
-
-def fit_to_dataset(architecture: Architecture, info: datasets.DatasetInfo) -> Architecture:
-    """A copy of the architecture that takes the dataset's images.
-
-    The input shape follows the dataset (a preset made for 28×28 also trains on 8×8 digits if its
-    layers allow); the number of classes must already agree, since the last layer depends on it.
-    """
-    if architecture.num_classes != len(info.class_names):
-        raise ConfigError(
-            f"The architecture '{architecture.name}' classifies {architecture.num_classes} classes but "
-            f"{info.title} has {len(info.class_names)}: set num_classes and the last layer's size to "
-            f"{len(info.class_names)}."
-        )
-    fitted = architecture.copy()
-    channels, height, width = info.input_shape
-    fitted.input_shape = (channels, height, width)
-    return fitted
 
 
 class Trainer:
@@ -195,7 +133,7 @@ class Trainer:
         if data is None:
             data = self._load(config, progress)
         self.config = dataclasses.replace(
-            config, train_size=len(data.train_y), val_size=len(data.val_y), **_image_options(config, data.info)
+            config, train_size=len(data.train_y), val_size=len(data.val_y), **image_options(config, data.info)
         )
         self.architecture = fit_to_dataset(architecture, data.info)
         self.data = data.to(self.device)
@@ -296,18 +234,10 @@ class Trainer:
         return [*self.own_callbacks, *self.callbacks]
 
     def _epoch_batches(self) -> tuple[int, int]:
-        """The batches of each epoch, and how many images a last batch too small for the network's batch
-        normalisation holds (0: none), which then join the batch before it.
-
-        Batch normalisation cannot train on a single image: a last batch of one, or in a multi-process run one
-        that leaves some process a single image, is merged rather than dropped, so every epoch sees every image.
-        """
-        count, size = len(self.data.train_y), self.config.batch_size
-        batches, left = math.ceil(count / size), count % size
+        """The batches of each epoch, and the images of a last batch too small for batch normalisation, which join
+        the batch before it (see :func:`~workbench.core.training.batches.epoch_batches`)."""
         processes = self.cluster.world_size if self.cluster is not None else 1
-        if batches > 1 and 0 < left < 2 * processes and has_batch_norm(self.model):
-            return batches - 1, left
-        return batches, 0
+        return epoch_batches(len(self.data.train_y), self.config.batch_size, processes, self.model)
 
     def _run(self, state: TrainState) -> TrainResult:
         started = time.perf_counter()
@@ -460,24 +390,9 @@ class Trainer:
             raise located from error
 
     def _locate(self, error: BaseException, inputs: torch.Tensor, training: bool) -> TrainingError | None:
-        """The :class:`TrainingError` naming the layer that fails on ``inputs``, found by pushing them through the
-        model's layers one by one (in training or eval mode, as the failed pass was); None where no single layer
-        fails that way (the failure was not the network's: the compiler's, another process's, memory)."""
-        if isinstance(error, torch.cuda.OutOfMemoryError):
-            return None
-        was_training = self.model.training
-        self.model.train(training)
-        try:
-            with torch.no_grad(), self.autocast():
-                failing = _failing_layer(self.model, inputs)
-        except Exception:  # locating is a courtesy: the original error is reported instead
-            return None
-        finally:
-            self.model.train(was_training)
-        if failing is None:
-            return None
-        number, layer, shape, layer_error = failing
-        return TrainingError(layer_failure(number, layer, tuple(shape), layer_error))
+        """The :class:`TrainingError` naming the layer that fails on ``inputs``, or None (see
+        :func:`~workbench.core.training.layer_failures.locate_failure`)."""
+        return locate_failure(self.model, error, inputs, training, self.autocast())
 
     def _prepare_training_model(self) -> None:
         """Set up the module the training batches go through: the model, under DDP in a multi-process run,
@@ -664,29 +579,6 @@ def wants_channels_last(model: nn.Module, device: torch.device) -> bool:
     """Whether ``model`` trains in the channels-last memory format on ``device`` by default: convolutional
     networks on CUDA, where cuDNN's convolutions are fastest in it (and more so under bfloat16)."""
     return device.type == "cuda" and any(isinstance(module, nn.Conv2d) for module in model.modules())
-
-
-def has_batch_norm(model: nn.Module) -> bool:
-    """Whether ``model`` has a batch normalisation layer (which cannot train on a batch of one image)."""
-    return any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules())
-
-
-def _failing_layer(
-    model: nn.Module, inputs: torch.Tensor
-) -> tuple[int, nn.Module, torch.Size, RuntimeError | ValueError] | None:
-    """Push ``inputs`` through the layers of ``model`` (an ``nn.Sequential``) one by one: the first that fails, as
-    ``(number from 1, layer, shape of its input, error)``; None if none fails or ``model`` is not a sequence."""
-    if not isinstance(model, nn.Sequential):
-        return None
-    values = inputs
-    for number, layer in enumerate(model, start=1):
-        try:
-            values = layer(values)
-        except (RuntimeError, ValueError) as error:
-            if isinstance(error, torch.cuda.OutOfMemoryError):
-                return None
-            return number, layer, values.shape, error
-    return None
 
 
 def _snapshot(model: nn.Module, device: str | None = None) -> dict[str, torch.Tensor]:

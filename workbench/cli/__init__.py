@@ -8,31 +8,23 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import math
 import os
-import shlex
-import shutil
-import signal
 import sys
-import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from workbench import __version__
+from workbench.cli.console import ConsoleReporter, guess_lines, percent
+from workbench.cli.interrupts import SIGNALLED, Interrupted, Interrupts, signal_name, stopped_line
 from workbench.core.architecture import Architecture
 from workbench.core.data import datasets
 from workbench.core.errors import ConfigError, WorkbenchError, describe_failure
 from workbench.core.export.formats import FORMATS, export_model
-from workbench.core.files import atomic_write_text
 from workbench.core.presets import describe_preset, load_preset, preset_names, with_classes
-from workbench.core.runs.folders import CHECKPOINT_DIR, LATEST_FILE, RUN_FILE, default_runs_dir, read_run
+from workbench.core.runs.folders import default_runs_dir
 from workbench.core.runs.launch import LaunchedRun, new_run, read_continuation
-from workbench.core.runs.predict import Guess, predict_images
+from workbench.core.runs.predict import predict_images
 from workbench.core.runs.summaries import list_runs
 from workbench.core.runs.trained import load_trained
 from workbench.core.text import printable
@@ -50,12 +42,9 @@ from workbench.core.training.config import (
 )
 from workbench.core.training.devices import available_devices
 from workbench.core.training.distributed import joined
-from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState, plural
+from workbench.core.training.engine import Callback, Trainer
 
 USAGE_ERROR = 2
-SIGNALLED = 128
-"""Plus the signal's number, the exit status of a run stopped by one: 130 for Ctrl+C (SIGINT), 143 for SIGTERM."""
-LOSS_SHOWN_EVERY = 0.25  # seconds between updates of the loss shown next to the progress bar
 
 CallbackFactory = Callable[[Trainer], Callback]
 """Makes a callback for a ``train`` run from its trainer (see :func:`main`)."""
@@ -417,19 +406,6 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def guess_lines(guesses: list[Guess]) -> list[str]:
-    """One line per image, the classes starting in one column: ``shirt.png: Shirt 61.2%, T-shirt/top 30.1%``.
-
-    The paths and class names (read from the run's files) are :func:`printable`: no control character reaches
-    the terminal."""
-    paths = [printable(str(guess.path)) for guess in guesses]
-    width = max((len(path) for path in paths), default=0) + 1
-    return [
-        f"{path + ':':<{width}} " + ", ".join(f"{printable(name)} {probability:.1%}" for name, probability in guess.top)
-        for path, guess in zip(paths, guesses)
-    ]
-
-
 def _runs(args: argparse.Namespace) -> int:
     summaries = list_runs(args.runs_dir)
     if not summaries:
@@ -453,7 +429,7 @@ def _runs(args: argparse.Namespace) -> int:
         lr = f"{run.lr:g}" if run.lr is not None else "?"
         print(
             f"{run.name[:44]:<44} {run.status_text:<13} {run.dataset:<14} {run.optimizer:<9} {lr:>8} {run.epochs:>6} "
-            f"{_percent(run.best_val_accuracy):>8} {_percent(run.test_accuracy):>7}  {run.architecture}"
+            f"{percent(run.best_val_accuracy):>8} {percent(run.test_accuracy):>7}  {run.architecture}"
         )
         if run.problem:
             print(f"    ! {run.problem}")
@@ -489,8 +465,8 @@ def _train(args: argparse.Namespace) -> int:
     """``train``: a new run (on every process torchrun started, if it did), or ``--resume``.
 
     Ctrl+C or SIGTERM before the run trains (while the dataset loads) ends the command with one line and the
-    signal's exit status, leaving no run folder (see :class:`_Interrupts`)."""
-    with _Interrupts() as interrupts:
+    signal's exit status, leaving no run folder (see :class:`Interrupts`)."""
+    with Interrupts() as interrupts:
         args.interrupts = interrupts
         try:
             typed = _typed_settings(args)
@@ -502,9 +478,9 @@ def _train(args: argparse.Namespace) -> int:
                 progress = not args.quiet and (cluster is None or cluster.is_main)
                 launched = new_run(architecture, config, args.out, progress=progress, cluster=cluster)
                 return _run_launched(launched, args)
-        except _Interrupted as interrupted:
+        except Interrupted as interrupted:
             kept = f"{args.resume} is as it was" if args.resume else "no run folder was made"
-            print(f"Stopped by {_signal_name(interrupted.signum)} before training began; {kept}.", file=sys.stderr)
+            print(f"Stopped by {signal_name(interrupted.signum)} before training began; {kept}.", file=sys.stderr)
             return SIGNALLED + interrupted.signum
 
 
@@ -540,7 +516,7 @@ def _run_launched(launched: LaunchedRun, args: argparse.Namespace) -> int:
 
     A run that Ctrl+C or SIGTERM stopped ends with one line on stderr (what was kept, how to continue) and exit
     status 130 or 143; otherwise the exit status is 0, or 1 for a run that diverged."""
-    interrupts: _Interrupts = args.interrupts
+    interrupts: Interrupts = args.interrupts
     interrupts.watch(launched)
     trainer, folder = launched.trainer, launched.folder
     reporter = None
@@ -553,217 +529,8 @@ def _run_launched(launched: LaunchedRun, args: argparse.Namespace) -> int:
     signum = interrupts.received
     if signum is not None and result.status == "stopped":
         if folder is not None:
-            print(_stopped_line(_signal_name(signum), result, launched), file=sys.stderr, flush=True)
+            print(stopped_line(signal_name(signum), result, launched), file=sys.stderr, flush=True)
         return SIGNALLED + signum
     if reporter is not None and folder is not None:
         reporter.conclude(result, folder)
     return 0 if result.status != "diverged" else 1
-
-
-def _signal_name(signum: int) -> str:
-    return "Ctrl+C" if signum == signal.SIGINT else signal.Signals(signum).name
-
-
-def _stopped_line(name: str, result: TrainResult, launched: LaunchedRun) -> str:
-    """The one line a run stopped by a signal ends with: what it kept and how to go on."""
-    done, planned = len(result.history), launched.trainer.config.epochs
-    if launched.recorder is not None and launched.recorder.removed:
-        return f"Stopped by {name} during epoch 1, before any epoch was complete: nothing was kept."
-    folder = shlex.quote(str(launched.folder))
-    if done == 0:
-        return f"Stopped by {name} during epoch 1, before any epoch was complete; run folder: {folder}"
-    if done >= planned:
-        return (
-            f"Stopped by {name} during the test evaluation after the last epoch ({done}): the test accuracy was not "
-            f"measured; run folder: {folder}"
-        )
-    return f"Stopped by {name} after epoch {done}; continue with: workbench train --resume {folder} --epochs {planned - done}"
-
-
-class _Interrupted(BaseException):
-    """Ctrl+C or SIGTERM before the run's trainer existed: the command ends at once. A BaseException, like
-    KeyboardInterrupt, so that no ``except Exception`` on its way takes it for a failure."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-class _Interrupts:
-    """What Ctrl+C (SIGINT) and SIGTERM do during ``train``, for the length of a ``with`` block.
-
-    Before the run trains (:meth:`watch`), the first signal ends the command (:class:`_Interrupted`). During the
-    run it stops the run after the current batch or evaluation chunk, as the app's Stop does; :attr:`received`
-    says which signal it was. A second signal exits at once (``os._exit``): the run folder's run.json is marked
-    ``stopped`` first (a new run's folder without a checkpoint is removed, as the run's recorder does). Outside the
-    main thread, where Python cannot install signal handlers, nothing changes.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self.launched: LaunchedRun | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _Interrupts:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
-
-    def watch(self, launched: LaunchedRun) -> None:
-        """From now on a signal stops ``launched``'s trainer."""
-        self.launched = launched
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.received is not None:
-            self._exit_now(signum)
-        self.received = signum
-        if self.launched is None:
-            raise _Interrupted(signum)
-        self.launched.trainer.stop()
-
-    def _exit_now(self, signum: int) -> None:
-        """The second signal: leave the run folder consistent, say so in one line, and exit without waiting."""
-        name, ending = _signal_name(signum), "."
-        try:
-            if self.launched is not None and self.launched.folder is not None:
-                ending = _abandon(self.launched, name)
-        except Exception:  # exiting matters more than the folder: its files are whole, each written atomically
-            pass
-        try:
-            os.write(2, f"Stopped at once by a second {name}{ending}\n".encode())  # print could be mid-write
-        finally:
-            os._exit(SIGNALLED + signum)
-
-
-def _abandon(launched: LaunchedRun, name: str) -> str:
-    """Leave the folder of a run that is exiting at once as the recorder would have: run.json ``stopped`` (a new
-    run with no checkpoint yet removed), no temporary file of a write cut short. How the line goes on."""
-    folder, recorder = launched.folder, launched.recorder
-    assert folder is not None and recorder is not None
-    if recorder.removed or not folder.is_dir():
-        return ": nothing was kept."
-    for partial in (*folder.glob(".*.tmp"), *(folder / CHECKPOINT_DIR).glob(".*.tmp")):
-        partial.unlink(missing_ok=True)
-    try:
-        epoch = int(json.loads((folder / CHECKPOINT_DIR / LATEST_FILE).read_text(encoding="utf-8"))["epoch"])
-    except (OSError, ValueError, KeyError, TypeError):
-        epoch = None
-    if epoch is None and recorder.new_run:
-        shutil.rmtree(folder, ignore_errors=True)
-        return ", before any epoch was complete: nothing was kept."
-    document = read_run(folder)
-    if document.get("status") == "running":
-        document["status"] = "stopped"
-        document["message"] = f"Stopped at once by a second {name}."
-        atomic_write_text(folder / RUN_FILE, json.dumps(document, indent=2) + "\n")
-    kept = f"its checkpoint of epoch {epoch}" if epoch is not None else "its earlier state"
-    return f"; the run folder {shlex.quote(str(folder))} is saved as stopped, with {kept}."
-
-
-class ConsoleReporter(Callback):
-    """A progress bar over the batches of each epoch and one line per finished epoch (stdout); on stderr with the
-    bar, a line before the test split is evaluated. ``quiet``: neither the bar nor that line."""
-
-    def __init__(self, quiet: bool = False):
-        self.quiet = quiet
-        self.bar: tqdm | None = None
-        self.loss_shown_at = -math.inf
-
-    def announce(self, trainer: Trainer, folder: Path) -> None:
-        """The run's first line (stdout): network, dataset, sizes, settings and run folder; the network's and the
-        dataset's names are :func:`printable`. Then the dataset's notes (what reading it skipped) on stderr."""
-        info, config = trainer.data.info, trainer.config
-        print(
-            f"{printable(trainer.architecture.name)} on {printable(info.title)} ({len(trainer.data.train_y):,} "
-            f"train / {len(trainer.data.val_y):,} validation / {len(trainer.data.test_y):,} test), "
-            f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, {plural(config.epochs, 'epoch')}, "
-            f"device {trainer.device}{_execution(trainer)}. Run folder: {printable(str(folder))}",
-            flush=True,
-        )
-        for note in info.notes:
-            print(f"note: {printable(note)}", file=sys.stderr, flush=True)
-
-    def on_notice(self, trainer: Trainer, message: str) -> None:
-        self._close_bar()
-        print(f"note: {message}", file=sys.stderr, flush=True)
-
-    def on_train_failed(self, trainer: Trainer, state: TrainState, message: str) -> None:
-        self._close_bar()
-
-    def on_batch_end(self, trainer: Trainer, state: TrainState) -> None:
-        if self.quiet:
-            return
-        if self.bar is None:
-            self.bar = tqdm(
-                total=state.batches_per_epoch,
-                desc=f"epoch {state.epoch}/{state.epochs}",
-                unit="batch",
-                leave=False,
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
-        self.bar.update(state.batch - self.bar.n)
-        now = time.monotonic()
-        if now - self.loss_shown_at >= LOSS_SHOWN_EVERY:  # reading the loss makes the CPU wait for the GPU
-            self.bar.set_postfix_str(f"loss {state.batch_loss:.4f}", refresh=False)
-            self.loss_shown_at = now
-
-    def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
-        self._close_bar()
-        print(
-            f"epoch {metrics.epoch:>3}/{state.epochs}  train loss {metrics.train_loss:.4f}  "
-            f"val loss {metrics.val_loss:.4f}  val acc {_percent(metrics.val_accuracy)}  "
-            f"{metrics.samples_per_second:,.0f} samples/s",
-            flush=True,
-        )
-
-    def on_test_start(self, trainer: Trainer, state: TrainState, count: int) -> None:
-        self._close_bar()
-        if count and not self.quiet:
-            print(f"Evaluating on {plural(count, 'test image')}…", file=sys.stderr, flush=True)
-
-    def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
-        self._close_bar()
-
-    def conclude(self, result: TrainResult, folder: Path) -> None:
-        stream = sys.stderr if result.status == "diverged" else sys.stdout
-        if result.status != "finished":
-            print(result.message, file=stream)
-        if math.isnan(result.test_accuracy):  # a stopped run is not tested
-            print(f"test accuracy {_percent(result.test_accuracy)}  (the test split was not evaluated)")
-        else:
-            print(f"test accuracy {_percent(result.test_accuracy)}  (test loss {result.test_loss:.4f})")
-        print(f"run folder: {folder}")
-
-    def _close_bar(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-def _execution(trainer: Trainer) -> str:
-    """How the run trains beyond plain float32 PyTorch in one process, for the first line; empty if it does not."""
-    words = []
-    if trainer.precision is not None:
-        words.append(f"{str(trainer.precision).removeprefix('torch.')} mixed precision")
-    if trainer.channels_last:
-        words.append("channels-last")
-    if trainer.config.compile:
-        words.append("torch.compile")
-    if trainer.cluster is not None:
-        words.append(f"{trainer.cluster.world_size} processes (global batch)")
-    return "".join(f", {word}" for word in words)
-
-
-def _percent(value: float | None) -> str:
-    return "  n/a " if value is None or math.isnan(value) else f"{value:6.2%}"
-
-
-if __name__ == "__main__":
-    sys.exit(main())

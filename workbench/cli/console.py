@@ -1,0 +1,129 @@
+"""What ``workbench train`` prints: the first line, a progress bar over each epoch's batches, one line per epoch,
+the test accuracy; and ``workbench predict``'s lines."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from workbench.core.runs.predict import Guess
+from workbench.core.text import printable
+from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState, plural
+
+LOSS_SHOWN_EVERY = 0.25  # seconds between updates of the loss shown next to the progress bar
+
+
+def guess_lines(guesses: list[Guess]) -> list[str]:
+    """One line per image, the classes starting in one column: ``shirt.png: Shirt 61.2%, T-shirt/top 30.1%``.
+
+    The paths and class names (read from the run's files) are :func:`printable`: no control character reaches
+    the terminal."""
+    paths = [printable(str(guess.path)) for guess in guesses]
+    width = max((len(path) for path in paths), default=0) + 1
+    return [
+        f"{path + ':':<{width}} " + ", ".join(f"{printable(name)} {probability:.1%}" for name, probability in guess.top)
+        for path, guess in zip(paths, guesses)
+    ]
+
+
+class ConsoleReporter(Callback):
+    """A progress bar over the batches of each epoch and one line per finished epoch (stdout); on stderr with the
+    bar, a line before the test split is evaluated. ``quiet``: neither the bar nor that line."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.bar: tqdm | None = None
+        self.loss_shown_at = -math.inf
+
+    def announce(self, trainer: Trainer, folder: Path) -> None:
+        """The run's first line (stdout): network, dataset, sizes, settings and run folder; the network's and the
+        dataset's names are :func:`printable`. Then the dataset's notes (what reading it skipped) on stderr."""
+        info, config = trainer.data.info, trainer.config
+        print(
+            f"{printable(trainer.architecture.name)} on {printable(info.title)} ({len(trainer.data.train_y):,} "
+            f"train / {len(trainer.data.val_y):,} validation / {len(trainer.data.test_y):,} test), "
+            f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, {plural(config.epochs, 'epoch')}, "
+            f"device {trainer.device}{execution_words(trainer)}. Run folder: {printable(str(folder))}",
+            flush=True,
+        )
+        for note in info.notes:
+            print(f"note: {printable(note)}", file=sys.stderr, flush=True)
+
+    def on_notice(self, trainer: Trainer, message: str) -> None:
+        self._close_bar()
+        print(f"note: {message}", file=sys.stderr, flush=True)
+
+    def on_train_failed(self, trainer: Trainer, state: TrainState, message: str) -> None:
+        self._close_bar()
+
+    def on_batch_end(self, trainer: Trainer, state: TrainState) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            self.bar = tqdm(
+                total=state.batches_per_epoch,
+                desc=f"epoch {state.epoch}/{state.epochs}",
+                unit="batch",
+                leave=False,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+        self.bar.update(state.batch - self.bar.n)
+        now = time.monotonic()
+        if now - self.loss_shown_at >= LOSS_SHOWN_EVERY:  # reading the loss makes the CPU wait for the GPU
+            self.bar.set_postfix_str(f"loss {state.batch_loss:.4f}", refresh=False)
+            self.loss_shown_at = now
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
+        self._close_bar()
+        print(
+            f"epoch {metrics.epoch:>3}/{state.epochs}  train loss {metrics.train_loss:.4f}  "
+            f"val loss {metrics.val_loss:.4f}  val acc {percent(metrics.val_accuracy)}  "
+            f"{metrics.samples_per_second:,.0f} samples/s",
+            flush=True,
+        )
+
+    def on_test_start(self, trainer: Trainer, state: TrainState, count: int) -> None:
+        self._close_bar()
+        if count and not self.quiet:
+            print(f"Evaluating on {plural(count, 'test image')}…", file=sys.stderr, flush=True)
+
+    def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
+        self._close_bar()
+
+    def conclude(self, result: TrainResult, folder: Path) -> None:
+        stream = sys.stderr if result.status == "diverged" else sys.stdout
+        if result.status != "finished":
+            print(result.message, file=stream)
+        if math.isnan(result.test_accuracy):  # a stopped run is not tested
+            print(f"test accuracy {percent(result.test_accuracy)}  (the test split was not evaluated)")
+        else:
+            print(f"test accuracy {percent(result.test_accuracy)}  (test loss {result.test_loss:.4f})")
+        print(f"run folder: {folder}")
+
+    def _close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def execution_words(trainer: Trainer) -> str:
+    """How the run trains beyond plain float32 PyTorch in one process, for the first line; empty if it does not."""
+    words = []
+    if trainer.precision is not None:
+        words.append(f"{str(trainer.precision).removeprefix('torch.')} mixed precision")
+    if trainer.channels_last:
+        words.append("channels-last")
+    if trainer.config.compile:
+        words.append("torch.compile")
+    if trainer.cluster is not None:
+        words.append(f"{trainer.cluster.world_size} processes (global batch)")
+    return "".join(f", {word}" for word in words)
+
+
+def percent(value: float | None) -> str:
+    return "  n/a " if value is None or math.isnan(value) else f"{value:6.2%}"
