@@ -1,4 +1,5 @@
-"""Continuing a run from the app: refused at once, with the process named, while another process trains it."""
+"""Continuing a run from the app: refused at once, with the process named, while another process trains it; and
+the app counting an epoch's batches as the engine does."""
 
 from __future__ import annotations
 
@@ -28,3 +29,18 @@ def test_continuing_a_run_another_process_trains_is_refused_before_anything_star
     session.continue_run(tmp_path / "run", 1)
     assert session.last_end is not None and session.last_end.status == "finished"
     assert load_preset("mlp").name in session.architecture.name
+
+
+def test_the_app_counts_the_batches_as_the_engine_does_and_shows_its_notice(tmp_path):
+    session = Session(InlineRunner(), runs_out=tmp_path / "run")
+    session.load_dataset("digits")
+    session.load_preset("cnn-strong")
+    session.edit_config(TrainConfig(dataset="digits", batch_size=431, epochs=1, optimizer="sgd"))
+    counted: list[int] = []
+    notices: list[str] = []
+    session.run_started.connect(lambda start: counted.append(session.batches_per_epoch()))
+    session.notice.connect(notices.append)
+    session.start_training()
+    assert counted == [3], "1,294 images in batches of 431: the last image joins the third batch"
+    assert any("batch normalisation cannot train on a single image" in notice for notice in notices)
+    assert session.last_end is not None and session.last_end.status == "finished"

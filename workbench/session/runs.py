@@ -215,9 +215,10 @@ class RunsMixin:
         return f"Training {start.architecture.name} on {start.device} — run folder {start.folder}"
 
     def batches_per_epoch(self) -> int:
-        """The batches in one epoch of the run training now."""
-        config = self.run.config if self.run is not None else self.config
-        return math.ceil((config.train_size or 1) / config.batch_size)
+        """The batches in one epoch of the run training now (as its engine counts them), or of the settings."""
+        if self.run is not None:
+            return self.run.batches_per_epoch
+        return math.ceil((self.config.train_size or 1) / self.config.batch_size)
 
     def present_epoch(self, packet: EpochPacket) -> None:
         """Show one finished epoch: the gallery's guesses, the validation confusion matrix and the weights."""

@@ -48,7 +48,8 @@ class RunStart:
     """A run has loaded its data, built its model and is about to train.
 
     ``history`` holds the epochs of an earlier session when a run is continued; ``first_step`` is the
-    global batch number the first new batch will have.
+    global batch number the first new batch will have; ``batches_per_epoch`` the engine's count (a last batch
+    too small for batch normalisation joins the one before it).
     """
 
     folder: Path
@@ -60,6 +61,7 @@ class RunStart:
     first_step: int
     gradient_layers: list[str]
     activation_layers: list[str]
+    batches_per_epoch: int
 
 
 @dataclass
@@ -195,6 +197,7 @@ class _Reporter(Callback):
                 len(state.history) * state.batches_per_epoch + 1,
                 list(self.monitor.layers),
                 list(self.monitor.activations),
+                state.batches_per_epoch,
             )
         )
 
