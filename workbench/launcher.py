@@ -5,6 +5,10 @@ Importing the command line takes seconds (PyTorch, scikit-learn); a Ctrl+C or SI
 anything heavy is imported: nothing has been written yet, so the process says so in one line and exits with the
 signal's status (130 for Ctrl+C, 143 for SIGTERM). ``train`` installs its own handlers once it runs (they stop the
 run after the current batch and save it); every other command keeps these.
+
+A run stopped by a signal has saved everything (each file written atomically and synced) when the command returns,
+so the process then exits at once: the interpreter's teardown of PyTorch and the loaded data takes seconds, and the
+user asked for the program to end.
 """
 
 from __future__ import annotations
@@ -20,8 +24,14 @@ def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _stopped)
     from workbench.cli import main as command_line
+    from workbench.cli.interrupts import SIGNALLED
 
-    return command_line()
+    status = command_line()
+    if status > SIGNALLED:  # stopped by a signal, everything saved: leave now, not after seconds of teardown
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 def _stopped(signum: int, frame: FrameType | None) -> None:

@@ -20,6 +20,7 @@ from workbench.core.runs.recorder import RunRecorder
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.devices import available_devices, resolve_device
 from workbench.core.training.engine import Callback, Trainer, prepare_data
+from workbench.core.training.evaluation import CPU_CONV_EVAL_BATCH, EVAL_BATCH, ScoringStopped, score
 
 TIMING = ("epoch_seconds", "samples_per_second")
 
@@ -467,3 +468,22 @@ def test_a_layer_that_fails_in_its_own_way_is_named_with_its_reason():
         TrainingError, match=r"^Layer 3 \(Broken\) failed on a batch of shape 64×120: this layer is broken$"
     ):
         trainer.run()
+
+
+def test_a_convolutional_network_is_scored_on_the_cpu_in_small_chunks_so_a_stop_waits_little():
+    images, labels = torch.randn(5000, 1, 28, 28), torch.randint(0, 10, (5000,))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    for preset, chunk in (("cnn-small", CPU_CONV_EVAL_BATCH), ("seed-simplenet", EVAL_BATCH)):
+        done: list[int] = []
+        score(
+            build(load_preset(preset)),
+            images,
+            labels,
+            loss_fn,
+            progress=lambda count, total, done=done: done.append(count),
+        )
+        assert done == [*range(chunk, 5000, chunk), 5000], preset
+    asked: list[int] = []
+    with pytest.raises(ScoringStopped):
+        score(build(load_preset("cnn-small")), images, labels, loss_fn, stop=lambda: asked.append(1) or len(asked) > 1)
+    assert len(asked) == 2, "asked before each chunk: a stop waits for one chunk of 512 images at most"
