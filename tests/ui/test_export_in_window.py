@@ -36,19 +36,6 @@ def run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def boxes(monkeypatch) -> list[tuple[str, str]]:
-    """The warnings shown: (title, text)."""
-    shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(
-        QMessageBox,
-        "warning",
-        lambda parent, title, text, *args: shown.append((title, text)) or QMessageBox.StandardButton.Ok,
-    )
-    monkeypatch.setattr(QMessageBox, "information", lambda *args, **kwargs: QMessageBox.StandardButton.Ok)
-    return shown
-
-
-@pytest.fixture
 def window(qtbot, tmp_path, boxes):
     win = MainWindow(interactive=True, runs_out=tmp_path / "runs")
     qtbot.addWidget(win)

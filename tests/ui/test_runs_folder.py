@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog
 
 from workbench.core.runs.folders import RUN_FILE
 from workbench.session.phase import Phase
@@ -17,19 +17,6 @@ from workbench.ui.main_window import MainWindow
 from workbench.ui.settings import CONFIG_DIR_ENV, SessionStore
 
 MENU_TITLE = "Runs &Folder…"
-
-
-@pytest.fixture
-def boxes(monkeypatch) -> list[tuple[str, str]]:
-    """The title and text of every warning the window shows."""
-    shown: list[tuple[str, str]] = []
-
-    def record(parent, title, text, *args, **kwargs):
-        shown.append((title, text))
-        return QMessageBox.StandardButton.Ok
-
-    monkeypatch.setattr(QMessageBox, "warning", record)
-    return shown
 
 
 class FolderDialog:

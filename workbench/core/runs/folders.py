@@ -73,12 +73,7 @@ def new_run_dir(
         while folder.exists():
             suffix += 1
             folder = base.with_name(f"{base.name}-{suffix}")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except (OSError, ValueError) as error:
-        raise RunFolderError(folder, getattr(error, "strerror", None) or str(error)) from None
+    check_runs_folder(folder)
     return folder
 
 
@@ -96,7 +91,8 @@ class RunFolderError(RunError):
 
 
 def check_runs_folder(root: str | os.PathLike) -> None:
-    """:class:`RunFolderError` unless new runs can be written into ``root`` (made if it is missing)."""
+    """:class:`RunFolderError` unless files can be written into ``root`` (made if it is missing): the runs folder,
+    or a new run's own folder."""
     folder = Path(root)
     try:
         folder.mkdir(parents=True, exist_ok=True)
