@@ -28,6 +28,7 @@ test: venv
 
 bench: venv
 	$(BIN)/python -m benchmarks.bench
+	$(BIN)/python -m benchmarks.cpu_bench
 	$(BIN)/python -m benchmarks.gui_bench
 	$(BIN)/python -m benchmarks.gpu_bench
 

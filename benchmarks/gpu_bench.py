@@ -27,7 +27,7 @@ from workbench.core.data import datasets
 from workbench.core.errors import ConfigError
 from workbench.core.presets import load_preset
 from workbench.core.training.config import TrainConfig
-from workbench.core.training.devices import autocast_dtype
+from workbench.core.training.devices import choose_precision
 from workbench.core.training.engine import Callback, SplitData, Trainer, evaluate, make_loss, prepare_data
 
 SKIPPED = "no CUDA device: GPU benchmark skipped"
@@ -102,7 +102,7 @@ def throughput_table(args: argparse.Namespace) -> None:
 def _has_bfloat16(device: str) -> bool:
     """Whether mixed precision can be asked for on ``device`` (an older GPU has no native bfloat16)."""
     try:
-        return autocast_dtype("on", torch.device(device)) is not None
+        return choose_precision("on", torch.device(device)).dtype is not None
     except ConfigError:
         return False
 

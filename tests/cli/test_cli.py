@@ -151,18 +151,20 @@ def test_train_preset_prints_epochs_and_writes_the_run_folder(sandbox):
     )
     assert result.returncode == 0, result
     lines = result.lines
-    assert len(lines) == 5, result
+    assert len(lines) == 6, result
     assert re.fullmatch(
         r"seed-relu-mlp on Digits \(1,000 train / 200 validation / 360 test\), adam lr 0\.001, "
-        r"batch 512, 2 epochs, device \S+\. Run folder: " + re.escape(str(out)),
+        r"batch 512, 2 epochs, device \S+, (bfloat16|float32) \([^)]+\), \d+ threads? \([^)]+\)\. Run folder: "
+        + re.escape(str(out)),
         lines[0],
     ), result
-    epochs = [EPOCH_LINE.fullmatch(line) for line in lines[1:3]]
+    assert re.fullmatch(r"Estimated time: (under 1 s|about \d+ s) on this CPU, 2 epochs\.", lines[1]), result
+    epochs = [EPOCH_LINE.fullmatch(line) for line in lines[2:4]]
     assert all(epochs), result
     assert [(m[1], m[2]) for m in epochs] == [("1", "2"), ("2", "2")]
-    test_line = TEST_LINE.fullmatch(lines[3])
+    test_line = TEST_LINE.fullmatch(lines[4])
     assert test_line, result
-    assert lines[4] == f"run folder: {out}"
+    assert lines[5] == f"run folder: {out}"
 
     assert sorted(path.name for path in out.iterdir()) == RUN_FILES
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

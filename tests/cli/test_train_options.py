@@ -1,10 +1,12 @@
-"""``workbench train``'s GPU options and settings file, run in this process (``cli.main``) on the CPU:
---mixed-precision, --compile (made to fail, to see the fallback), running out of memory, --config."""
+"""``workbench train``'s execution options and settings file, run in this process (``cli.main``) on the CPU:
+--mixed-precision (on a CPU that computes bfloat16 natively and one that emulates it), --threads, the estimate
+line, --compile (made to fail, to see the fallback), running out of memory, --config."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,8 @@ import torch
 from workbench import cli
 from workbench.core.data import datasets
 from workbench.core.presets import load_preset
-from workbench.core.training.engine import Trainer
+from workbench.core.training.engine import Callback, Trainer
+from workbench.core.training.threads import physical_cores, usable_cpus
 
 SMALL = [
     "--dataset",
@@ -70,25 +73,75 @@ def read_run(folder: Path) -> dict:
     return json.loads((folder / "run.json").read_text())
 
 
-def test_mixed_precision_on_trains_in_bfloat16_on_the_cpu(workbench, tmp_path):
-    result = workbench("train", *SMALL, "--mixed-precision", "on", "--out", tmp_path / "run")
+def test_on_a_native_cpu_the_first_lines_say_bfloat16_why_the_threads_and_the_estimate(workbench, tmp_path, native_cpu):
+    result = workbench("train", *SMALL, "--preset", "cnn-small", "--out", tmp_path / "run")
     assert result.status == 0, result
-    assert ", device cpu, bfloat16 mixed precision. Run folder:" in result.stdout.splitlines()[0]
+    first, second = result.stdout.splitlines()[:2]
+    threads = physical_cores()
+    assert (
+        f", device cpu, bfloat16 (this CPU computes it natively, with AVX-512 BF16), channels-last, "
+        f"{threads} thread{'s' if threads > 1 else ''} (all physical cores). Run folder:" in first
+    )
+    assert re.fullmatch(r"Estimated time: (under 1 s|about \d+ s) on this CPU, 2 epochs\.", second), second
     run = read_run(tmp_path / "run")
-    assert run["status"] == "finished" and run["config"]["mixed_precision"] == "on"
-    assert run["execution"]["precision"] == "bfloat16"
-
-
-def test_the_default_first_line_says_nothing_of_the_fast_path_on_the_cpu(workbench, tmp_path):
-    result = workbench("train", *SMALL, "--out", tmp_path / "run")
-    assert result.status == 0, result
-    assert result.stdout.splitlines()[0].endswith(f", device cpu. Run folder: {tmp_path / 'run'}")
-    assert read_run(tmp_path / "run")["execution"] == {
-        "precision": "float32",
-        "channels_last": False,
+    assert run["config"]["mixed_precision"] == "auto"
+    assert run["execution"] == {
+        "precision": "bfloat16",
+        "precision_reason": "this CPU computes it natively, with AVX-512 BF16",
+        "channels_last": True,
+        "threads": threads,
         "compile": False,
         "processes": 1,
     }
+
+
+def test_where_bfloat16_is_emulated_the_default_is_float32_and_says_why(workbench, tmp_path, emulating_cpu):
+    result = workbench("train", *SMALL, "--out", tmp_path / "run")
+    assert result.status == 0, result
+    assert (
+        ", device cpu, float32 (this CPU has no AVX-512 BF16 or AMX, so bfloat16 would be slower), "
+        in (result.stdout.splitlines()[0])
+    )
+    assert read_run(tmp_path / "run")["execution"]["precision"] == "float32"
+
+
+def test_mixed_precision_on_where_it_is_emulated_trains_and_says_it_is_slower(workbench, tmp_path, emulating_cpu):
+    result = workbench("train", *SMALL, "--mixed-precision", "on", "--out", tmp_path / "run")
+    assert result.status == 0, result
+    assert (
+        "bfloat16 (as asked, but this CPU has no AVX-512 BF16 or AMX and only emulates it: slower than float32)"
+        in (result.stdout.splitlines()[0])
+    )
+    assert "note: Mixed precision is on as asked, but this CPU has no native bfloat16" in result.stderr
+    run = read_run(tmp_path / "run")
+    assert run["status"] == "finished" and run["execution"]["precision"] == "bfloat16"
+
+
+def test_threads_typed_are_the_threads_the_run_computes_with(workbench, tmp_path):
+    seen = []
+
+    class Threads(Callback):
+        def on_batch_end(self, trainer, state):
+            seen.append(torch.get_num_threads())
+
+    result = cli.main(
+        ["train", *SMALL, "--threads", "1", "--out", str(tmp_path / "run")], callbacks=[lambda trainer: Threads()]
+    )
+    assert result == 0
+    assert seen and set(seen) == {1}
+    assert read_run(tmp_path / "run")["execution"]["threads"] == 1
+
+
+@pytest.mark.parametrize("count", ["0", "-1", str(os.cpu_count() + 1), "two"])
+def test_an_impossible_thread_count_exits_2_with_the_range(workbench, tmp_path, count):
+    result = workbench("train", *SMALL, "--threads", count, "--out", tmp_path / "run")
+    assert result.status == 2, result
+    if count == "two":
+        assert "argument --threads: 'two' is not a whole number" in result.stderr
+    else:
+        assert f"argument --threads: must be between 1 and {usable_cpus()}" in result.stderr
+        assert f"not {count}." in result.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_failing_compile_is_a_note_and_the_run_goes_on(workbench, tmp_path, monkeypatch):

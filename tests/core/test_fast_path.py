@@ -1,8 +1,11 @@
-"""The GPU fast path's options: mixed precision, channels-last, torch.compile and its fallback, out of memory.
+"""The fast path's options: mixed precision, channels-last, torch.compile and its fallback, out of memory.
 
-On the CPU: the defaults change nothing, bfloat16 autocast works when asked for, channels-last can be forced
-and must train like the contiguous layout, a failing torch.compile falls back to eager exactly, and an
-out-of-memory error ends the run marked failed. The CUDA tests run on a GPU machine.
+On the CPU: Automatic picks bfloat16 where the CPU computes it natively and float32 where it would be emulated
+(both cases are played on any CPU by standing in for the feature detection), asking for bfloat16 where it is
+emulated trains as asked and says it is slower, convolutional networks train channels-last like the contiguous
+layout, bfloat16 and float32 runs end within a few points of each other and the NaN guard still works under
+autocast, a failing torch.compile falls back to eager exactly, and an out-of-memory error ends the run marked
+failed. The CUDA tests run on a GPU machine.
 """
 
 import json
@@ -16,8 +19,9 @@ from workbench.core.errors import ConfigError, TrainingError
 from workbench.core.presets import load_preset
 from workbench.core.runs.folders import load_checkpoint, new_run_dir
 from workbench.core.runs.recorder import RunRecorder
+from workbench.core.training import devices
 from workbench.core.training.config import TrainConfig
-from workbench.core.training.devices import autocast_dtype
+from workbench.core.training.devices import choose_precision
 from workbench.core.training.engine import Callback, Trainer, wants_channels_last
 
 CPU = torch.device("cpu")
@@ -63,24 +67,87 @@ def test_settings_saved_before_the_fast_path_still_load():
     assert config.mixed_precision == "auto" and config.compile is False
 
 
-def test_mixed_precision_is_bfloat16_where_asked_and_supported():
-    assert autocast_dtype("auto", CPU) is None and autocast_dtype("off", CPU) is None
-    assert autocast_dtype("on", CPU) == torch.bfloat16
-    assert autocast_dtype("auto", torch.device("mps")) is None
+def test_automatic_is_bfloat16_on_a_cpu_that_computes_it_natively_and_says_why(native_cpu):
+    automatic = choose_precision("auto", CPU)
+    assert automatic.dtype == torch.bfloat16 and not automatic.slower
+    assert automatic.words() == "bfloat16: this CPU computes it natively, with AVX-512 BF16"
+    assert choose_precision("on", CPU).dtype == torch.bfloat16
+    off = choose_precision("off", CPU)
+    assert off.dtype is None and off.words() == "float32: mixed precision is off"
+
+
+def test_automatic_is_float32_where_bfloat16_would_be_emulated_and_on_is_marked_slower(emulating_cpu):
+    automatic = choose_precision("auto", CPU)
+    assert automatic.dtype is None
+    assert automatic.words() == "float32: this CPU has no AVX-512 BF16 or AMX, so bfloat16 would be slower"
+    asked = choose_precision("on", CPU)
+    assert asked.dtype == torch.bfloat16 and asked.slower and "slower than float32" in asked.reason
+
+
+def test_the_feature_detection_is_pytorchs():
+    found = devices.cpu_bfloat16_instructions()
+    native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+    assert (found is not None) == native
+
+
+def test_mixed_precision_elsewhere_is_float32_or_refused():
+    assert choose_precision("auto", torch.device("mps")).dtype is None
     with pytest.raises(ConfigError, match="CUDA GPUs and the CPU, not on 'mps'"):
-        autocast_dtype("on", torch.device("mps"))
+        choose_precision("on", torch.device("mps"))
 
 
-# The CPU defaults change nothing
+# The CPU fast path
 
 
-def test_on_the_cpu_the_defaults_train_in_float32_contiguous_and_eager():
+def test_on_a_native_cpu_the_defaults_train_convolutions_in_bfloat16_and_channels_last(native_cpu):
     trainer, auto = train("cnn-small", seed=5)
-    assert trainer.precision is None and not trainer.channels_last and trainer.notices == []
-    assert next(trainer.model.parameters()).is_contiguous()
+    assert trainer.precision == torch.bfloat16 and trainer.channels_last and trainer.notices == []
+    assert trainer.model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(parameter.dtype == torch.float32 for parameter in auto.model.parameters())
+    assert all(isinstance(m.train_loss, float) and m.train_loss == m.train_loss for m in auto.history)
+    _, again = train("cnn-small", seed=5)
+    assert same_weights(auto, again)  # bfloat16 on the CPU repeats exactly too
+
+
+def test_where_bfloat16_is_emulated_automatic_trains_exactly_as_float32(emulating_cpu):
+    trainer, auto = train("cnn-small", seed=5)
+    assert trainer.precision is None and trainer.notices == []
     _, off = train("cnn-small", seed=5, mixed_precision="off")
     assert same_weights(auto, off)
     assert [m.val_loss for m in auto.history] == [m.val_loss for m in off.history]
+
+
+def test_bfloat16_asked_for_where_it_is_emulated_trains_and_says_it_is_slower(emulating_cpu):
+    notes = Notes()
+    trainer, result = train(callbacks=[notes], mixed_precision="on", epochs=1)
+    assert trainer.precision == torch.bfloat16 and result.status == "finished"
+    assert notes.messages == trainer.notices and len(notes.messages) == 1
+    assert "only emulates it: this run will be slower than in float32" in notes.messages[0]
+
+
+def test_bfloat16_and_float32_runs_of_cnn_small_end_within_a_few_points(native_cpu):
+    settings = {"train_size": 1000, "epochs": 6, "optimizer": "adamw", "lr": 3e-3, "seed": 2}
+    _, fast = train("cnn-small", **settings)
+    _, exact = train("cnn-small", mixed_precision="off", **settings)
+    assert exact.test_accuracy >= 0.85  # a run that learns, or the comparison says nothing
+    assert abs(fast.test_accuracy - exact.test_accuracy) <= 0.04
+    assert abs(fast.history[-1].val_loss - exact.history[-1].val_loss) <= 0.1
+
+
+def test_the_nan_guard_works_under_bfloat16_autocast(native_cpu):
+    kept = {}
+
+    class Keep(Callback):
+        def on_epoch_end(self, trainer, state, metrics):
+            kept.update({name: tensor.clone() for name, tensor in trainer.model.state_dict().items()})
+
+    settings = {"optimizer": "sgd", "lr": 50.0, "momentum": 0.9, "epochs": 5, "loss": "mse"}
+    trainer, result = train(callbacks=[Keep()], mixed_precision="on", **settings)
+    assert trainer.precision == torch.bfloat16
+    assert result.status == "diverged" and "learning rate 50 is probably too high" in result.message
+    assert all(torch.isfinite(tensor).all() for tensor in result.model.state_dict().values())
+    for name, tensor in result.model.state_dict().items():
+        assert name not in kept or torch.equal(tensor, kept[name])  # the last good epoch's weights
 
 
 # Mixed precision on the CPU, when asked for
@@ -96,21 +163,28 @@ def test_bfloat16_autocast_on_the_cpu_trains_and_evaluates(tmp_path):
     assert result.status == "finished" and result.history[-1].val_accuracy >= 0.85
     assert next(result.model.parameters()).dtype == torch.float32  # autocast leaves the weights in float32
     run = json.loads((folder / "run.json").read_text())
-    assert run["execution"] == {"precision": "bfloat16", "channels_last": False, "compile": False, "processes": 1}
+    assert run["execution"] == {
+        "precision": "bfloat16",
+        "precision_reason": trainer.precision_choice.reason,
+        "channels_last": False,
+        "threads": torch.get_num_threads(),
+        "compile": False,
+        "processes": 1,
+    }
     evaluation = json.loads((folder / "evaluation.json").read_text())
     assert evaluation["accuracy"] == pytest.approx(result.test_accuracy)
 
 
-# Channels-last (automatic on CUDA only; forced here on the CPU to check the path)
+# Channels-last (automatic for convolutional networks, on CUDA and the CPU)
 
 
-def test_channels_last_is_chosen_for_convolutional_networks_on_cuda_only():
+def test_channels_last_is_chosen_for_convolutional_networks_on_cuda_and_the_cpu():
     from workbench.core.architecture import build
 
     cnn, mlp = build(load_preset("cnn-small")), build(load_preset("mlp"))
-    assert wants_channels_last(cnn, torch.device("cuda", 0))
-    assert not wants_channels_last(mlp, torch.device("cuda", 0))
-    assert not wants_channels_last(cnn, CPU)
+    assert wants_channels_last(cnn, torch.device("cuda", 0)) and wants_channels_last(cnn, CPU)
+    assert not wants_channels_last(mlp, torch.device("cuda", 0)) and not wants_channels_last(mlp, CPU)
+    assert not wants_channels_last(cnn, torch.device("mps"))
 
 
 def test_channels_last_trains_like_the_contiguous_layout_and_checkpoints(tmp_path):
@@ -310,3 +384,12 @@ def test_the_gpu_benchmark_runs_through_on_the_cpu_with_small_sizes(fashion_mnis
     assert all(row.count("x)") == 4 and "(1.00x)" in row for row in rows.values())  # 4 variants, against the first
     assert "AdamW lr 0.004243 one-cycle, weight decay 5e-4, batch 512, up to 1 epochs" in out
     assert out.count("not reached in 1 epochs") == 1
+
+
+@pytest.mark.parametrize("optimizer, fused", [("adam", True), ("adamw", True), ("sgd", None), ("rmsprop", None)])
+def test_adam_and_adamw_take_the_fused_implementation_on_the_cpu(optimizer, fused):
+    from workbench.core.architecture import build
+    from workbench.core.training.recipe import make_optimizer
+
+    made = make_optimizer(build(load_preset("cnn-small")), digits_config(optimizer=optimizer))
+    assert made.param_groups[0].get("fused") == fused

@@ -41,8 +41,9 @@ from workbench.core.training.config import (
     read_settings,
 )
 from workbench.core.training.devices import available_devices
-from workbench.core.training.distributed import joined
+from workbench.core.training.distributed import joined, processes_on_this_machine
 from workbench.core.training.engine import Callback, Trainer
+from workbench.core.training.threads import check_threads, physical_cores, usable_cpus, use_threads
 
 USAGE_ERROR = 2
 
@@ -227,7 +228,15 @@ def _add_execution_arguments(train: argparse.ArgumentParser) -> None:
         "--mixed-precision",
         choices=MIXED_PRECISION,
         default=defaults.mixed_precision,
-        help="bfloat16 autocast: auto = on for CUDA GPUs that support it, off elsewhere",
+        help="bfloat16 autocast: auto = on where the device computes bfloat16 natively (CUDA GPUs from Ampere on, "
+        "CPUs with AVX-512 BF16 or AMX), off elsewhere",
+    )
+    train.add_argument(
+        "--threads",
+        type=_thread_count,
+        metavar="N",
+        help=f"CPU threads to compute with (1 to {usable_cpus()} here; default: every physical core, "
+        f"{physical_cores()} here)",
     )
     train.add_argument(
         "--compile",
@@ -266,6 +275,15 @@ def _add_predict_command(commands: argparse._SubParsersAction) -> None:
         "as in Fashion-MNIST and MNIST",
     )
     predict.set_defaults(command="predict", handler=_predict)
+
+
+def _thread_count(text: str) -> int:
+    try:
+        return check_threads(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--threads ")) from None
 
 
 def _at_least_one(text: str) -> int:
@@ -470,6 +488,7 @@ def _train(args: argparse.Namespace) -> int:
         args.interrupts = interrupts
         try:
             typed = _typed_settings(args)
+            args.threads_used = use_threads(args.threads, processes_on_this_machine())
             if args.resume:
                 return _continue(args, typed)
             config = TrainConfig.from_dict({**(read_settings(args.config) if args.config else {}), **typed})
@@ -523,7 +542,9 @@ def _run_launched(launched: LaunchedRun, args: argparse.Namespace) -> int:
     if folder is not None:
         reporter = ConsoleReporter(quiet=args.quiet)
         trainer.callbacks.append(reporter)
-        reporter.announce(trainer, folder)
+        reporter.announce(trainer, folder, args.threads_used)
+        if trainer.cluster is None:
+            reporter.estimate(trainer, launched.continued_after or 0, stop=lambda: interrupts.received is not None)
     trainer.callbacks += [make(trainer) for make in args.callback_factories]
     result = trainer.run()
     signum = interrupts.received

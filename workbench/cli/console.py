@@ -1,4 +1,4 @@
-"""What ``workbench train`` prints: the first line, a progress bar over each epoch's batches, one line per epoch,
+"""What ``workbench train`` prints: the first line, the estimated time, a progress bar over each epoch's batches, one line per epoch,
 the test accuracy; and ``workbench predict``'s lines."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -13,6 +14,8 @@ from tqdm import tqdm
 from workbench.core.runs.predict import Guess
 from workbench.core.text import printable
 from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState, plural
+from workbench.core.training.estimate import EstimateStopped, estimate_run
+from workbench.core.training.threads import Threads
 
 LOSS_SHOWN_EVERY = 0.25  # seconds between updates of the loss shown next to the progress bar
 
@@ -39,19 +42,35 @@ class ConsoleReporter(Callback):
         self.bar: tqdm | None = None
         self.loss_shown_at = -math.inf
 
-    def announce(self, trainer: Trainer, folder: Path) -> None:
-        """The run's first line (stdout): network, dataset, sizes, settings and run folder; the network's and the
-        dataset's names are :func:`printable`. Then the dataset's notes (what reading it skipped) on stderr."""
+    def announce(self, trainer: Trainer, folder: Path, threads: Threads | None = None) -> None:
+        """The run's first line (stdout): network, dataset, sizes, settings, how it computes (precision and why,
+        memory format, CPU threads) and run folder; the network's and the dataset's names are :func:`printable`.
+        Then the dataset's notes (what reading it skipped) on stderr."""
         info, config = trainer.data.info, trainer.config
         print(
             f"{printable(trainer.architecture.name)} on {printable(info.title)} ({len(trainer.data.train_y):,} "
             f"train / {len(trainer.data.val_y):,} validation / {len(trainer.data.test_y):,} test), "
             f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, {plural(config.epochs, 'epoch')}, "
-            f"device {trainer.device}{execution_words(trainer)}. Run folder: {printable(str(folder))}",
+            f"device {trainer.device}{execution_words(trainer, threads)}. Run folder: {printable(str(folder))}",
             flush=True,
         )
         for note in info.notes:
             print(f"note: {printable(note)}", file=sys.stderr, flush=True)
+
+    def estimate(self, trainer: Trainer, epochs_done: int, stop: Callable[[], bool]) -> None:
+        """The second line: how long the run should take, from a few batches timed now (nothing if stopped)."""
+        try:
+            estimate = estimate_run(
+                trainer.architecture,
+                trainer.config,
+                trainer.data.info,
+                epochs=trainer.config.epochs - epochs_done,
+                stop=stop,
+            )
+        except EstimateStopped:
+            return
+        compiling = " (not counting compilation)" if trainer.config.compile else ""
+        print(f"Estimated time: {estimate.words()}{compiling}.", flush=True)
 
     def on_notice(self, trainer: Trainer, message: str) -> None:
         self._close_bar()
@@ -111,17 +130,19 @@ class ConsoleReporter(Callback):
             self.bar = None
 
 
-def execution_words(trainer: Trainer) -> str:
-    """How the run trains beyond plain float32 PyTorch in one process, for the first line; empty if it does not."""
-    words = []
-    if trainer.precision is not None:
-        words.append(f"{str(trainer.precision).removeprefix('torch.')} mixed precision")
+def execution_words(trainer: Trainer, threads: Threads | None = None) -> str:
+    """How the run computes, for the first line: the precision and why, then what it adds to plain PyTorch in one
+    process, and on the CPU the threads."""
+    precision = trainer.precision_choice
+    words = [f"{precision.name} ({precision.reason})"]
     if trainer.channels_last:
         words.append("channels-last")
     if trainer.config.compile:
         words.append("torch.compile")
     if trainer.cluster is not None:
         words.append(f"{trainer.cluster.world_size} processes (global batch)")
+    if threads is not None and trainer.device.type == "cpu":
+        words.append(threads.words())
     return "".join(f", {word}" for word in words)
 
 

@@ -23,8 +23,10 @@ from workbench.core.runs.lock import check_not_being_trained
 from workbench.core.runs.metrics import Evaluation, evaluate_model
 from workbench.core.runs.trained import TrainedModel, check_finite, evaluate_trained, load_trained
 from workbench.core.training.config import TrainConfig
+from workbench.core.training.devices import choose_precision
 from workbench.core.training.distributed import write_handoff
 from workbench.core.training.engine import EpochMetrics
+from workbench.session.estimates import Estimates
 from workbench.session.phase import Phase, PhaseError, check_editable, check_transition
 from workbench.session.shown import (
     GallerySet,
@@ -76,6 +78,7 @@ class RunsMixin:
         status: Signal
         progress_text: Signal
         exported: Signal
+        estimates: Estimates
         _then: Callable[[], None] | None
 
         def enter(self, phase: Phase) -> None: ...
@@ -146,6 +149,7 @@ class RunsMixin:
             on_progress=self._run_reported,
             on_done=self._run_done,
         )
+        self.estimates.cancel()  # the run needs the processor the measurement would take
         self.training = task
         self.last_end = None
         self.show_evaluation(None)
@@ -212,7 +216,11 @@ class RunsMixin:
 
     @staticmethod
     def _training_line(start: RunStart) -> str:
-        return f"Training {start.architecture.name} on {start.device} — run folder {start.folder}"
+        precision = choose_precision(start.config.mixed_precision, torch.device(start.device))
+        return (
+            f"Training {start.architecture.name} on {start.device} in {precision.name} ({precision.reason}) — "
+            f"run folder {start.folder}"
+        )
 
     def batches_per_epoch(self) -> int:
         """The batches in one epoch of the run training now (as its engine counts them), or of the settings."""

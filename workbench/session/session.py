@@ -24,6 +24,8 @@ from workbench.core.runs import folders as run_folders
 from workbench.core.runs.predict import load_images
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import fit_to_dataset, predict
+from workbench.core.training.threads import use_threads
+from workbench.session.estimates import Estimates
 from workbench.session.phase import Phase, check_editable, check_transition
 from workbench.session.runs import RunsMixin
 from workbench.session.shown import GallerySet, NetworkKind, ShownEvaluation, ShownNetwork, validation_subset
@@ -80,6 +82,9 @@ class Session(RunsMixin):
         self.recent_files: list[Path] = []
         self.loading: str | None = None  # the dataset being loaded in the background
         self._then: Callable[[], None] | None = None  # what to do once the dataset has loaded
+        self.threads = use_threads()  # every physical core, said in the device's description
+        self.estimates = Estimates(runner)
+        self.closed = False  # shut down: the window is closing, nothing new starts
         self._init_runs()
 
     # ---- phase ------------------------------------------------------------------------------
@@ -108,7 +113,9 @@ class Session(RunsMixin):
         check_editable(self.phase)
 
     def shutdown(self) -> None:
-        """Stop every background task and wait for it (closing the window)."""
+        """Stop every background task and wait for it (closing the window); no estimate starts after it."""
+        self.closed = True
+        self.estimates.cancel()
         self.runner.shutdown()
 
     # ---- where runs go -------------------------------------------------------------------------
@@ -271,6 +278,28 @@ class Session(RunsMixin):
         self.file_changed.emit()
         self._clear_results()
         self.refresh_preview()
+
+    def request_estimate(self) -> None:
+        """Measure how long a run of the network and settings shown would take (in the background; the line comes
+        through ``estimates.changed``). Nothing is measured while a run trains or a dataset loads, nor for a
+        network that does not fit or settings out of range (Start says why)."""
+        dataset = self.dataset
+        if self.closed:
+            return
+        if (
+            self.phase is not Phase.IDLE
+            or dataset is None
+            or datasets.canonical_name(self.config.dataset) != dataset.info.name
+            or not self.report.ok
+        ):
+            self.estimates.cancel()
+            return
+        try:
+            self.config.check()
+        except WorkbenchError:
+            self.estimates.cancel()
+            return
+        self.estimates.request(self.architecture, self.config, dataset.info)
 
     def _clear_results(self) -> None:
         self.evaluation = None

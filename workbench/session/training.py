@@ -4,12 +4,18 @@ Everything here is plain Python: the reports (:class:`RunStart`, :class:`BatchPa
 travel from the training thread through :meth:`TaskState.report` to the session's thread, where the
 runner delivers them. Pause and stop go straight to the engine's own thread-safe handles, so they act at
 the next batch boundary.
+
+While a run trains, the thread that owns the session should compute as little as it can, and hold no OpenMP
+workers: see :func:`release_idle_workers`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +31,8 @@ from workbench.core.training.gradients import GradientMonitor, GradientSample
 from workbench.core.training.loss_watch import read_losses
 from workbench.session.tasks import TaskState
 
-REPORTS_PER_SECOND = 10.0
+REPORTS_PER_SECOND = 4.0
+"""Batch packets a second at most: each costs the window's thread a progress bar and the curves' points."""
 
 
 @dataclass
@@ -167,7 +174,11 @@ def train(request: RunRequest, state: TaskState, rate_hz: float = REPORTS_PER_SE
 
 
 class _Reporter(Callback):
-    """Engine callbacks (on the training thread) -> reports, at most ``1 / interval`` batch packets a second."""
+    """Engine callbacks (on the training thread) -> reports, at most ``1 / interval`` batch packets a second.
+
+    An epoch's end does not send the batches since the last packet: a quick network's epochs end many times a
+    second, and the next packet carries them.
+    """
 
     def __init__(self, state: TaskState, interval: float, folder: Path, monitor: GradientMonitor):
         self.state = state
@@ -209,7 +220,6 @@ class _Reporter(Callback):
             self._emit(state, now)
 
     def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
-        self._emit(state, time.perf_counter())
         probabilities = labels = None
         if state.val_probabilities is not None and len(state.val_probabilities):
             probabilities = state.val_probabilities.to("cpu", torch.float32).numpy()
@@ -256,6 +266,44 @@ class _Reporter(Callback):
         )
         self.steps, self.losses = [], []
         self.last_emit, self.last_samples = now, state.samples_seen
+
+
+OMP_PAUSE_SOFT = 1
+"""``omp_pause_soft`` of OpenMP 5's ``omp_pause_resource_t``."""
+
+
+def release_idle_workers() -> None:
+    """Let the OpenMP worker threads go that this thread's own PyTorch work started, if it started any.
+
+    Call it from the session's thread while a run trains on another. GNU OpenMP (PyTorch's on Linux) keeps a team
+    of workers for every thread that has computed in parallel, and once the teams' threads outnumber the CPUs,
+    every worker sleeps between two parallel regions instead of spinning: each of the training thread's many small
+    operations then waits for its workers to wake (on 2 cores seed-simplenet trained 1.5x slower beside the
+    window's idle team). A team comes back by itself when this thread next computes in parallel. Nothing happens
+    under other OpenMP runtimes, which share one pool among all threads.
+    """
+    pause = _gnu_openmp_pause()
+    if pause is not None:
+        pause(OMP_PAUSE_SOFT)
+
+
+@functools.cache
+def _gnu_openmp_pause() -> Callable[[int], int] | None:
+    """libgomp's ``omp_pause_resource_all`` (which frees only the calling thread's team), if this process has it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        process = ctypes.CDLL(None)
+    except OSError:
+        return None
+    # LLVM's and Intel's runtimes (which define __kmpc_fork_call) pause every thread's workers at once.
+    if not hasattr(process, "GOMP_parallel") or hasattr(process, "__kmpc_fork_call"):
+        return None
+    pause = getattr(process, "omp_pause_resource_all", None)
+    if pause is None:
+        return None
+    pause.argtypes, pause.restype = [ctypes.c_int], ctypes.c_int
+    return pause
 
 
 def cpu_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -19,6 +19,7 @@ from workbench.core.training.devices import resolve_device
 from workbench.resources import resource_dir
 from workbench.ui.main_window import DEFAULT_DATASET, MainWindow
 from workbench.ui.settings import APPLICATION, ORGANISATION
+from workbench.ui.signals import SIGNALLED, CloseOnSignals
 
 SETTLE_MS = 400
 DESKTOP_ID = "io.github.workbench.Workbench"
@@ -48,7 +49,8 @@ def run_app(args: argparse.Namespace) -> int:
     the window, which opens anyway (and does not ``--start``); with ``--quit-when-done``, on stderr, and the
     window does not open.
 
-    Returns the exit status: 0, or 2 when the scripted run could not start or failed.
+    Returns the exit status: 0, or 2 when the scripted run could not start or failed, or 130 / 143 when Ctrl+C or
+    SIGTERM closed the window (see :mod:`workbench.ui.signals`).
     """
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
@@ -96,8 +98,9 @@ def run_app(args: argparse.Namespace) -> int:
         QTimer.singleShot(0, window.start_training)
     elif args.screenshot or scripted:
         QTimer.singleShot(SETTLE_MS, finish)
-    app.exec()
-    return outcome["status"]
+    CloseOnSignals(app, window)
+    code = app.exec()
+    return code if code > SIGNALLED else outcome["status"]
 
 
 def names_work(args: argparse.Namespace) -> bool:

@@ -2,15 +2,21 @@
 
 Nothing here keeps application state: what to show comes from the session's events, and the only
 timers are the views' own throttles (a short run's epochs would redraw the gallery many times a second).
+
+While a run trains, the session holds every epoch as it ends, and the views showing it (gallery, evaluation,
+weights) draw at most once per :data:`EPOCH_VIEWS_MS` the newest of them, and nothing while they are out of sight:
+the window's thread shares the processor with the run.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
 from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QWidget
 
 from workbench.core.architecture import Architecture
 from workbench.core.data.datasets import LoadedDataset
@@ -19,12 +25,15 @@ from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import EpochMetrics
 from workbench.session.phase import Phase
 from workbench.session.shown import GallerySet, ShownEvaluation, ShownNetwork
-from workbench.session.training import BatchPacket, EpochPacket, RunStart
+from workbench.session.training import BatchPacket, EpochPacket, RunStart, release_idle_workers
 from workbench.ui.images import to_display
 from workbench.ui.layout import WindowLayout
+from workbench.ui.views.sight import out_of_sight
 
 EPOCH_VIEWS_MS = 1000
 SUBSET_DEBOUNCE_MS = 300
+ESTIMATE_DEBOUNCE_MS = 600
+"""Quiet time after the last edit before the run's time is measured again (a measurement takes about a second)."""
 
 
 class ViewBinding(QObject):
@@ -34,11 +43,13 @@ class ViewBinding(QObject):
         super().__init__(window)
         self.window = window
         self.session = session = window.session
-        self.pending_epoch: EpochPacket | None = None
+        self._due: dict[QWidget, Callable[[], None]] = {}  # views in sight with a newer epoch to draw
         self.epoch_views_timer = QTimer(self, singleShot=True, interval=EPOCH_VIEWS_MS)
-        self.epoch_views_timer.timeout.connect(self._epoch_views_due)
+        self.epoch_views_timer.timeout.connect(self._draw_due)
         self.subset_timer = QTimer(self, singleShot=True, interval=SUBSET_DEBOUNCE_MS)
         self.subset_timer.timeout.connect(session.redraw_validation_subset)
+        self.estimate_timer = QTimer(self, singleShot=True, interval=ESTIMATE_DEBOUNCE_MS)
+        self.estimate_timer.timeout.connect(session.request_estimate)
         self._writing_back = False
 
         builder, panel = window.builder, window.panel
@@ -63,6 +74,12 @@ class ViewBinding(QObject):
         session.history_shown.connect(self._history_shown)
         session.progress_text.connect(panel.show_status)
         session.runs_folder_changed.connect(self._runs_folder_changed)
+        session.estimates.changed.connect(panel.show_estimate)
+        builder.architectureChanged.connect(self._estimate_soon)
+        panel.configEdited.connect(self._estimate_soon)
+        for changed in (session.dataset_changed, session.architecture_changed, session.config_changed):
+            changed.connect(self._estimate_soon)
+        session.phase_changed.connect(self._estimate_when_idle)
 
     # ---- widgets -> session ----------------------------------------------------------------------
 
@@ -93,6 +110,16 @@ class ViewBinding(QObject):
         window.busy.setVisible(phase in (Phase.EVALUATING, Phase.EXPORTING))
         if running:
             self.subset_timer.stop()  # the run draws its own validation subset
+        else:
+            self._draw_due()  # a run's end, at once
+
+    def _estimate_soon(self, *_: object) -> None:
+        """Measure the run's time again once the edits pause (see ``ESTIMATE_DEBOUNCE_MS``)."""
+        self.estimate_timer.start()
+
+    def _estimate_when_idle(self, phase: Phase) -> None:
+        if phase is Phase.IDLE:
+            self._estimate_soon()
 
     def _dataset_changed(self, dataset: LoadedDataset) -> None:
         info, window = dataset.info, self.window
@@ -125,18 +152,28 @@ class ViewBinding(QObject):
         self.window.builder.set_loss(config.loss)
 
     def _network_changed(self, network: ShownNetwork | None) -> None:
+        if network is not None and network.model is not None:
+            if any(parameter.is_meta for parameter in network.model.parameters()):
+                return  # a run's network before its first epoch: no weights to draw yet
+        self._in_turn(self.window.weights_view, lambda: self._draw_weights(network))
+
+    def _draw_weights(self, network: ShownNetwork | None) -> None:
         weights_view = self.window.weights_view
         if network is None or network.model is None:
             weights_view.clear("The network does not fit yet.")
             return
-        if any(parameter.is_meta for parameter in network.model.parameters()):
-            return  # a run's network before its first epoch: no weights to draw yet
         caption = (
             "Untrained: the random weights a run starts from" if network.kind.value == "untrained" else network.label
         )
         weights_view.show_weights(network.architecture, network.model.state_dict(), caption)
 
     def _gallery_changed(self, shown: GallerySet, new_images: bool) -> None:
+        gallery = self.window.gallery
+        waiting = self._due.get(gallery)
+        new_images = new_images or isinstance(waiting, functools.partial) and waiting.keywords["new_images"]
+        self._in_turn(gallery, functools.partial(self._draw_gallery, shown, new_images=new_images))
+
+    def _draw_gallery(self, shown: GallerySet, new_images: bool) -> None:
         gallery = self.window.gallery
         if new_images:
             info = shown.info
@@ -153,11 +190,33 @@ class ViewBinding(QObject):
     def _evaluation_changed(self, shown: ShownEvaluation | None) -> None:
         view = self.window.evaluation_view
         if shown is None:
-            view.clear()
+            self._in_turn(view, view.clear)
             return
-        view.show_evaluation(cast("Evaluation | Callable[[], Evaluation]", shown.scores), shown.title)
+        scores = cast("Evaluation | Callable[[], Evaluation]", shown.scores)
+        self._in_turn(view, lambda: view.show_evaluation(scores, shown.title))
         if shown.bring_to_front:
             self.window.tabs.setCurrentIndex(1)
+
+    def _in_turn(self, view: QWidget, draw: Callable[[], None]) -> None:
+        """Hand ``view`` what the session shows now, by calling ``draw``: at once, except while a run trains and
+        the view is in sight, when the view draws at most once per :data:`EPOCH_VIEWS_MS` (a quick run's epochs end
+        milliseconds apart), the newest state at the end of the interval. A view out of sight is handed it at
+        once and draws it when it is shown."""
+        self._due.pop(view, None)
+        if not self.session.phase.running or out_of_sight(view):
+            draw()
+            return
+        self._due[view] = draw
+        if not self.epoch_views_timer.isActive():
+            self._draw_due()
+
+    def _draw_due(self) -> None:
+        """Draw what the views in turn wait for; the next may wait for the interval."""
+        due, self._due = self._due, {}
+        for draw in due.values():
+            draw()
+        if due:
+            self.epoch_views_timer.start()
 
     def _results_cleared(self) -> None:
         window = self.window
@@ -179,6 +238,7 @@ class ViewBinding(QObject):
         window.gradient_plots.start(start.gradient_layers, start.activation_layers, start.config.epochs * batches)
 
     def _batch_progress(self, packet: BatchPacket) -> None:
+        release_idle_workers()  # whatever this thread computed since, e.g. the run's validation subset
         window = self.window
         window.plots.add_batch_losses(packet.steps, packet.losses)
         if packet.gradients:
@@ -195,23 +255,13 @@ class ViewBinding(QObject):
 
     def _epoch_ended(self, packet: EpochPacket) -> None:
         self.window.plots.add_epoch(packet.metrics)
-        if not self.epoch_views_timer.isActive():
-            self.session.present_epoch(packet)
-            self.epoch_views_timer.start()
-        else:
-            self.pending_epoch = packet
-
-    def _epoch_views_due(self) -> None:
-        if self.pending_epoch is not None:
-            packet, self.pending_epoch = self.pending_epoch, None
-            self.session.present_epoch(packet)
+        self.session.present_epoch(packet)  # the views draw it in turn (see _in_turn)
+        release_idle_workers()
 
     def _run_finished(self, *_: object) -> None:
-        window = self.window
-        window.plots.flush()
-        window.gradient_plots.flush()
-        self.epoch_views_timer.stop()
-        self.pending_epoch = None
+        for plots in (self.window.plots, self.window.gradient_plots):
+            if not out_of_sight(plots):  # else they draw it all when shown
+                plots.flush()
 
     def _runs_folder_changed(self, folder: Path) -> None:
         self.window.run_history.set_root(folder)

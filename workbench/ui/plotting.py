@@ -9,8 +9,11 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtWidgets import QGraphicsItem
 
-REFRESH_MS = 200
+REFRESH_MS = 500
+"""The live plots draw their new points at most this often: a refresh costs the window's thread milliseconds that
+the training thread beside it would use."""
 TRAIN_COLOUR = "#1f5fa8"
 RAW_COLOUR = "#b9cbe3"
 VAL_COLOUR = "#e07000"
@@ -89,6 +92,8 @@ def make_plot(
     set_title(widget, title)
     for side, label in (("left", y_label), ("bottom", x_label)):
         axis = plot.getAxis(side)
+        # An axis draws its grid across the whole plot: kept as a picture, a new point does not redraw it.
+        axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         axis.setPen(TEXT_COLOUR)
         axis.setTextPen(TEXT_COLOUR)
         axis.enableAutoSIPrefix(False)

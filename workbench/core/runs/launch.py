@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.architecture import Architecture
 from workbench.core.errors import ConfigError
-from workbench.core.runs.folders import load_checkpoint, new_run_dir
+from workbench.core.runs.folders import load_checkpoint, new_run_dir, read_run
 from workbench.core.runs.lock import check_not_being_trained
 from workbench.core.runs.recorder import RunRecorder, check_room, continuation_record
 from workbench.core.training.config import TrainConfig
@@ -145,6 +145,8 @@ def read_continuation(
     folder = Path(folder)
     check_not_being_trained(folder)
     architecture, saved, checkpoint = load_checkpoint(folder)
+    if "mixed_precision" not in (changes or {}):
+        saved = _with_recorded_precision(folder, saved)
     changed = _changes(saved, dict(changes or {}))
     config = dataclasses.replace(
         saved, **{name: new for name, (_, new) in changed.items()}, epochs=checkpoint.epoch + extra_epochs
@@ -178,6 +180,16 @@ def _changes(saved: TrainConfig, requested: dict[str, Any]) -> dict[str, tuple[A
             f"own. Start a new run for other values. A continued run can change {allowed}."
         )
     return differing
+
+
+def _with_recorded_precision(folder: Path, saved: TrainConfig) -> TrainConfig:
+    """A run started with ``mixed_precision`` auto goes on in the precision it was started in, which auto might
+    choose otherwise on another machine: ``on`` for bfloat16, ``off`` for float32."""
+    execution = read_run(folder).get("execution")
+    recorded = execution.get("precision") if isinstance(execution, dict) else None
+    if saved.mixed_precision != "auto" or recorded not in ("bfloat16", "float32"):
+        return saved
+    return dataclasses.replace(saved, mixed_precision="on" if recorded == "bfloat16" else "off")
 
 
 def _option(name: str) -> str:

@@ -267,11 +267,13 @@ def check_room(folder: Path, model: torch.nn.Module) -> None:
 
 
 def _execution(trainer: Trainer) -> dict[str, Any]:
-    """How the run trains, beyond its settings: the forward passes' precision, the memory format, processes."""
-    precision = str(trainer.precision or torch.float32).removeprefix("torch.")
+    """How the run trains, beyond its settings: the forward passes' precision and why, the memory format, the CPU
+    threads (of each process) and the processes. A continued run keeps the precision recorded here."""
     return {
-        "precision": precision,
+        "precision": trainer.precision_choice.name,
+        "precision_reason": trainer.precision_choice.reason,
         "channels_last": trainer.channels_last,
+        "threads": torch.get_num_threads(),
         "compile": trainer.config.compile,
         "processes": trainer.cluster.world_size if trainer.cluster is not None else 1,
     }

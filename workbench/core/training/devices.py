@@ -1,6 +1,9 @@
-"""The devices this machine can train on, and turning a user's choice into a torch device."""
+"""The devices this machine can train on, turning a user's choice into a torch device, and the precision the
+forward passes compute in there."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -36,29 +39,76 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device(wanted)
 
 
-def autocast_dtype(choice: str, device: torch.device) -> torch.dtype | None:
-    """The dtype the forward passes run in under autocast for ``mixed_precision=choice`` on ``device``, or
-    None for full float32.
+@dataclass(frozen=True)
+class Precision:
+    """What a run's forward passes compute in, and why, for the user.
 
-    ``auto`` means bfloat16 on a CUDA GPU that computes in it natively (Ampere and later) and float32
-    elsewhere; ``on`` asks for bfloat16 on a CUDA GPU or the CPU, and is a :class:`ConfigError` where the
-    device cannot do it.
+    ``dtype`` is the autocast dtype (None: plain float32); ``reason`` says why it was chosen ("this CPU computes
+    it natively, with AVX-512 BF16") and ``brief`` the same in a few words for a menu ("native here");
+    ``slower`` marks bfloat16 asked for on a CPU that only emulates it.
+    """
+
+    dtype: torch.dtype | None
+    reason: str
+    brief: str
+    slower: bool = False
+
+    @property
+    def name(self) -> str:
+        """``bfloat16`` or ``float32``."""
+        return str(self.dtype or torch.float32).removeprefix("torch.")
+
+    def words(self) -> str:
+        """The choice and its reason, e.g. "bfloat16: this CPU computes it natively, with AVX-512 BF16"."""
+        return f"{self.name}: {self.reason}"
+
+
+def cpu_bfloat16_instructions() -> str | None:
+    """The instructions this CPU computes bfloat16 with natively (AMX, AVX-512 BF16), as PyTorch's CPU
+    feature detection reports them; None where bfloat16 would only be emulated in float32 arithmetic."""
+    cpu = torch.cpu
+    if getattr(cpu, "_is_amx_tile_supported", lambda: False)():
+        return "AMX"
+    if getattr(cpu, "_is_avx512_bf16_supported", lambda: False)():
+        return "AVX-512 BF16"
+    return None
+
+
+def choose_precision(choice: str, device: torch.device) -> Precision:
+    """The precision of the forward passes for ``mixed_precision=choice`` on ``device``.
+
+    ``auto`` means bfloat16 where the device computes it natively (a CUDA GPU from Ampere on, a CPU with AMX or
+    AVX-512 BF16) and float32 elsewhere. ``on`` asks for bfloat16: on a CPU that only emulates it the run does as
+    asked and is marked ``slower``; a CUDA GPU without it, or another device, is a :class:`ConfigError`.
+    ``off`` is float32.
     """
     if choice == "off":
-        return None
+        return Precision(None, "mixed precision is off", "off")
     if device.type == "cuda":
         if _cuda_bf16(device):
-            return torch.bfloat16
+            return Precision(torch.bfloat16, "this GPU computes it natively", "native here")
         if choice == "on":
             raise ConfigError(
                 f"Mixed precision needs bfloat16, which {torch.cuda.get_device_name(device)} does "
                 f"not compute natively: use --mixed-precision off (or auto)."
             )
-        return None
-    if choice == "auto":
-        return None
+        return Precision(None, "this GPU does not compute bfloat16 natively", "no native bfloat16 here")
     if device.type == "cpu":
-        return torch.bfloat16
+        native = cpu_bfloat16_instructions()
+        if native is not None:
+            return Precision(torch.bfloat16, f"this CPU computes it natively, with {native}", "native here")
+        if choice == "auto":
+            return Precision(
+                None, "this CPU has no AVX-512 BF16 or AMX, so bfloat16 would be slower", "no native bfloat16 here"
+            )
+        return Precision(
+            torch.bfloat16,
+            "as asked, but this CPU has no AVX-512 BF16 or AMX and only emulates it: slower than float32",
+            "emulated here: slower",
+            slower=True,
+        )
+    if choice == "auto":
+        return Precision(None, f"mixed precision is for CUDA GPUs and CPUs, not '{device}'", "not on this device")
     raise ConfigError(
         f"Mixed precision is available on CUDA GPUs and the CPU, not on '{device}': "
         f"use --mixed-precision off (or auto)."

@@ -196,6 +196,14 @@ def rank_device(choice: str, local_rank: int) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
+def processes_on_this_machine() -> int:
+    """How many processes of the run share this machine: torchrun's ``LOCAL_WORLD_SIZE``, else 1."""
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
 def _environment_int(name: str, default: int | None = None) -> int:
     text = os.environ.get(name)
     if text is None and default is not None:

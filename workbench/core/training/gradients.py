@@ -79,7 +79,11 @@ def _live_units(output: torch.Tensor, non_negative: bool) -> torch.Tensor:
     vector of ones is the fastest sum over the batch (one BLAS call: on a CPU several times faster than
     ``(x == 0).all(dim=0)`` or ``amax``). Values so tiny that the hardware flushes them to 0 count as 0.
     """
-    flat = output.detach().reshape(output.shape[0], -1)
+    detached = output.detach()
+    if detached.dim() == 4 and detached.is_contiguous(memory_format=torch.channels_last):
+        # The same units in memory order: flattened without copying (the copy cost 5-25 ms a layer on a CPU).
+        detached = detached.permute(0, 2, 3, 1)
+    flat = detached.reshape(output.shape[0], -1)
     if not non_negative:
         flat = flat.abs()
     return torch.count_nonzero(flat.new_ones(flat.shape[0]) @ flat)

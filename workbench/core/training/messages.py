@@ -40,6 +40,15 @@ def stopped_during_test(epoch: int, ending: str = "") -> str:
     return f"{ending} {stopped}" if ending else stopped
 
 
+def emulated_bfloat16() -> str:
+    """The notice of a run that asked for bfloat16 on a CPU that only emulates it."""
+    return (
+        "Mixed precision is on as asked, but this CPU has no native bfloat16 (AVX-512 BF16 or AMX) and only "
+        "emulates it: this run will be slower than in float32. --mixed-precision auto (Automatic in the app) "
+        "chooses float32 here."
+    )
+
+
 def last_batch_merged(images: int, train_size: int, batch_size: int, processes: int = 1) -> str:
     """The notice when a last batch of ``images`` images is too small for batch normalisation and joins the batch
     before it."""

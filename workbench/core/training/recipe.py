@@ -20,14 +20,17 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     """The configured optimizer over the model's parameters.
 
     On a CUDA GPU, SGD, Adam and AdamW use PyTorch's fused implementations: one kernel updates every parameter,
-    where the default launches several per step, which is most of an optimiser step for a small network.
+    where the default launches several per step, which is most of an optimiser step for a small network. On the
+    CPU, Adam and AdamW do too (measured on 2 cores, AdamW at batch 256: seed-simplenet 1.3x, cnn-small 1.08x);
+    fused SGD gains nothing there.
     """
     params, lr, decay = list(model.parameters()), config.lr, config.weight_decay
-    fused = True if _fusable(params) else None  # None: PyTorch's default implementation
     if config.optimizer == "sgd":
+        fused = True if _fusable(params, on_cpu=False) else None  # None: PyTorch's default implementation
         return torch.optim.SGD(
             params, lr=lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=decay, fused=fused
         )
+    fused = True if _fusable(params, on_cpu=True) else None
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=decay, fused=fused)
     if config.optimizer == "adamw":
@@ -35,8 +38,9 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=decay)
 
 
-def _fusable(params: Sequence[torch.Tensor]) -> bool:
-    return bool(params) and all(param.is_cuda and param.is_floating_point() for param in params)
+def _fusable(params: Sequence[torch.Tensor], on_cpu: bool) -> bool:
+    devices = ("cuda", "cpu") if on_cpu else ("cuda",)
+    return bool(params) and all(param.device.type in devices and param.is_floating_point() for param in params)
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:

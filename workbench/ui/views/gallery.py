@@ -1,6 +1,7 @@
 """A paged grid of images with their true and predicted labels, green when the network was right and red when
 wrong; it filters (all / misclassified / one class) and sorts (by confidence) every item of a set itself.
-Image files dropped on it are announced by its ``imagesDropped`` signal, for the window to predict them."""
+Image files dropped on it are announced by its ``imagesDropped`` signal, for the window to predict them. While it is
+out of sight (another tab in front), the page is drawn when it is next shown."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QMimeData, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap, QStandardItemModel
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap, QShowEvent, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from workbench.ui.images import ImageCell, scale_for, to_pixmap
+from workbench.ui.views.sight import out_of_sight
 
 IMAGE_SIZE = 84
 TOP_CLASSES = 3
@@ -60,6 +62,7 @@ class Gallery(QWidget):
         self._page = 1
         self._scale = 1
         self._pixmaps: dict[int, QPixmap] = {}
+        self._page_due = False  # the page shown is out of date: drawn when the gallery comes into sight
 
         self._header = QLabel()
         self._header.setObjectName("header")
@@ -170,6 +173,12 @@ class Gallery(QWidget):
         exists (else the last page)."""
         self._set_predictions(_checked_probabilities(probabilities, (len(self._labels), len(self._class_names))))
         self._apply(keep_page=True)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Draw the page if it changed while the gallery was out of sight."""
+        super().showEvent(event)
+        if self._page_due:
+            self._draw_page()
 
     def set_header(self, text: str) -> None:
         """Set the bold line above the summary, e.g. "After epoch 3 — validation accuracy 87%"."""
@@ -338,6 +347,13 @@ class Gallery(QWidget):
         return self._shown[first : first + self.capacity]
 
     def _show_page(self) -> None:
+        if out_of_sight(self):  # a run's new guesses every epoch, on another tab: drawn once, when shown
+            self._page_due = True
+        else:
+            self._draw_page()
+
+    def _draw_page(self) -> None:
+        self._page_due = False
         indices = self._page_indices()
         # Pixmaps of items still on the page are reused: a refresh with new predictions only re-captions.
         self._pixmaps = {int(index): self._pixmap(int(index)) for index in indices}
@@ -431,6 +447,8 @@ class Gallery(QWidget):
         return ""
 
     def _shown_cells(self) -> list[ImageCell]:
+        if self._page_due:
+            self._draw_page()
         return [cell for cell in self._cells if not cell.isHidden()]
 
 

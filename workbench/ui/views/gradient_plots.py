@@ -2,7 +2,8 @@
 
 Fed with :class:`~workbench.core.training.gradients.GradientSample` lists (from ``GradientMonitor.take_new``). Like
 :class:`~workbench.ui.views.plots.LivePlots`, :meth:`GradientPlots.add_samples` only stores the points; a timer pushes
-them to the curves at most five times a second, or :meth:`GradientPlots.flush` does it at once. Depth reads as
+them to the curves at most twice a second, or :meth:`GradientPlots.flush` does it at once; while the Gradients
+tab is not in front, the curves themselves wait until it is. Depth reads as
 colour: the first layer's curve is dark purple, the last one's green, along the viridis ramp.
 """
 
@@ -14,10 +15,12 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from workbench.core.training.gradients import GradientSample
 from workbench.ui.plotting import REFRESH_MS, Series, make_plot, set_title
+from workbench.ui.views.sight import out_of_sight
 
 NORM_TITLE = "Gradient norm per layer"
 DEAD_TITLE = "Dead units per activation layer"
@@ -63,7 +66,9 @@ class GradientPlots(QWidget):
     percentage of dead units per activation layer (bottom), under a line telling a learner what to look for.
 
     Call :meth:`start` with the monitor's labels when a run starts, then :meth:`add_samples` as samples come.
-    Samples naming layers the plots were not started with are ignored.
+    Samples naming layers the plots were not started with are ignored. Out of sight (see
+    :func:`~workbench.ui.views.sight.out_of_sight`), a run's curves are made, and its samples drawn, when the plots
+    are shown or :meth:`flush` is called.
     """
 
     def __init__(self, parent: QWidget | None = None):
@@ -76,6 +81,8 @@ class GradientPlots(QWidget):
         self._series: dict[str, Series] = {}
         self._norm_labels: list[str] = []
         self._dead_labels: list[str] = []
+        self._run: tuple[list[str], list[str], int] | None = None  # started out of sight: no curves yet
+        self._waiting: list[GradientSample] = []  # its samples so far
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -94,17 +101,32 @@ class GradientPlots(QWidget):
         """Forget the previous run and make one curve per trainable layer and per activation layer, the
         x axes fixed to a run of ``total_steps`` batches."""
         self.clear()
-        self._norm_labels, self._dead_labels = list(layers), list(activations)
+        self._run = (list(layers), list(activations), total_steps)
+        if not out_of_sight(self):
+            self._make_curves()
+
+    def _make_curves(self) -> None:
+        """Make the curves of the run started out of sight, with its samples so far."""
+        if self._run is None:
+            return
+        (layers, activations, total_steps), self._run = self._run, None
+        self._norm_labels, self._dead_labels = layers, activations
         self._add_curves(self.norm_plot, self._norm_labels)
         self._add_curves(self.dead_plot, self._dead_labels)
         if not self._dead_labels:
             set_title(self.dead_plot, NO_ACTIVATIONS_TITLE)
         for widget in (self.norm_plot, self.dead_plot):
             widget.setXRange(0, max(total_steps, 1), padding=0.01)
+        waiting, self._waiting = self._waiting, []
+        self.add_samples(waiting)
 
     def add_samples(self, samples: Iterable[GradientSample]) -> None:
-        """Store the samples' points; they reach the curves at the next refresh tick or :meth:`flush`."""
+        """Store the samples' points; they reach the curves at the next refresh tick or :meth:`flush`, or when the
+        plots are next shown if they are out of sight."""
         samples = list(samples)
+        if self._run is not None:
+            self._waiting += samples
+            return
         if not samples or not self._series:
             return
         steps = np.array([sample.step for sample in samples], dtype=np.float64)
@@ -112,14 +134,20 @@ class GradientPlots(QWidget):
             self._append(label, *_norm_points(steps, [s.grad_norms.get(label, math.nan) for s in samples]))
         for label in self._dead_labels:
             self._append(label, *_percent_points(steps, [s.dead_fractions.get(label, math.nan) for s in samples]))
-        if not self._timer.isActive():
+        if not self._timer.isActive() and not out_of_sight(self):
             self._timer.start()
 
     def flush(self) -> None:
         """Push every curve that changed now."""
         self._timer.stop()
+        self._make_curves()
         for series in self._series.values():
             series.push()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Draw what came while the plots were out of sight."""
+        super().showEvent(event)
+        self.flush()
 
     def clear(self) -> None:
         """Remove every curve and point (a run's layers decide the curves: see :meth:`start`)."""
@@ -130,13 +158,16 @@ class GradientPlots(QWidget):
         self.dead_plot.setYRange(0, 100, padding=0.02)
         set_title(self.dead_plot, DEAD_TITLE)
         self._series, self._norm_labels, self._dead_labels = {}, [], []
+        self._run, self._waiting = None, []
 
     def labels(self) -> list[str]:
         """The labels of the curves: trainable layers, then activation layers."""
+        self._make_curves()
         return self._norm_labels + self._dead_labels
 
     def series(self, label: str) -> tuple[np.ndarray, np.ndarray]:
         """The ``(x, y)`` the curve of ``label`` holds: batch numbers and norms (or dead units in percent)."""
+        self._make_curves()
         x, y = self._series[label].curve.getOriginalDataset()
         if x is None:
             return np.empty(0), np.empty(0)
@@ -148,6 +179,7 @@ class GradientPlots(QWidget):
 
     def legend_labels(self, which: str = "norm") -> list[str]:
         """The names in the legend of the ``"norm"`` or the ``"dead"`` plot."""
+        self._make_curves()
         widget = self.norm_plot if which == "norm" else self.dead_plot
         return [label.text for _, label in widget.getPlotItem().legend.items]
 

@@ -1,9 +1,10 @@
 """Live training plots: loss per batch (raw and smoothed), loss per epoch, validation accuracy per epoch.
 
-Data goes into growable float64 buffers; a timer pushes whatever changed to the curves at most five times a
-second, so a worker sending many small packets costs one redraw per tick, however long the run. The axes
-move as little as possible (losses from 0 to a top that only grows, the run's length known in advance):
-redrawing axes and grid is most of what a refresh costs, and the GUI thread shares the CPU with training.
+Data goes into growable float64 buffers; a timer pushes whatever changed to the curves at most twice a
+second, so a worker sending many small packets costs one redraw per tick, however long the run; while another tab
+is in front, nothing is drawn until the plots are shown again. The axes move as little as possible (losses from 0
+to a top that only grows, the run's length known in advance) and are kept as pictures between two moves: redrawing
+axes and grid would be most of what a refresh costs, and the GUI thread shares the CPU with training.
 
 Earlier runs can be overlaid on the epoch plots (:meth:`LivePlots.show_overlays`) to compare them with each
 other and with the run training now.
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from workbench.core.training.engine import EpochMetrics
@@ -30,6 +32,7 @@ from workbench.ui.plotting import (
     make_plot,
     set_title,
 )
+from workbench.ui.views.sight import out_of_sight
 
 SMOOTHING = 0.05
 ACCURACY_TITLE = "Validation accuracy per epoch"
@@ -44,7 +47,8 @@ class LivePlots(QWidget):
     """The three live plots of a run: loss per batch on top, loss and accuracy per epoch side by side below.
 
     ``add_batch_losses`` and ``add_epoch`` only store the points; they reach the curves on the next refresh
-    tick (every 200 ms) or at :meth:`flush`. Non-finite values are skipped, so a run without a validation set
+    tick (every :data:`~workbench.ui.plotting.REFRESH_MS` ms), at :meth:`flush`, or when the plots are next shown if they are out of sight (see
+    :func:`~workbench.ui.views.sight.out_of_sight`). Non-finite values are skipped, so a run without a validation set
     simply has no validation points.
     """
 
@@ -200,8 +204,13 @@ class LivePlots(QWidget):
         return x, y
 
     def _schedule(self) -> None:
-        if not self._timer.isActive():
+        if not self._timer.isActive() and not out_of_sight(self):
             self._timer.start()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Draw what came while the plots were out of sight."""
+        super().showEvent(event)
+        self.flush()
 
     def show_overlays(self, runs: Sequence[tuple[str, Sequence[EpochMetrics]]]) -> None:
         """Draw earlier runs on the epoch plots, replacing the overlays shown before.

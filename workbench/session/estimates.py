@@ -1,0 +1,80 @@
+"""The estimate of the next run's time, kept up to date in the background while the user edits.
+
+Each request measures anew (see :func:`workbench.core.training.estimate.estimate_run`) on a worker thread and
+cancels the measurement before it, whose result would describe settings no longer shown; only the latest
+request's outcome is told (:attr:`Estimates.changed`). The window debounces its requests, so a user typing a
+number does not start a measurement per key.
+"""
+
+from __future__ import annotations
+
+from psygnal import Signal
+
+from workbench.core.architecture import Architecture
+from workbench.core.data.catalog import DatasetInfo
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.estimate import EstimateStopped, RunEstimate, estimate_run
+from workbench.session.phase import Phase
+from workbench.session.tasks import Runner, Task, TaskState
+
+MEASURING = "Estimating the run's time…"
+
+
+class Estimates:
+    """The next run's estimated time, as the line the training panel shows."""
+
+    changed = Signal(str)  # the line to show: an estimate, MEASURING, or "" for none
+    """The estimate line changed (emitted in the session's thread)."""
+
+    def __init__(self, runner: Runner):
+        self.runner = runner
+        self.line = ""
+        self.latest: RunEstimate | None = None
+        self._task: Task | None = None
+
+    def request(self, architecture: Architecture, config: TrainConfig, info: DatasetInfo) -> None:
+        """Measure the run these would start; what is being measured now is dropped."""
+        self.cancel(clear=False)
+
+        def work(state: TaskState) -> RunEstimate | None:
+            try:
+                return estimate_run(architecture, config, info, stop=lambda: state.cancelled)
+            except EstimateStopped:
+                return None
+
+        # Started on the runner directly: measuring is not a phase of the session, editing goes on meanwhile.
+        task = Task("Estimating the run's time", Phase.IDLE, work)
+        task.on_success = lambda estimate: self._measured(task, estimate)
+        task.on_failure = lambda message: self._failed(task, message)
+        self._task = task
+        self._tell(MEASURING)
+        self.runner.start(task)
+
+    def cancel(self, clear: bool = True) -> None:
+        """Stop measuring (a run starts, the settings cannot train); with ``clear``, show no estimate."""
+        if self._task is not None:
+            self._task.state.cancel()
+            self._task = None
+        if clear:
+            self.latest = None
+            self._tell("")
+
+    def _measured(self, task: Task, estimate: RunEstimate | None) -> None:
+        if task is not self._task:
+            return
+        self._task = None
+        self.latest = estimate
+        self._tell("" if estimate is None else f"Estimated: {estimate.words()}")
+
+    def _failed(self, task: Task, message: str) -> None:
+        """Settings or a network that cannot train: Start says why when pressed; the estimate only steps aside."""
+        if task is not self._task:
+            return
+        self._task = None
+        self.latest = None
+        self._tell(f"No estimate: {message}")
+
+    def _tell(self, line: str) -> None:
+        if line != self.line:
+            self.line = line
+            self.changed.emit(line)
