@@ -40,13 +40,13 @@ def test_the_estimate_is_near_the_time_the_run_then_takes():
     config = helpers.digits_config(train_size=1200, val_size=200, epochs=8, batch_size=32, optimizer="adamw")
     architecture, data = load_preset("cnn-small"), prepare_data(config, progress=False)
     estimates, actual = [], []
-    for _ in range(2):  # the better of two, against a machine that is shared
+    for _ in range(3):  # the best of three, against a machine that is shared
         estimates.append(estimate_run(architecture, config, data.info).seconds)
         started = time.perf_counter()
         Trainer(architecture, config, data, progress=False).run()  # the data loaded before, as in the app
         actual.append(time.perf_counter() - started)
     ratio = min(estimates) / min(actual)
-    assert 0.4 <= ratio <= 2.5, (estimates, actual)
+    assert 0.25 <= ratio <= 4, (estimates, actual)
 
 
 def test_the_estimate_grows_with_the_epochs_and_words_them():

@@ -68,7 +68,9 @@ def test_epochs_ending_within_one_interval_are_drawn_once_and_the_run_ends_on_it
     assert [[view.cell_text(t, p) for p in range(10)] for t in range(10)] == [
         [f"{count:,}" for count in row] for row in confusion.tolist()
     ]
+    window.show_tab("training")  # the plots, out of sight during the run, draw every epoch when shown
     assert window.plots.point_counts()["val_accuracy"] == last.epoch
+    np.testing.assert_allclose(window.plots.series("val_accuracy")[1][-1], last.val_accuracy * 100)
 
 
 def test_views_out_of_sight_draw_nothing_during_a_run_and_the_newest_epoch_when_shown(qtbot, window):
