@@ -108,7 +108,7 @@ def recipe_run(mixed_precision: str, data: SplitData | None) -> tuple[TrainResul
 
 def training_seconds(result: TrainResult) -> float:
     """Every epoch with its validation; the test at the end is not training."""
-    return sum(metrics.seconds for metrics in result.history)
+    return sum(metrics.epoch_seconds for metrics in result.history)
 
 
 def accuracy(with_float32: bool) -> None:

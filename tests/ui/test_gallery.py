@@ -346,7 +346,11 @@ def test_the_controls_drive_the_view(gallery, qtbot):
         "Dataset order",
         "Least confident first",
         "Most confident first",
+        "Most wrong first (highest loss)",
     ]
+    order.setCurrentIndex(3)  # fastai's top losses: -log p(true class), highest first
+    losses = -np.log(probabilities[np.arange(len(labels)), labels])
+    assert gallery.visible_indices() == np.argsort(-losses, kind="stable")[:8].tolist()
     order.setCurrentIndex(1)
     assert gallery.visible_indices() == np.argsort(probabilities.max(axis=1), kind="stable")[:8].tolist()
     qtbot.mouseClick(gallery.findChild(QPushButton, "nextPage"), Qt.MouseButton.LeftButton)

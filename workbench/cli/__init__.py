@@ -1,5 +1,5 @@
 """The ``workbench`` command: the desktop app (``gui``, the default), ``train``, ``runs``, ``datasets``, ``presets``,
-``predict``, ``export``.
+``predict``, ``inspect``, ``export``.
 
 Every error a user can cause ends with a one-paragraph message on stderr and exit status 2.
 """
@@ -16,6 +16,7 @@ from typing import Any
 
 from workbench import __version__
 from workbench.cli.console import ConsoleReporter, guess_lines, percent
+from workbench.cli.inspect_command import add_inspect_command
 from workbench.cli.interrupts import SIGNALLED, Interrupted, Interrupts, signal_name, stopped_line
 from workbench.core.architecture import Architecture
 from workbench.core.data import datasets
@@ -101,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_train_command(commands)
     _add_predict_command(commands)
+    add_inspect_command(commands)
     _add_export_command(commands)
     return parser
 

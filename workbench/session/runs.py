@@ -26,6 +26,7 @@ from workbench.core.training.config import TrainConfig
 from workbench.core.training.devices import choose_precision
 from workbench.core.training.distributed import write_handoff
 from workbench.core.training.engine import EpochMetrics
+from workbench.session.alarm_watch import AlarmWatch
 from workbench.session.estimates import Estimates
 from workbench.session.phase import Phase, PhaseError, check_editable, check_transition
 from workbench.session.shown import (
@@ -79,6 +80,7 @@ class RunsMixin:
         progress_text: Signal
         exported: Signal
         estimates: Estimates
+        alarm_watch: AlarmWatch
         _then: Callable[[], None] | None
 
         def enter(self, phase: Phase) -> None: ...
@@ -183,10 +185,12 @@ class RunsMixin:
 
     def _run_reported(self, report: Any) -> None:
         if isinstance(report, BatchPacket):
+            self.alarm_watch.add_samples(report.gradients)
             self.batch_progress.emit(report)
         elif isinstance(report, EpochPacket):
             if self.network is not None and self.network.model is not None:
                 self.network.model.load_state_dict(report.weights, assign=True)
+            self.alarm_watch.epoch_ended(report.metrics)
             self.epoch_ended.emit(report)
         elif isinstance(report, RunStart):
             self._run_started(report)
@@ -198,6 +202,7 @@ class RunsMixin:
 
     def _run_started(self, start: RunStart) -> None:
         self.run = start
+        self.alarm_watch.start(start.gradient_layers, start.history, len(start.class_names))
         self.show_network(
             ShownNetwork(
                 NetworkKind.TRAINING,
@@ -261,6 +266,7 @@ class RunsMixin:
 
     def _run_finished(self, end: RunEnd) -> None:
         self.last_end = end
+        self.alarm_watch.run_ended(end.status)
         start = self.run
         architecture = start.architecture if start is not None else self.architecture
         model = self.network.model if self.network is not None and self.network.model is not None else None
@@ -309,7 +315,9 @@ class RunsMixin:
         config = TrainConfig.from_dict(document["config"])
         self.set_config(config)
         self.set_architecture(architecture)
-        self.history_shown.emit(str(document.get("name") or folder.name), _metrics_or_none(folder))
+        history = _metrics_or_none(folder)
+        self.history_shown.emit(str(document.get("name") or folder.name), history)
+        self.alarm_watch.show_finished(history, str(document.get("status") or ""), architecture.num_classes)
         then = (lambda: self._show_trained_from(folder)) if show_weights else None
         if self.dataset is None or self.dataset.info.name != datasets.canonical_name(config.dataset):
             self.load_dataset(config.dataset, then=then)

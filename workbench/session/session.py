@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from psygnal import Signal
 
-from workbench.core.architecture import Architecture, Layer, ValidationReport, build, validate
+from workbench.core.architecture import Architecture, Layer, ValidationReport, build, format_shape, validate
 from workbench.core.data import datasets
 from workbench.core.errors import RunError, WorkbenchError
 from workbench.core.presets import load_preset, with_classes
@@ -25,7 +25,9 @@ from workbench.core.runs.predict import load_images
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import fit_to_dataset, predict
 from workbench.core.training.threads import use_threads
+from workbench.session.alarm_watch import AlarmWatch
 from workbench.session.estimates import Estimates
+from workbench.session.inspector import Inspector, Subject
 from workbench.session.phase import Phase, check_editable, check_transition
 from workbench.session.runs import RunsMixin
 from workbench.session.shown import GallerySet, NetworkKind, ShownEvaluation, ShownNetwork, validation_subset
@@ -84,6 +86,8 @@ class Session(RunsMixin):
         self._then: Callable[[], None] | None = None  # what to do once the dataset has loaded
         self.threads = use_threads()  # every physical core, said in the device's description
         self.estimates = Estimates(runner)
+        self.inspector = Inspector(runner)
+        self.alarm_watch = AlarmWatch()
         self.closed = False  # shut down: the window is closing, nothing new starts
         self._init_runs()
 
@@ -116,6 +120,7 @@ class Session(RunsMixin):
         """Stop every background task and wait for it (closing the window); no estimate starts after it."""
         self.closed = True
         self.estimates.cancel()
+        self.inspector.cancel()
         self.runner.shutdown()
 
     # ---- where runs go -------------------------------------------------------------------------
@@ -365,6 +370,44 @@ class Session(RunsMixin):
         """Replace the network on show and tell the views."""
         self.network = network
         self.network_changed.emit(network)
+        self._inspect_with(network)
+
+    def _inspect_with(self, network: ShownNetwork | None) -> None:
+        """Hand the network on show, fitted to the dataset's images, to the inspector."""
+        if network is None or network.model is None or self.dataset is None:
+            self.inspector.set_network(None, self.architecture, (), "")
+            return
+        info = self.dataset.info
+        try:
+            fitted = fit_to_dataset(network.architecture, info)
+        except WorkbenchError:
+            self.inspector.set_network(None, network.architecture, (), "")
+            return
+        self.inspector.set_network(network.model, fitted, tuple(info.class_names), network.label)
+
+    def inspect(self, image: torch.Tensor, label: int, source: str) -> None:
+        """Look inside the network on show at ``image`` (normalised as the dataset's images; ``label`` its class
+        or :data:`UNLABELLED`): the Inspect tab's subject from now on. A :class:`WorkbenchError` when there is no
+        dataset to say how its pixels were normalised, or the network on show cannot read it."""
+        if self.dataset is None:
+            raise WorkbenchError("Load a dataset first: the inspection draws its images with its normalisation.")
+        info = self.dataset.info
+        subject = Subject(image.detach().cpu().float(), int(label), source, tuple(info.mean), tuple(info.std))
+        if self.network is None or self.network.model is None:
+            raise WorkbenchError(
+                "There is no network with weights to inspect yet: make one that fits the data, or wait for the "
+                "first epoch of the run."
+            )
+        if not self.inspector.fits(subject):
+            raise WorkbenchError(
+                f"The network on show reads {format_shape(self.inspector_shape())} images, and this one is "
+                f"{format_shape(tuple(image.shape))}."
+            )
+        self.inspector.inspect(subject)
+
+    def inspector_shape(self) -> tuple[int, ...]:
+        """The input shape of the network the inspector uses (the dataset's images)."""
+        return tuple(self.dataset.info.input_shape) if self.dataset is not None else ()
 
     def refresh_preview(self) -> None:
         """Before a run: the untrained network the run would start from (same seed), and its guesses."""
@@ -419,14 +462,31 @@ class Session(RunsMixin):
         """The gallery's images and labels, or None."""
         return None if self.gallery is None else (self.gallery.images, self.gallery.labels)
 
-    def show_images(self, paths: list[Path]) -> None:
-        """Images dropped onto the gallery: what the network on show makes of them."""
+    def inspect_gallery_item(self, index: int) -> None:
+        """Inspect the gallery's image ``index`` (into its whole set, not the page)."""
+        if self.gallery is None or not 0 <= index < len(self.gallery.labels):
+            raise WorkbenchError("That image is no longer in the gallery.")
+        header = self.gallery.header.split(" — ")[0] or "Gallery"
+        self.inspect(self.gallery.images[index], int(self.gallery.labels[index]), f"{header}: image {index + 1:,}")
+
+    def inspect_training_image(self, index: int) -> None:
+        """Inspect the dataset's training image ``index`` (the data browser's numbering from 0)."""
+        if self.dataset is None or not 0 <= index < len(self.dataset.train_y):
+            raise WorkbenchError("That image is not in the dataset shown.")
+        title = self.dataset.info.title
+        self.inspect(
+            self.dataset.train_x[index], int(self.dataset.train_y[index]), f"{title}: training image {index + 1:,}"
+        )
+
+    def show_images(self, paths: list[Path], invert: bool = False) -> None:
+        """Images dropped onto the gallery or chosen with File → Predict images…: what the network on show makes
+        of them (``invert``: dark on light made light on dark first)."""
         if self.phase.running:
             raise WorkbenchError("A run is training: drop your images again when the run has ended.")
         if self.network is None or self.network.model is None or self.dataset is None:
             raise WorkbenchError("There is no network to ask: make the network fit the data first.")
         info = self.dataset.info
-        batch = load_images(paths, tuple(info.input_shape), info.mean, info.std)
+        batch = load_images(paths, tuple(info.input_shape), info.mean, info.std, invert)
         labels = torch.full((len(paths),), UNLABELLED, dtype=torch.long)
         self.gallery = GallerySet(batch, labels, info, None)
         count = f"{len(paths)} image{'s' if len(paths) != 1 else ''}"
@@ -449,6 +509,7 @@ class Session(RunsMixin):
             self.network = ShownNetwork(
                 NetworkKind.TRAINED, arch, shown.model, label, network.run_folder if network else None
             )
+            self._inspect_with(self.network)
         self.gallery = GallerySet(self.dataset.test_x[indices], self.dataset.test_y[indices], self.dataset.info, None)
         self.show_gallery_guesses(f"Test images, true {names[true_class]}, predicted {names[predicted_class]}")
         return True

@@ -11,15 +11,18 @@ the window's thread shares the processor with the run.
 from __future__ import annotations
 
 import functools
+import html
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QWidget
 
 from workbench.core.architecture import Architecture
 from workbench.core.data.datasets import LoadedDataset
+from workbench.core.inspect.alarms import Alarm
+from workbench.core.inspect.one_image import unit_sum
 from workbench.core.runs.metrics import Evaluation
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import EpochMetrics
@@ -28,6 +31,7 @@ from workbench.session.shown import GallerySet, ShownEvaluation, ShownNetwork
 from workbench.session.training import BatchPacket, EpochPacket, RunStart, release_idle_workers
 from workbench.ui.images import to_display
 from workbench.ui.layout import WindowLayout
+from workbench.ui.views.inspect_view import weights_image
 from workbench.ui.views.sight import out_of_sight
 
 EPOCH_VIEWS_MS = 1000
@@ -81,6 +85,17 @@ class ViewBinding(QObject):
             changed.connect(self._estimate_soon)
         session.phase_changed.connect(self._estimate_when_idle)
 
+        inspector, inspect_view = session.inspector, window.inspect_view
+        inspector.changed.connect(inspect_view.show_inspected)
+        inspector.failed.connect(lambda message: inspect_view.show_waiting(f"Cannot inspect this image: {message}"))
+        inspect_view.targetChosen.connect(lambda target: self._inspect_again(inspector.set_target, target))
+        inspect_view.methodChosen.connect(lambda method: self._inspect_again(inspector.set_method, method))
+        inspect_view.unitClicked.connect(self._unit_clicked)
+        window.tabs.currentChanged.connect(self._tab_changed)
+        window.gallery.inspectRequested.connect(lambda index: self._inspect(session.inspect_gallery_item, index))
+        window.data_browser.inspectRequested.connect(lambda index: self._inspect(session.inspect_training_image, index))
+        session.alarm_watch.changed.connect(self._alarms_changed)
+
     # ---- widgets -> session ----------------------------------------------------------------------
 
     def _architecture_edited(self) -> None:
@@ -98,6 +113,39 @@ class ViewBinding(QObject):
         config = self.window.panel.config()
         self.session.edit_config(config)
         self.window.builder.set_loss(config.loss)
+
+    def _inspect(self, request: Callable[[int], None], index: int) -> None:
+        """An image asked to be inspected: the Inspect tab comes to the front and measures it."""
+        if self.window.attempt("Cannot inspect this image", request, index):
+            self.window.inspect_view.show_waiting("Inspecting…")
+            self.window.tabs.setCurrentWidget(self.window.inspect_view)
+
+    def _inspect_again(self, change: Callable[[Any], None], value: Any) -> None:
+        self.window.inspect_view.show_waiting("Inspecting…")
+        change(None if value == -1 else value)
+
+    def _unit_clicked(self, layer: int, unit: int) -> None:
+        shown = self.session.inspector.latest
+        if shown is None:
+            return
+        numbers = unit_sum(shown.model, shown.inspection, layer, unit)
+        self.window.inspect_view.show_unit(numbers, weights_image(shown, layer, unit))
+
+    def _tab_changed(self, index: int) -> None:
+        self.session.inspector.set_visible(self.window.tabs.widget(index) is self.window.inspect_view)
+
+    def _alarms_changed(self, alarms: list[Alarm]) -> None:
+        label = self.window.alarms
+        if not alarms:
+            label.hide()
+            return
+        lines = [
+            f"⚠ <b>{html.escape(alarm.kind.value.capitalize())}</b>: {html.escape(alarm.message)} "
+            f"<a href='tab:{alarm.tab}'>Show {alarm.tab}</a>"
+            for alarm in alarms
+        ]
+        label.setText("<br>".join(lines))
+        label.show()
 
     # ---- session -> widgets ----------------------------------------------------------------------
 

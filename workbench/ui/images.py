@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QContextMenuEvent, QImage, QMouseEvent, QPixmap
+from PySide6.QtWidgets import QLabel, QMenu, QVBoxLayout, QWidget
 
 RIGHT_COLOUR = "#1b7f3b"
 WRONG_COLOUR = "#c62828"
@@ -63,12 +63,16 @@ class ImageCell(QWidget):
 
     ``state`` is ``"right"``, ``"wrong"`` or ``"unknown"`` (neutral). A wrong guess's frame is also dashed, so
     the difference does not rest on red and green alone.
+
+    An ``inspectable`` cell emits ``inspectRequested`` on a double-click and from its context menu's "Inspect".
     """
 
     _COLOURS = {"right": RIGHT_COLOUR, "wrong": WRONG_COLOUR, "unknown": NEUTRAL_COLOUR}
+    inspectRequested = Signal()
 
-    def __init__(self, caption_lines: int, parent: QWidget | None = None):
+    def __init__(self, caption_lines: int, parent: QWidget | None = None, inspectable: bool = False):
         super().__init__(parent)
+        self.inspectable = inspectable
         self._image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self._caption = QLabel(alignment=Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self._caption.setMinimumHeight(self._caption.fontMetrics().lineSpacing() * caption_lines + 2)
@@ -102,6 +106,20 @@ class ImageCell(QWidget):
         self._caption.setText(caption)
         self._set_state(state)
         self.setToolTip(tooltip)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self.inspectable and event.button() == Qt.MouseButton.LeftButton:
+            self.inspectRequested.emit()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        if not self.inspectable:
+            super().contextMenuEvent(event)
+            return
+        menu = QMenu(self)
+        menu.addAction("Inspect: look inside the network at this image", self.inspectRequested.emit)
+        menu.exec(event.globalPos())
 
     def _set_state(self, state: str) -> None:
         if state == self._state:

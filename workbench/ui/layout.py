@@ -32,12 +32,14 @@ from workbench.ui.views.data_browser import DataBrowser
 from workbench.ui.views.evaluation import EvaluationView
 from workbench.ui.views.gallery import Gallery
 from workbench.ui.views.gradient_plots import GradientPlots
+from workbench.ui.views.inspect_view import InspectView
 from workbench.ui.views.plots import LivePlots
 from workbench.ui.views.run_history import RunHistory
 from workbench.ui.views.weights_view import WeightsView
 
 DEFAULT_SIZE = (1600, 1000)
 NOTICE_STYLE = "background: #fff4ce; color: #5c4400; padding: 6px; border: 1px solid #e0c060;"
+ALARM_STYLE = "background: #fdecea; color: #611a15; padding: 6px; border: 1px solid #e0a09a;"
 
 
 def _scrolled(widget: QWidget) -> QScrollArea:
@@ -89,11 +91,19 @@ class WindowLayout(QMainWindow):
         self.activation_explorer = ActivationExplorer()
         self.gradient_plots = GradientPlots()
         self.weights_view = WeightsView()
+        self.inspect_view = InspectView()
         self.run_history = RunHistory(self.session.runs_folder, interactive=self.interactive)
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet(NOTICE_STYLE)
         self.notice.hide()
+        self.alarms = QLabel()
+        self.alarms.setObjectName("alarms")
+        self.alarms.setWordWrap(True)
+        self.alarms.setStyleSheet(ALARM_STYLE)
+        self.alarms.setTextFormat(Qt.TextFormat.RichText)
+        self.alarms.linkActivated.connect(lambda link: self.show_tab(link.removeprefix("tab:")))
+        self.alarms.hide()
         self._dock_panels()
         self._make_tabs()
         self.follow_colour_scheme()
@@ -127,6 +137,7 @@ class WindowLayout(QMainWindow):
         self.tabs.addTab(training, "Training")
         self.tabs.addTab(_scrolled(self.evaluation_view), "Evaluation")
         self.tabs.addTab(self.gradient_plots, "Gradients")
+        self.tabs.addTab(self.inspect_view, "Inspect")
         self.tabs.addTab(self.weights_view, "Weights")
         self.tabs.addTab(self.run_history, "Runs")
         self.tabs.addTab(self.data_browser, "Data")
@@ -135,6 +146,7 @@ class WindowLayout(QMainWindow):
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.notice)
+        layout.addWidget(self.alarms)
         layout.addWidget(self.tabs, 1)
         window.setCentralWidget(central)
         window.statusBar().showMessage("Ready")

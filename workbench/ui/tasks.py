@@ -11,6 +11,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from workbench.core.errors import describe_failure
@@ -21,8 +22,8 @@ JOIN_TIMEOUT_MS = 60_000
 
 
 def running_threads() -> list[QThread]:
-    """Task threads that are still running (tests check none leak)."""
-    return [thread for thread in list(_threads) if thread.isRunning()]
+    """Task threads that are still running (tests check none leak); a thread deleted with its window is not."""
+    return [thread for thread in list(_threads) if shiboken6.isValid(thread) and thread.isRunning()]
 
 
 class _Worker(QObject):

@@ -20,7 +20,7 @@ import math
 import statistics
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -32,6 +32,10 @@ from workbench.core.training.engine import Callback, Trainer, TrainResult, Train
 DEFAULT_MAX_POINTS = 500
 NON_NEGATIVE_ACTIVATIONS = frozenset({"ReLU", "Sigmoid", "Softmax"})
 """Activation layers whose outputs are never below 0."""
+SATURATION_MARGIN = 0.05
+"""An output of a bounded activation this close to a bound is *saturated*: its slope is nearly 0."""
+BOUNDED_ACTIVATIONS: dict[str, tuple[float, float]] = {"Sigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0)}
+"""The activation layers whose outputs saturate, with their bounds."""
 
 
 @dataclass(frozen=True)
@@ -43,11 +47,14 @@ class GradientSample:
     parameters' gradients taken together (weight and bias); a parameter without a gradient counts as 0.
     ``dead_fractions`` maps each activation layer's label (e.g. ``"3 ReLU"``) to the fraction of its units
     that output exactly 0 for every item of the batch; see :func:`dead_unit_fraction` for what a unit is.
+    ``saturated_fractions`` maps each Sigmoid and Tanh layer's label to the fraction of its outputs over the
+    whole batch that lie within :data:`SATURATION_MARGIN` of a bound.
     """
 
     step: int
     grad_norms: dict[str, float]
     dead_fractions: dict[str, float]
+    saturated_fractions: dict[str, float] = field(default_factory=dict)
 
 
 def layer_label(index: int, layer_type: str) -> str:
@@ -89,6 +96,14 @@ def _live_units(output: torch.Tensor, non_negative: bool) -> torch.Tensor:
     return torch.count_nonzero(flat.new_ones(flat.shape[0]) @ flat)
 
 
+def _saturated_count(output: torch.Tensor, bounds: tuple[float, float]) -> torch.Tensor:
+    """How many of ``output``'s values lie within :data:`SATURATION_MARGIN` of ``bounds``, as a 0-d tensor (not
+    read back): the distance from the middle of the range is at least half the range less the margin."""
+    low, high = bounds
+    middle, reach = (low + high) / 2, (high - low) / 2 - SATURATION_MARGIN
+    return torch.count_nonzero((output.detach() - middle).abs() >= reach)
+
+
 def logging_every(total_batches: int, max_points: int = DEFAULT_MAX_POINTS) -> int:
     """The smallest logging interval that keeps a run of ``total_batches`` batches at ``max_points`` samples
     or fewer."""
@@ -118,9 +133,10 @@ class GradientMonitor(Callback):
         self._samples: list[GradientSample] = []
         self._taken = 0
         self._layer_params: list[tuple[str, list[nn.Parameter]]] = []
-        self._activation_modules: list[tuple[str, nn.Module, bool]] = []
+        self._activation_modules: list[tuple[str, nn.Module, str]] = []
         self._hooks: list[torch.utils.hooks.RemovableHandle] = []
         self._captured: dict[str, tuple[torch.Tensor, int]] = {}
+        self._saturated: dict[str, tuple[torch.Tensor, int]] = {}
 
     # -- reading, from any thread --------------------------------------------------------------------------------
 
@@ -176,20 +192,25 @@ class GradientMonitor(Callback):
             if params:
                 self._layer_params.append((label, params))
             if CATALOG[layer.type].group == "Activation":
-                self._activation_modules.append((label, module, layer.type in NON_NEGATIVE_ACTIVATIONS))
+                self._activation_modules.append((label, module, layer.type))
         self.layers = [label for label, _ in self._layer_params]
         self.activations = [label for label, _, _ in self._activation_modules]
 
     def _arm(self) -> None:
         """Hook the activation layers for the next forward pass in training mode (evaluation passes are ignored)."""
-        self._captured = {}
-        for label, module, non_negative in self._activation_modules:
-            self._hooks.append(module.register_forward_hook(self._make_hook(label, non_negative)))
+        self._captured, self._saturated = {}, {}
+        for label, module, layer_type in self._activation_modules:
+            self._hooks.append(module.register_forward_hook(self._make_hook(label, layer_type)))
 
-    def _make_hook(self, label: str, non_negative: bool) -> Callable[[nn.Module, Any, Any], None]:
+    def _make_hook(self, label: str, layer_type: str) -> Callable[[nn.Module, Any, Any], None]:
+        non_negative = layer_type in NON_NEGATIVE_ACTIVATIONS
+        bounds = BOUNDED_ACTIVATIONS.get(layer_type)
+
         def capture(module: nn.Module, inputs: Any, output: Any) -> None:
             if module.training and isinstance(output, torch.Tensor) and _units(output):
                 self._captured[label] = (_live_units(output, non_negative), _units(output))
+                if bounds is not None:
+                    self._saturated[label] = (_saturated_count(output, bounds), output.numel())
 
         return capture
 
@@ -212,14 +233,18 @@ class GradientMonitor(Callback):
                     tensors.append(torch.linalg.vector_norm(param.grad.detach(), dtype=torch.float32))
         dead_labels = [label for label in self.activations if label in self._captured]
         tensors += [self._captured[label][0] for label in dead_labels]
+        saturated_labels = [label for label in self.activations if label in self._saturated]
+        tensors += [self._saturated[label][0] for label in saturated_labels]
         values = torch.stack(tensors).tolist() if tensors else []
         squares = [0.0] * len(self.layers)
         for index, norm in zip(owners, values):
             squares[index] += norm * norm
-        live = values[len(owners) :]
+        live = values[len(owners) : len(owners) + len(dead_labels)]
         dead = {label: 1.0 - count / self._captured[label][1] for label, count in zip(dead_labels, live)}
-        self._captured = {}
-        sample = GradientSample(step, dict(zip(self.layers, map(math.sqrt, squares))), dead)
+        near = values[len(owners) + len(dead_labels) :]
+        saturated = {label: count / self._saturated[label][1] for label, count in zip(saturated_labels, near)}
+        self._captured, self._saturated = {}, {}
+        sample = GradientSample(step, dict(zip(self.layers, map(math.sqrt, squares))), dead, saturated)
         with self._lock:
             self._samples.append(sample)
 

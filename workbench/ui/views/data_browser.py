@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from workbench.ui.images import ImageCell, scale_for, to_pixmap
@@ -16,8 +17,11 @@ IMAGE_SIZE = 56
 class DataBrowser(QWidget):
     """A ``rows`` × ``columns`` page of images with their class names, Previous/Next buttons and a class filter.
 
-    Pixmaps are made for the current page only, so browsing 60,000 images costs one page at a time.
+    Pixmaps are made for the current page only, so browsing 60,000 images costs one page at a time. A double-click
+    (or "Inspect" in an image's context menu) emits ``inspectRequested`` with the image's index in the data.
     """
+
+    inspectRequested = Signal(int)
 
     def __init__(self, rows: int = 6, columns: int = 10, parent: QWidget | None = None):
         super().__init__(parent)
@@ -43,7 +47,9 @@ class DataBrowser(QWidget):
         self._next.clicked.connect(self.next_page)
         self._page_label = QLabel()
         self._page_label.setObjectName("pageLabel")
-        self._cells = [ImageCell(caption_lines=1) for _ in range(rows * columns)]
+        self._cells = [ImageCell(caption_lines=1, inspectable=True) for _ in range(rows * columns)]
+        for position, cell in enumerate(self._cells):
+            cell.inspectRequested.connect(lambda position=position: self._inspect_cell(position))
 
         top = QHBoxLayout()
         top.addWidget(self._title, 1)
@@ -117,6 +123,12 @@ class DataBrowser(QWidget):
     def shown_labels(self) -> list[str]:
         """The class names under the images of the current page, in grid order."""
         return [cell.caption for cell in self._cells if not cell.isHidden()]
+
+    def _inspect_cell(self, position: int) -> None:
+        first = (self._page - 1) * len(self._cells)
+        indices = self._shown[first : first + len(self._cells)]
+        if position < len(indices):
+            self.inspectRequested.emit(int(indices[position]))
 
     def _filter_chosen(self, combo_index: int) -> None:
         self.set_class_filter(None if combo_index <= 0 else combo_index - 1)

@@ -22,8 +22,8 @@ TOP_CLASSES = 3
 DROPPABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 FILTERS = ("all", "misclassified", "class")
-ORDERS = ("dataset", "least-confident", "most-confident")
-_ORDER_LABELS = ("Dataset order", "Least confident first", "Most confident first")
+ORDERS = ("dataset", "least-confident", "most-confident", "most-wrong")
+_ORDER_LABELS = ("Dataset order", "Least confident first", "Most confident first", "Most wrong first (highest loss)")
 _FIXED_FILTER_LABELS = ("All images", "Misclassified only")
 _NEEDS_PREDICTIONS = "Needs the network's predictions"
 
@@ -45,6 +45,8 @@ class Gallery(QWidget):
 
     imagesDropped = Signal(list)
     """The local image files (``list[Path]``) just dropped on the gallery, in the order of the drag."""
+    inspectRequested = Signal(int)
+    """Double-click or "Inspect" on an image: its index into the items given to :meth:`set_items`."""
 
     def __init__(self, rows: int = 3, columns: int = 5, parent: QWidget | None = None):
         super().__init__(parent)
@@ -55,6 +57,7 @@ class Gallery(QWidget):
         self._probabilities: np.ndarray | None = None
         self._predicted: np.ndarray | None = None
         self._confidence: np.ndarray | None = None
+        self._losses: np.ndarray | None = None
         self._filter_kind = "all"
         self._filter_class: int | None = None
         self._order = "dataset"
@@ -91,7 +94,9 @@ class Gallery(QWidget):
         self._page_label.setObjectName("pageLabel")
         self._empty = QLabel(wordWrap=True)
         self._empty.setObjectName("emptyMessage")
-        self._cells = [ImageCell(caption_lines=2) for _ in range(rows * columns)]
+        self._cells = [ImageCell(caption_lines=2, inspectable=True) for _ in range(rows * columns)]
+        for position, cell in enumerate(self._cells):
+            cell.inspectRequested.connect(lambda position=position: self._inspect_cell(position))
         self._build_layout(columns)
         self._update_prediction_entries()
         self._apply(keep_page=False)
@@ -218,8 +223,9 @@ class Gallery(QWidget):
 
     def set_order(self, order: str) -> None:
         """Order the filtered items by ``"dataset"`` position, ``"least-confident"`` or ``"most-confident"``
-        first (confidence: the probability of the predicted class; ties keep dataset order); from the first
-        page. Without predictions the items stay in dataset order."""
+        first (confidence: the probability of the predicted class), or ``"most-wrong"`` first (the highest loss
+        for the true class); ties keep dataset order; from the first page. Without predictions the items stay in
+        dataset order."""
         if order not in ORDERS:
             raise ValueError(f"Unknown order {order!r}; choose one of {', '.join(ORDERS)}.")
         self._order = order
@@ -290,18 +296,24 @@ class Gallery(QWidget):
     def _set_predictions(self, probabilities: np.ndarray | None) -> None:
         """Store checked ``(N, K)`` probabilities (or None) with each item's guess and its confidence."""
         if probabilities is None or not probabilities.shape[1]:
-            self._probabilities = self._predicted = self._confidence = None
+            self._probabilities = self._predicted = self._confidence = self._losses = None
         else:
             self._probabilities = probabilities
             self._predicted = probabilities.argmax(axis=1)
             self._confidence = probabilities.max(axis=1)
+            self._losses = item_losses(probabilities, self._labels)
         self._update_prediction_entries()
+
+    def _inspect_cell(self, position: int) -> None:
+        indices = self._page_indices()
+        if position < len(indices):
+            self.inspectRequested.emit(int(indices[position]))
 
     def _update_prediction_entries(self) -> None:
         """Grey out the choices that need predictions while there are none."""
         predicted = self._predicted is not None
         tooltip = "" if predicted else _NEEDS_PREDICTIONS
-        entries = [(self._show_filter, 1), (self._sort_order, 1), (self._sort_order, 2)]
+        entries = [(self._show_filter, 1), (self._sort_order, 1), (self._sort_order, 2), (self._sort_order, 3)]
         for combo, index in entries:
             model = combo.model()
             assert isinstance(model, QStandardItemModel), "a combo box keeps its items in a QStandardItemModel"
@@ -332,6 +344,7 @@ class Gallery(QWidget):
             filter_indices(self._labels, self._predicted, self._filter_kind, self._filter_class),
             self._confidence,
             self._order,
+            self._losses,
         )
         self._page = min(self._page, self.page_count()) if keep_page else 1
         self._show_page()
@@ -479,11 +492,28 @@ def filter_indices(labels: np.ndarray, predicted: np.ndarray | None, kind: str, 
     return np.arange(len(labels))
 
 
-def order_indices(indices: np.ndarray, confidence: np.ndarray | None, order: str) -> np.ndarray:
-    """``indices`` by ascending or descending ``confidence`` (stable: ties keep their order); unchanged for
-    ``"dataset"`` order or without confidences."""
+def item_losses(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each item's cross-entropy loss ``-log p(true class)``; NaN for an item nobody labelled."""
+    labelled = labels != UNLABELLED
+    losses = np.full(len(labels), np.nan)
+    chosen = probabilities[np.flatnonzero(labelled), labels[labelled]]
+    losses[labelled] = -np.log(np.clip(chosen, 1e-12, None))
+    return losses
+
+
+def order_indices(
+    indices: np.ndarray, confidence: np.ndarray | None, order: str, losses: np.ndarray | None = None
+) -> np.ndarray:
+    """``indices`` by ascending or descending ``confidence``, or by descending ``losses`` for ``"most-wrong"``
+    (fastai's top losses; unlabelled items last); stable: ties keep their order. Unchanged for ``"dataset"``
+    order or without predictions."""
     if order == "dataset" or confidence is None:
         return indices
+    if order == "most-wrong":
+        if losses is None:
+            return indices
+        keys = np.nan_to_num(losses[indices], nan=-np.inf)
+        return indices[np.argsort(-keys, kind="stable")]
     keys = confidence[indices]
     return indices[np.argsort(keys if order == "least-confident" else -keys, kind="stable")]
 

@@ -1,0 +1,116 @@
+"""The Inspect tab in the real window: opened from the gallery and the data browser, following a run while in
+sight and idle while hidden, one unit's numbers on a click, and the alarms above the tabs."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QLabel
+
+from workbench.core.architecture import validate
+from workbench.ui.images import ImageCell
+from workbench.ui.views.inspect_view import UnitBars
+
+
+def _cells(widget):
+    return [cell for cell in widget.findChildren(ImageCell) if not cell.isHidden()]
+
+
+def _inspected(qtbot, window, timeout=20_000):
+    qtbot.waitUntil(
+        lambda: window.session.inspector.latest is not None and not window.session.inspector.busy, timeout=timeout
+    )
+    return window.session.inspector.latest
+
+
+def train(qtbot, window) -> str:
+    with qtbot.waitSignal(window.runFinished, timeout=120_000) as finished:
+        window.start_training()
+    return finished.args[0]
+
+
+def test_a_double_click_in_the_gallery_inspects_that_image(qtbot, window):
+    window.show_tab("training")
+    gallery = window.gallery
+    qtbot.waitUntil(lambda: len(_cells(gallery)) > 3)
+    position = 3
+    index = gallery.visible_indices()[position]
+    qtbot.mouseDClick(_cells(gallery)[position], Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget() is window.inspect_view
+    shown = _inspected(qtbot, window)
+    session = window.session
+    np.testing.assert_array_equal(shown.inspection.image, session.gallery.images[index].numpy())
+    assert shown.subject.label == int(session.gallery.labels[index])
+    assert shown.inspection.target == shown.subject.label  # the true class is sent back
+    view = window.inspect_view
+    assert len(view.layer_widgets) == len(window.session.architecture.layers)
+    fitted = [row.output_shape for row in validate(shown.architecture).layers]
+    assert [layer.output_shape for layer in shown.inspection.layers] == fitted
+    assert f"image {index + 1:,}" in view.source.text()
+    assert view.loss.text().startswith("Loss for ")
+    assert not view.image.pixmap().isNull()
+
+
+def test_clicking_a_unit_shows_its_sum_in_numbers(qtbot, window):
+    window.show_tab("data")
+    qtbot.waitUntil(lambda: len(_cells(window.data_browser)) > 0)
+    qtbot.mouseDClick(_cells(window.data_browser)[0], Qt.MouseButton.LeftButton)
+    shown = _inspected(qtbot, window)
+    assert shown.subject.source.endswith("training image 1")
+    bars = window.inspect_view.findChildren(UnitBars)
+    assert bars, "a Linear layer's units are drawn as bars"
+    first = bars[0]
+    unit = first.units // 2
+    x = int((unit + 0.5) * first.pixmap().width() / first.units)
+    qtbot.mouseClick(first, Qt.MouseButton.LeftButton, pos=QPoint(x, 10))
+    text = window.inspect_view.unit.text()
+    output = shown.inspection.layers[first.layer - 1].output.ravel()[unit]
+    assert f"total y{unit} = {output:+.4f}" in text
+    assert "then ReLU" in text
+    assert not window.inspect_view.unit_weights.pixmap().isNull()  # the first Linear reads the pixels
+
+
+def test_the_inspection_follows_a_run_while_in_sight_and_waits_while_hidden(qtbot, window, tmp_path):
+    window.show_tab("training")
+    qtbot.waitUntil(lambda: len(_cells(window.gallery)) > 0)
+    qtbot.mouseDClick(_cells(window.gallery)[0], Qt.MouseButton.LeftButton)
+    _inspected(qtbot, window)
+    measured = []
+    window.session.inspector.changed.connect(lambda inspected: measured.append(inspected.network_label))
+    window.panel.epochs.setValue(3)
+    assert train(qtbot, window) == "finished"
+    qtbot.waitUntil(lambda: not window.session.inspector.busy)
+    assert any(label.startswith("After epoch") for label in measured), measured
+    assert window.session.inspector.latest.network_label.startswith("seed-relu-mlp (")
+
+    window.show_tab("runs")
+    measured.clear()
+    window.session.runs_out = tmp_path / "second run"
+    assert train(qtbot, window) == "finished"
+    qtbot.wait(200)
+    assert measured == [] and window.session.inspector.stale  # nobody looked, nothing was computed
+    window.show_tab("inspect")
+    _inspected(qtbot, window)
+    qtbot.waitUntil(lambda: len(measured) == 1)
+    assert not window.session.inspector.stale
+
+
+def test_a_six_deep_sigmoid_network_raises_the_vanishing_alarm_with_a_link(qtbot, window):
+    window.load_preset("seed-sigmoidnet-6")
+    window.panel.optimizer.setCurrentIndex(window.panel.optimizer.findData("sgd"))
+    assert train(qtbot, window) == "finished"
+    alarms = window.alarms
+    assert alarms.isVisible()
+    assert "the error signal vanishes on its way back" in alarms.text()
+    assert "href='tab:Gradients'" in alarms.text()
+    alarms.linkActivated.emit("tab:Gradients")
+    assert window.tabs.currentWidget() is window.gradient_plots
+
+
+def test_an_image_the_network_cannot_read_is_refused_in_words(qtbot, window, boxes):
+    window.load_preset("seed-relu-mlp")
+    import torch
+
+    with pytest.raises(Exception) as refused:
+        window.session.inspect(torch.zeros(3, 5, 5), 0, "odd image")
+    assert "reads 1×8×8 images, and this one is 3×5×5" in str(refused.value)
+    assert isinstance(window.inspect_view.status, QLabel)
