@@ -321,3 +321,10 @@ def assert_refused(result: Result, says: Iterable[str]) -> None:
     for fragment in says:
         assert fragment in result.stderr, result
     assert result.stdout == "", result
+
+
+def train_in_window(qtbot, window, timeout_ms: int = 120_000) -> str:
+    """Start a run in ``window`` and wait for it to end; its status."""
+    with qtbot.waitSignal(window.runFinished, timeout=timeout_ms) as finished:
+        window.start_training()
+    return finished.args[0]

@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QLabel
 
+from tests.helpers import train_in_window
 from workbench.core.architecture import validate
 from workbench.ui.images import ImageCell
 from workbench.ui.views.inspect_view import UnitBars
@@ -22,16 +23,11 @@ def _inspected(qtbot, window, timeout=20_000):
     return window.session.inspector.latest
 
 
-def train(qtbot, window) -> str:
-    with qtbot.waitSignal(window.runFinished, timeout=120_000) as finished:
-        window.start_training()
-    return finished.args[0]
-
-
 def test_a_double_click_in_the_gallery_inspects_that_image(qtbot, window):
     window.show_tab("training")
     gallery = window.gallery
-    qtbot.waitUntil(lambda: len(_cells(gallery)) > 3)
+    qtbot.waitUntil(lambda: len(_cells(gallery)) > 3 and not window.binding.subset_timer.isActive())
+    qtbot.wait(50)  # the new validation subset of the fixture's sizes is drawn
     position = 3
     index = gallery.visible_indices()[position]
     qtbot.mouseDClick(_cells(gallery)[position], Qt.MouseButton.LeftButton)
@@ -77,7 +73,7 @@ def test_the_inspection_follows_a_run_while_in_sight_and_waits_while_hidden(qtbo
     measured = []
     window.session.inspector.changed.connect(lambda inspected: measured.append(inspected.network_label))
     window.panel.epochs.setValue(3)
-    assert train(qtbot, window) == "finished"
+    assert train_in_window(qtbot, window) == "finished"
     qtbot.waitUntil(lambda: not window.session.inspector.busy)
     assert any(label.startswith("After epoch") for label in measured), measured
     assert window.session.inspector.latest.network_label.startswith("seed-relu-mlp (")
@@ -85,7 +81,7 @@ def test_the_inspection_follows_a_run_while_in_sight_and_waits_while_hidden(qtbo
     window.show_tab("runs")
     measured.clear()
     window.session.runs_out = tmp_path / "second run"
-    assert train(qtbot, window) == "finished"
+    assert train_in_window(qtbot, window) == "finished"
     qtbot.wait(200)
     assert measured == [] and window.session.inspector.stale  # nobody looked, nothing was computed
     window.show_tab("inspect")
@@ -97,7 +93,7 @@ def test_the_inspection_follows_a_run_while_in_sight_and_waits_while_hidden(qtbo
 def test_a_six_deep_sigmoid_network_raises_the_vanishing_alarm_with_a_link(qtbot, window):
     window.load_preset("seed-sigmoidnet-6")
     window.panel.optimizer.setCurrentIndex(window.panel.optimizer.findData("sgd"))
-    assert train(qtbot, window) == "finished"
+    assert train_in_window(qtbot, window) == "finished"
     alarms = window.alarms
     assert alarms.isVisible()
     assert "the error signal vanishes on its way back" in alarms.text()

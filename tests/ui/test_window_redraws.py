@@ -4,6 +4,7 @@ out of sight nothing until they are shown; and every view ends showing the run's
 import numpy as np
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QWidget
 
+from tests.helpers import train_in_window
 from workbench.core.training.engine import EpochMetrics
 from workbench.core.training.gradients import GradientSample
 from workbench.ui.images import ImageCell
@@ -32,12 +33,6 @@ def expected_captions(window) -> list[str]:
     ]
 
 
-def train(qtbot, window) -> str:
-    with qtbot.waitSignal(window.runFinished, timeout=120_000) as finished:
-        window.start_training()
-    return finished.args[0]
-
-
 def test_epochs_ending_within_one_interval_are_drawn_once_and_the_run_ends_on_its_last_epoch(qtbot, window):
     window.show_tab("evaluation")
     window.binding.epoch_views_timer.setInterval(60_000)  # every epoch after the first ends within the interval
@@ -53,7 +48,7 @@ def test_epochs_ending_within_one_interval_are_drawn_once_and_the_run_ends_on_it
 
     window.epochEnded.connect(ended)
     window.panel.epochs.setValue(20)
-    assert train(qtbot, window) == "stopped"
+    assert train_in_window(qtbot, window) == "stopped"
 
     last = packets[-1].metrics
     assert len(packets) >= 3 and last.epoch == len(packets)
@@ -98,7 +93,7 @@ def test_views_out_of_sight_draw_nothing_during_a_run_and_the_newest_epoch_when_
 
     window.batchProgress.connect(reported)  # the first packet after the second epoch: the points so far to draw
     window.panel.epochs.setValue(4)
-    assert train(qtbot, window) == "finished"
+    assert train_in_window(qtbot, window) == "finished"
     assert seen, "a batch packet came after the second epoch"
 
     assert seen["captions before"] == drawn_before_the_run, "nothing drawn out of sight"

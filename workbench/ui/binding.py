@@ -14,7 +14,7 @@ import functools
 import html
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QWidget
@@ -87,13 +87,13 @@ class ViewBinding(QObject):
 
         inspector, inspect_view = session.inspector, window.inspect_view
         inspector.changed.connect(inspect_view.show_inspected)
-        inspector.failed.connect(lambda message: inspect_view.show_waiting(f"Cannot inspect this image: {message}"))
-        inspect_view.targetChosen.connect(lambda target: self._inspect_again(inspector.set_target, target))
-        inspect_view.methodChosen.connect(lambda method: self._inspect_again(inspector.set_method, method))
+        inspector.failed.connect(self._inspection_failed)
+        inspect_view.targetChosen.connect(self._target_chosen)
+        inspect_view.methodChosen.connect(self._method_chosen)
         inspect_view.unitClicked.connect(self._unit_clicked)
         window.tabs.currentChanged.connect(self._tab_changed)
-        window.gallery.inspectRequested.connect(lambda index: self._inspect(session.inspect_gallery_item, index))
-        window.data_browser.inspectRequested.connect(lambda index: self._inspect(session.inspect_training_image, index))
+        window.gallery.inspectRequested.connect(self._inspect_gallery_item)
+        window.data_browser.inspectRequested.connect(self._inspect_training_image)
         session.alarm_watch.changed.connect(self._alarms_changed)
 
     # ---- widgets -> session ----------------------------------------------------------------------
@@ -120,9 +120,22 @@ class ViewBinding(QObject):
             self.window.inspect_view.show_waiting("Inspecting…")
             self.window.tabs.setCurrentWidget(self.window.inspect_view)
 
-    def _inspect_again(self, change: Callable[[Any], None], value: Any) -> None:
+    def _inspect_gallery_item(self, index: int) -> None:
+        self._inspect(self.session.inspect_gallery_item, index)
+
+    def _inspect_training_image(self, index: int) -> None:
+        self._inspect(self.session.inspect_training_image, index)
+
+    def _inspection_failed(self, message: str) -> None:
+        self.window.inspect_view.show_waiting(f"Cannot inspect this image: {message}")
+
+    def _target_chosen(self, target: int) -> None:
         self.window.inspect_view.show_waiting("Inspecting…")
-        change(None if value == -1 else value)
+        self.session.inspector.set_target(None if target == -1 else target)
+
+    def _method_chosen(self, method: str) -> None:
+        self.window.inspect_view.show_waiting("Inspecting…")
+        self.session.inspector.set_method(method)
 
     def _unit_clicked(self, layer: int, unit: int) -> None:
         shown = self.session.inspector.latest

@@ -190,7 +190,7 @@ class InspectView(QWidget):
         self.layer_widgets: list[dict[str, QLabel]] = []
         self._build()
         self.target.activated.connect(self._target_chosen)
-        self.method.activated.connect(lambda index: self.methodChosen.emit(self.method.itemData(index)))
+        self.method.activated.connect(self._method_chosen)
 
     def _build(self) -> None:
         choosers = QGridLayout()
@@ -342,6 +342,9 @@ class InspectView(QWidget):
         scale = max(1, 112 // max(1, image.height()))
         self.unit_weights.setPixmap(QPixmap.fromImage(image.scaled(image.width() * scale, image.height() * scale)))
         self.unit_weights.setToolTip("The unit's weights, one per pixel: blue adds to its sum, red takes away")
+
+    def _method_chosen(self, index: int) -> None:
+        self.methodChosen.emit(str(self.method.itemData(index)))
 
     def _target_chosen(self, index: int) -> None:
         self.targetChosen.emit(int(self.target.itemData(index)))
