@@ -1,4 +1,5 @@
-"""Evaluation figures against scikit-learn, per-item look-ups, the JSON round trip and evaluate_model."""
+"""Evaluation figures against scikit-learn, per-item look-ups, the most confused pairs, the JSON round trip and
+evaluate_model."""
 
 import json
 
@@ -148,3 +149,64 @@ def test_evaluate_model_scores_a_torch_models_predictions():
     np.testing.assert_array_equal(evaluation.labels, labels.numpy())
     assert evaluation.accuracy == pytest.approx((probabilities.argmax(dim=1) == labels).float().mean().item())
     assert model.training
+
+
+def _from_cells(cells, names=NAMES):
+    """An Evaluation whose confusion matrix holds ``cells[(t, p)]`` items of class ``t`` predicted as ``p``."""
+    labels = [t for (t, _), count in cells.items() for _ in range(count)]
+    predictions = [p for (_, p), count in cells.items() for _ in range(count)]
+    probabilities = np.eye(len(names))[predictions]  # one-hot: the predicted class is sure
+    return evaluation_from_predictions(labels, probabilities, names)
+
+
+def test_most_confused_lists_the_mistakes_largest_first():
+    evaluation = _from_cells({(0, 0): 50, (0, 1): 3, (1, 1): 40, (1, 3): 9, (3, 0): 5, (3, 3): 20, (2, 4): 1})
+    pairs = evaluation.most_confused()
+    assert [(pair.true_class, pair.predicted_class, pair.count) for pair in pairs] == [
+        (1, 3, 9),
+        (3, 0, 5),
+        (0, 1, 3),
+        (2, 4, 1),
+    ]
+    assert pairs[0].share == pytest.approx(9 / 49) and pairs[-1].share == 1.0
+
+
+def test_most_confused_breaks_ties_by_true_then_predicted_class():
+    evaluation = _from_cells({(3, 1): 4, (1, 3): 4, (1, 0): 4, (0, 4): 4, (2, 2): 10, (2, 0): 7})
+    assert [(pair.true_class, pair.predicted_class) for pair in evaluation.most_confused()] == [
+        (2, 0),
+        (0, 4),
+        (1, 0),
+        (1, 3),
+        (3, 1),
+    ]
+
+
+def test_most_confused_gives_at_most_count_pairs(scored):
+    evaluation = scored[3]
+    mistakes = evaluation.confusion.copy()
+    np.fill_diagonal(mistakes, 0)
+    assert len(evaluation.most_confused()) == 5 < np.count_nonzero(mistakes)
+    assert [pair.count for pair in evaluation.most_confused(3)] == sorted(mistakes.ravel(), reverse=True)[:3]
+    assert evaluation.most_confused(0) == []
+    assert len(evaluation.most_confused(100)) == np.count_nonzero(mistakes)
+    with pytest.raises(ValueError, match="0 or more"):
+        evaluation.most_confused(-1)
+
+
+def test_a_perfect_classifier_confuses_nothing():
+    assert _from_cells({(0, 0): 5, (1, 1): 3, (4, 4): 1}).most_confused() == []
+
+
+def test_the_sentence_names_both_classes_the_count_and_the_share():
+    names = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt")
+    evaluation = _from_cells({(6, 6): 700, (6, 0): 142, (6, 4): 158, (0, 0): 999, (0, 6): 1}, names)
+    pairs = {(pair.true_class, pair.predicted_class): pair for pair in evaluation.most_confused()}
+    assert pairs[6, 0].sentence(names) == "Shirt taken for T-shirt/top: 142 times (14.2% of Shirt)"
+    assert pairs[6, 0].share == pytest.approx(0.142)
+    assert pairs[0, 6].sentence(names) == "T-shirt/top taken for Shirt: 1 time (0.1% of T-shirt/top)"
+
+
+def test_large_counts_have_thousands_separators():
+    sentence = _from_cells({(1, 2): 1234, (1, 1): 1}).most_confused()[0].sentence(NAMES)
+    assert sentence == "Trouser taken for Pullover: 1,234 times (99.9% of Trouser)"

@@ -11,7 +11,15 @@ from PIL import Image
 from workbench.core.errors import RunError, WorkbenchError
 from workbench.core.presets import load_preset
 from workbench.core.runs.folders import new_run_dir
-from workbench.core.runs.predict import Guess, ImageError, load_image, load_images, predict_images
+from workbench.core.runs.predict import (
+    Guess,
+    ImageError,
+    background_hint,
+    light_backgrounds,
+    load_image,
+    load_images,
+    predict_images,
+)
 from workbench.core.runs.recorder import RunRecorder
 from workbench.core.runs.trained import load_trained
 from workbench.core.training.config import TrainConfig
@@ -222,3 +230,23 @@ def test_a_network_whose_weights_hold_nan_predicts_nothing(finished_run):
         f"The weights of {trained.name} hold NaN or infinite values (in layer 1 Conv2d): the run diverged, so "
         f"its predictions would be meaningless. Train it again with a lower learning rate."
     )
+
+
+def test_light_backgrounds_are_told_apart_from_the_training_images_dark_ones(finished_run, tmp_path):
+    _, _, info, originals, pixels, paths = finished_run
+    inverted = []
+    for index, image in enumerate(pixels[:3]):
+        inverted.append(tmp_path / f"paper-{index}.png")
+        Image.fromarray(255 - image[0]).save(inverted[-1])  # a dark digit on white paper
+    ours = load_images(inverted + paths[:1], DIGITS_SHAPE, info.mean, info.std)
+    assert light_backgrounds(ours, info.mean, info.std).tolist() == [True, True, True, False]
+    assert not light_backgrounds(originals, info.mean, info.std).any()
+
+    hint = background_hint(ours, originals, info.mean, info.std, "Digits", inverted=False)
+    assert hint.startswith("3 of your 4 images have a light background, while Digits's training images have a dark")
+    assert "tick Invert (dark on light)" in hint
+    as_fed = load_images(inverted, DIGITS_SHAPE, info.mean, info.std, invert=True)
+    assert background_hint(as_fed, originals, info.mean, info.std, "Digits", inverted=True) == ""
+    one = load_images(paths[:1], DIGITS_SHAPE, info.mean, info.std, invert=True)
+    untick = background_hint(one, originals, info.mean, info.std, "Digits", inverted=True)
+    assert untick.startswith("Your image has a light background after inverting") and "untick Invert" in untick

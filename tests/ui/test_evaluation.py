@@ -1,5 +1,7 @@
 """The evaluation view: matrix cells and score rows say what the Evaluation holds; clicks name the right cell."""
 
+import re
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -187,8 +189,94 @@ def test_a_hidden_view_scores_and_fills_only_the_last_evaluation_when_shown(qtbo
         view.show_evaluation(later(epoch), f"Validation after epoch {epoch}:")
     matrix = view.findChild(QTableWidget, "confusionMatrix")
     assert computed == [] and matrix.rowCount() == 0
+    assert view.findChild(QLabel, "mostConfused").text() == ""
     view.show()
     qtbot.waitExposed(view)
     assert computed == [3] and matrix.rowCount() == len(CLASSES)
+    assert view.findChild(QLabel, "mostConfused").isVisible()
     assert view.findChild(QLabel, "header").text().startswith("Validation after epoch 3: accuracy")
     assert view.evaluation is evaluation and computed == [3]
+
+
+def _from_cells(cells, class_names=CLASSES):
+    """An evaluation whose confusion matrix holds ``cells[(t, p)]`` items of class ``t`` predicted as ``p``."""
+    labels = [t for (t, _), count in cells.items() for _ in range(count)]
+    predictions = [p for (_, p), count in cells.items() for _ in range(count)]
+    return evaluation_from_predictions(labels, np.eye(len(class_names))[predictions], class_names)
+
+
+SHIRTS = {(6, 6): 700, (6, 0): 142, (6, 4): 158, (0, 0): 900, (0, 6): 100, (2, 4): 1, (3, 3): 10}
+
+
+def _links_in(label):
+    """The (href, text) of every link in a rich-text label, in order."""
+    return re.findall(r'<a href="([^"]*)">([^<]*)</a>', label.text())
+
+
+def _shown(qtbot, evaluation):
+    """A view showing ``evaluation``, its layout settled."""
+    view = EvaluationView()
+    qtbot.addWidget(view)
+    view.show_evaluation(evaluation, "Test")
+    view.resize(1600, 1200)  # room for everything: the window's default size squeezes the layout
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.waitUntil(lambda: not view.layout().activate())
+    return view
+
+
+def test_the_most_confused_pairs_are_listed_under_the_matrix(qtbot):
+    view = _shown(qtbot, _from_cells(SHIRTS))
+    assert view.confused_links() == [
+        ("Shirt taken for Coat: 158 times (15.8% of Shirt)", 6, 4),
+        ("Shirt taken for T-shirt/top: 142 times (14.2% of Shirt)", 6, 0),
+        ("T-shirt/top taken for Shirt: 100 times (10.0% of T-shirt/top)", 0, 6),
+        ("Pullover taken for Coat: 1 time (100.0% of Pullover)", 2, 4),
+    ]
+    label = view.findChild(QLabel, "mostConfused")
+    assert label.isVisible() and label.wordWrap()
+    assert label.text().startswith("<b>Most confused</b>")
+    assert _links_in(label) == [(f"cell:{t}:{p}", sentence) for sentence, t, p in view.confused_links()]
+    matrix = view.findChild(QTableWidget, "confusionMatrix")
+    assert label.geometry().top() > matrix.geometry().bottom()
+    assert label.geometry().height() >= label.heightForWidth(label.width())  # every line shows
+
+
+def test_at_most_five_pairs_are_listed(view, evaluation):
+    expected = [(pair.sentence(CLASSES), pair.true_class, pair.predicted_class) for pair in evaluation.most_confused()]
+    assert view.confused_links() == expected and len(expected) == 5
+    assert len(_links_in(view.findChild(QLabel, "mostConfused"))) == 5
+
+
+def test_activating_a_pairs_link_selects_its_cell(qtbot):
+    view = _shown(qtbot, _from_cells(SHIRTS))
+    label = view.findChild(QLabel, "mostConfused")
+    href = next(href for href, text in _links_in(label) if text.startswith("Shirt taken for T-shirt/top"))
+    with qtbot.waitSignal(view.cellSelected, timeout=1000) as blocker:
+        label.linkActivated.emit(href)
+    assert blocker.args == [6, 0]
+
+
+def test_a_perfect_evaluation_says_there_were_no_mistakes(qtbot):
+    view = _shown(qtbot, _from_cells({(0, 0): 3, (5, 5): 2}))
+    label = view.findChild(QLabel, "mostConfused")
+    assert view.confused_links() == [] and _links_in(label) == []
+    assert label.isVisible() and "No mistakes: every image was predicted right." in label.text()
+
+
+def test_a_cleared_view_lists_no_pairs(view):
+    label = view.findChild(QLabel, "mostConfused")
+    assert label.isVisible()
+    view.clear()
+    assert not label.isVisible() and view.confused_links() == []
+
+
+def test_the_list_of_pairs_wraps_rather_than_widen_the_view(qtbot):
+    # The sentences are wider than this two-class matrix and its scores table.
+    cells = {(0, 0): 10, (0, 1): 3, (1, 0): 1000, (1, 1): 1000}
+    view = _shown(qtbot, _from_cells(cells, ("Shirt", "Sneaker with laces")))
+    label = view.findChild(QLabel, "mostConfused")
+    with_list = view.minimumSizeHint().width()
+    label.hide()
+    qtbot.waitUntil(lambda: not view.layout().activate())
+    assert view.minimumSizeHint().width() == with_list

@@ -4,10 +4,12 @@ sight and idle while hidden, one unit's numbers on a click, and the alarms above
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QLabel
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QCheckBox, QLabel, QPushButton
 
 from tests.helpers import train_in_window
 from workbench.core.architecture import validate
+from workbench.core.inspect.attribution import attribute, black_pixel
 from workbench.ui.images import ImageCell
 from workbench.ui.views.inspect_view import UnitBars
 
@@ -110,3 +112,75 @@ def test_an_image_the_network_cannot_read_is_refused_in_words(qtbot, window, box
         window.session.inspect(torch.zeros(3, 5, 5), 0, "odd image")
     assert "reads 1×8×8 images, and this one is 3×5×5" in str(refused.value)
     assert isinstance(window.inspect_view.status, QLabel)
+
+
+def _pixels(cell):
+    image = cell.pixmap().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    data = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
+    return (
+        data.reshape(image.height(), image.bytesPerLine())[:, : image.width() * 3]
+        .reshape(image.height(), image.width(), 3)
+        .copy()
+    )  # the image's buffer goes with it
+
+
+def test_show_what_it_looked_at_lays_each_guess_s_map_over_the_page(qtbot, window):
+    window.show_tab("training")
+    gallery = window.gallery
+    qtbot.waitUntil(lambda: len(_cells(gallery)) == gallery.capacity and not window.binding.subset_timer.isActive())
+    qtbot.wait(50)
+    plain = _pixels(_cells(gallery)[0])
+    assert (plain[:, :, 0] == plain[:, :, 1]).all(), "a digit is drawn in grey"
+    box = gallery.findChild(QCheckBox, "showLookedAt")
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    assert gallery.looked_at_shown()
+    qtbot.waitUntil(lambda: gallery.looked_at_indices() == gallery.visible_indices(), timeout=20_000)
+    overlaid = _pixels(_cells(gallery)[0])
+    assert (overlaid[:, :, 0].astype(int) - overlaid[:, :, 2]).max() > 60, "the map is laid over in red to yellow"
+    assert "laid over: Gradient saliency" in gallery._summary.text()
+
+    # the map is the saliency of the guess, for the network on show
+    session = window.session
+    first = gallery.visible_indices()[0]
+    model, architecture = session.inspector.network
+    guess = int(session.gallery.probabilities[first].argmax())
+    info = session.dataset.info
+    expected = attribute(
+        model,
+        architecture,
+        session.gallery.images[first : first + 1],
+        [guess],
+        "saliency",
+        black_pixel(info.mean, info.std),
+    )[0]
+    np.testing.assert_allclose(gallery._looked_at[first], expected, rtol=1e-4, atol=1e-6)
+
+    # the next page asks for its own maps
+    qtbot.mouseClick(gallery.findChild(QPushButton, "nextPage"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: gallery.looked_at_indices() == gallery.visible_indices(), timeout=20_000)
+    assert first not in gallery.visible_indices()
+
+    # another method chosen on the Inspect tab redraws the page's maps with it
+    qtbot.mouseDClick(_cells(gallery)[0], Qt.MouseButton.LeftButton)
+    _inspected(qtbot, window)
+    view = window.inspect_view
+    view.method.setCurrentIndex(view.method.findData("occlusion"))
+    view.method.activated.emit(view.method.currentIndex())
+    window.show_tab("training")
+    qtbot.waitUntil(lambda: "laid over: Occlusion" in gallery._summary.text(), timeout=20_000)
+    assert gallery.looked_at_indices() == gallery.visible_indices()
+
+    # unticked, the images are plain again
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    cell_pixels = _pixels(_cells(gallery)[0])
+    assert (cell_pixels[:, :, 0] == cell_pixels[:, :, 1]).all()
+
+
+def test_show_what_it_looked_at_without_a_network_says_why_and_unticks(qtbot, window):
+    window.show_tab("training")
+    gallery = window.gallery
+    qtbot.waitUntil(lambda: len(_cells(gallery)) > 0 and not window.binding.subset_timer.isActive())
+    window.session.inspector.set_network(None, window.session.architecture, (), "")
+    gallery.show_looked_at(True)
+    assert not gallery.looked_at_shown()
+    assert "Cannot show what the network looked at: There is no network" in window.statusBar().currentMessage()

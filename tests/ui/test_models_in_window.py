@@ -1,9 +1,14 @@
 """Trained models in the window: your own images dropped on the gallery, export, opening a bundle."""
 
+import torch
 from PIL import Image
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QCheckBox, QLabel, QPushButton
 
+from workbench.core.runs.predict import load_images
 from workbench.core.training.engine import predict
-from workbench.ui.images import to_display
+from workbench.ui.dialogs.predict_dialog import PredictImagesDialog
+from workbench.ui.images import ImageCell, to_display
 
 
 def test_dropped_images_get_the_networks_guesses(qtbot, window, tmp_path):
@@ -120,3 +125,55 @@ def test_a_folder_chosen_in_the_dialogs_loads_with_the_image_size_chosen(qtbot, 
     qtbot.waitUntil(lambda: window.session.dataset.info.name.startswith("folder:"), timeout=30_000)
     assert window.session.dataset.info.input_shape == (1, 16, 16)
     assert window.builder.architecture().input_shape == (1, 16, 16)
+
+
+def test_predict_images_from_the_menu_hints_at_invert_and_each_guess_can_be_inspected(qtbot, window, tmp_path):
+    window.show_tab("training")
+    qtbot.waitUntil(lambda: window.action_set["file.predict"].isEnabled())
+    info = window.session.dataset.info
+    originals = window.session.dataset.test_x[:3]
+    paths = []
+    for index, pixels in enumerate(to_display(originals, info.mean, info.std)):
+        paths.append(tmp_path / f"paper-{index}.png")
+        Image.fromarray(255 - pixels[:, :, 0]).save(paths[-1])  # dark digits on white paper
+    window.action_set["file.predict"].trigger()
+    dialog = window.findChild(PredictImagesDialog)
+    assert dialog is not None and dialog.isVisible()
+    predict_button = dialog.findChild(QPushButton, "predict")
+    assert not predict_button.isEnabled(), "nothing to predict before files are chosen"
+
+    (tmp_path / "notes.png").write_text("not a picture")
+    dialog.set_paths([paths[0], tmp_path / "notes.png"])
+    hint = dialog.findChild(QLabel, "hint")
+    assert hint.isVisible() and "notes.png" in hint.text() and not predict_button.isEnabled()
+
+    dialog.set_paths(paths)
+    assert hint.isVisible() and "3 of your 3 images have a light background" in hint.text()
+    invert = dialog.findChild(QCheckBox, "invert")
+    qtbot.mouseClick(invert, Qt.MouseButton.LeftButton, pos=QPoint(8, invert.height() // 2))
+    assert invert.isChecked() and not hint.isVisible()
+    qtbot.mouseClick(predict_button, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+
+    fed = load_images(paths, info.input_shape, info.mean, info.std, invert=True)
+    guesses = predict(window.session.network.model, fed).argmax(dim=1).tolist()
+    assert [caption.splitlines()[0] for caption in window.gallery.captions()] == [
+        f"guess: {info.class_names[guess]}" for guess in guesses
+    ]
+    assert window.tabs.currentIndex() == 0
+    cells = [cell for cell in window.gallery.findChildren(ImageCell) if not cell.isHidden()]
+    qtbot.mouseDClick(cells[1], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.session.inspector.latest is not None and not window.session.inspector.busy)
+    shown = window.session.inspector.latest
+    assert shown.subject.label == -1 and shown.inspection.target == guesses[1], "the guess is sent back"
+    assert torch.equal(shown.subject.image, fed[1])
+
+
+def test_dropped_images_on_light_paper_get_a_hint_to_invert(qtbot, window, tmp_path):
+    qtbot.waitUntil(lambda: window.session.network is not None and window.session.network.model is not None)
+    info = window.session.dataset.info
+    path = tmp_path / "paper.png"
+    Image.fromarray(255 - to_display(window.session.dataset.test_x[:1], info.mean, info.std)[0, :, :, 0]).save(path)
+    window.show_dropped_images([path])
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Your image has a light background") and "File → Predict images…" in message

@@ -60,6 +60,11 @@ def can_evaluate(session: Session) -> bool:
     return session.phase is Phase.IDLE and network is not None and network.model is not None
 
 
+def can_predict(session: Session) -> bool:
+    """Predict images: idle, with a network that fits on show (trained or not)."""
+    return can_evaluate(session) and session.dataset is not None
+
+
 def can_export(session: Session) -> bool:
     """Export: idle, with a trained network from a run or bundle on show."""
     return session.phase is Phase.IDLE and session.network is not None and session.network.exportable
@@ -77,6 +82,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("file.save_as", "Save architecture &as…", "&File", "save_architecture_as", always, ("std:SaveAs",)),
     ActionSpec(
         "file.open_trained", "Open &trained model…", "&File", "open_trained_model", can_edit, separator_before=True
+    ),
+    ActionSpec(
+        "file.predict",
+        "&Predict images…",
+        "&File",
+        "predict_images",
+        can_predict,
+        tooltip="What the network on show makes of your own image files (they can also be dropped on the gallery)",
     ),
     ActionSpec("file.export", "&Export trained model…", "&File", "export_current", can_export),
     ActionSpec(

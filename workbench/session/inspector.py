@@ -116,6 +116,12 @@ class Inspector:
         if visible and self.stale:
             self._refresh(force=True)
 
+    @property
+    def network(self) -> tuple[torch.nn.Module, Architecture] | None:
+        """The network inspected with and its architecture fitted to the dataset's images; None when there is
+        none with weights."""
+        return None if self._network is None else self._network[:2]
+
     def methods(self) -> list[str]:
         """The attribution methods that apply to the network on show."""
         return applicable_methods(self._network[1]) if self._network is not None else ["saliency"]

@@ -19,15 +19,17 @@ from psygnal import Signal
 from workbench.core.architecture import Architecture, Layer, ValidationReport, build, format_shape, validate
 from workbench.core.data import datasets
 from workbench.core.errors import RunError, WorkbenchError
+from workbench.core.inspect.attribution import black_pixel
 from workbench.core.presets import load_preset, with_classes
 from workbench.core.runs import folders as run_folders
-from workbench.core.runs.predict import load_images
+from workbench.core.runs.predict import background_hint, load_images
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import fit_to_dataset, predict
 from workbench.core.training.threads import use_threads
 from workbench.session.alarm_watch import AlarmWatch
 from workbench.session.estimates import Estimates
 from workbench.session.inspector import Inspector, Subject
+from workbench.session.looked_at import LookedAt
 from workbench.session.phase import Phase, check_editable, check_transition
 from workbench.session.runs import RunsMixin
 from workbench.session.shown import GallerySet, NetworkKind, ShownEvaluation, ShownNetwork, validation_subset
@@ -38,6 +40,8 @@ DEFAULT_DATASET = "fashion-mnist"
 FALLBACK_DATASET = "digits"
 UNLABELLED = -1
 MAX_RECENT_FILES = 8
+BACKGROUND_SAMPLE = 256
+"""How many training images tell whether the dataset's backgrounds are light or dark."""
 RUNS_FOLDER_ADVICE = "Choose another folder for your runs with File → Runs Folder…."
 """What a run that cannot start because of its runs folder tells the user to do (the menu's words)."""
 
@@ -87,6 +91,7 @@ class Session(RunsMixin):
         self.threads = use_threads()  # every physical core, said in the device's description
         self.estimates = Estimates(runner)
         self.inspector = Inspector(runner)
+        self.looked_at = LookedAt(runner)
         self.alarm_watch = AlarmWatch()
         self.closed = False  # shut down: the window is closing, nothing new starts
         self._init_runs()
@@ -121,6 +126,7 @@ class Session(RunsMixin):
         self.closed = True
         self.estimates.cancel()
         self.inspector.cancel()
+        self.looked_at.cancel()
         self.runner.shutdown()
 
     # ---- where runs go -------------------------------------------------------------------------
@@ -469,6 +475,33 @@ class Session(RunsMixin):
         header = self.gallery.header.split(" — ")[0] or "Gallery"
         self.inspect(self.gallery.images[index], int(self.gallery.labels[index]), f"{header}: image {index + 1:,}")
 
+    def look_at_gallery(self, key: int, indices: list[int]) -> None:
+        """Measure what the network on show looked at for the gallery's items ``indices`` (the images of the
+        gallery's set ``key``), for its guess of each (the true class while it has none), by the method chosen on
+        the Inspect tab; :attr:`looked_at` tells when the maps are ready."""
+        gallery, network = self.gallery, self.inspector.network
+        if network is None or self.dataset is None:
+            raise WorkbenchError("There is no network with weights to ask what it looked at yet.")
+        if gallery is None or not indices or max(indices) >= len(gallery.labels) or min(indices) < 0:
+            raise WorkbenchError("Those images are no longer in the gallery.")
+        chosen = torch.as_tensor(indices, dtype=torch.long)
+        if gallery.probabilities is not None:
+            targets = gallery.probabilities[chosen.numpy()].argmax(axis=1).tolist()
+        else:
+            targets = gallery.labels[chosen].clamp(min=0).tolist()
+        info = gallery.info
+        model, architecture = network
+        self.looked_at.request(
+            key,
+            indices,
+            model,
+            architecture,
+            gallery.images[chosen],
+            targets,
+            self.inspector.method,
+            black_pixel(info.mean, info.std),
+        )
+
     def inspect_training_image(self, index: int) -> None:
         """Inspect the dataset's training image ``index`` (the data browser's numbering from 0)."""
         if self.dataset is None or not 0 <= index < len(self.dataset.train_y):
@@ -491,6 +524,25 @@ class Session(RunsMixin):
         self.gallery = GallerySet(batch, labels, info, None)
         count = f"{len(paths)} image{'s' if len(paths) != 1 else ''}"
         self.show_gallery_guesses(f"Your {count}: {self.network.label or 'the network'}'s guesses")
+        hint = self._background_hint(batch, invert)
+        if hint:
+            self.status.emit(f"{hint} (File → Predict images… has the option.)", 30000)
+
+    def background_hint(self, paths: list[Path], invert: bool) -> str:
+        """A sentence when the images at ``paths`` (``invert``-ed or not) have backgrounds unlike the dataset's
+        training images, saying how to set Invert; "" when they agree or there is no dataset. An image that
+        cannot be read raises :class:`~workbench.core.runs.predict.ImageError`."""
+        if self.dataset is None or not paths:
+            return ""
+        info = self.dataset.info
+        return self._background_hint(load_images(paths, tuple(info.input_shape), info.mean, info.std, invert), invert)
+
+    def _background_hint(self, images: torch.Tensor, inverted: bool) -> str:
+        if self.dataset is None:
+            return ""
+        info = self.dataset.info
+        sample = self.dataset.train_x[:BACKGROUND_SAMPLE]
+        return background_hint(images, sample, info.mean, info.std, info.title, inverted)
 
     def show_confusion_cell(self, true_class: int, predicted_class: int) -> bool:
         """Show in the gallery the test images of one confusion-matrix cell; False if the matrix has none here."""

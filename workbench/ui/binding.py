@@ -21,11 +21,13 @@ from PySide6.QtWidgets import QWidget
 
 from workbench.core.architecture import Architecture
 from workbench.core.data.datasets import LoadedDataset
+from workbench.core.errors import WorkbenchError
 from workbench.core.inspect.alarms import Alarm
 from workbench.core.inspect.one_image import unit_sum
 from workbench.core.runs.metrics import Evaluation
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import EpochMetrics
+from workbench.session.looked_at import PageMaps
 from workbench.session.phase import Phase
 from workbench.session.shown import GallerySet, ShownEvaluation, ShownNetwork
 from workbench.session.training import BatchPacket, EpochPacket, RunStart, release_idle_workers
@@ -93,6 +95,9 @@ class ViewBinding(QObject):
         inspect_view.unitClicked.connect(self._unit_clicked)
         window.tabs.currentChanged.connect(self._tab_changed)
         window.gallery.inspectRequested.connect(self._inspect_gallery_item)
+        window.gallery.lookedAtWanted.connect(self._looked_at_wanted)
+        session.looked_at.changed.connect(self._looked_at_measured)
+        session.looked_at.failed.connect(self._looked_at_failed)
         window.data_browser.inspectRequested.connect(self._inspect_training_image)
         session.alarm_watch.changed.connect(self._alarms_changed)
 
@@ -136,6 +141,20 @@ class ViewBinding(QObject):
     def _method_chosen(self, method: str) -> None:
         self.window.inspect_view.show_waiting("Inspecting…")
         self.session.inspector.set_method(method)
+        self.window.gallery.forget_looked_at()
+
+    def _looked_at_wanted(self, key: int, indices: list[int]) -> None:
+        try:
+            self.session.look_at_gallery(key, indices)
+        except WorkbenchError as error:
+            self._looked_at_failed(str(error))
+
+    def _looked_at_measured(self, maps: PageMaps) -> None:
+        self.window.gallery.set_looked_at(maps.key, maps.indices, maps.maps, maps.method)
+
+    def _looked_at_failed(self, message: str) -> None:
+        self.window.gallery.show_looked_at(False)
+        self.window.statusBar().showMessage(f"Cannot show what the network looked at: {message}", 10000)
 
     def _unit_clicked(self, layer: int, unit: int) -> None:
         shown = self.session.inspector.latest

@@ -94,6 +94,10 @@ class ImageCell(QWidget):
         """``"right"``, ``"wrong"`` or ``"unknown"``."""
         return self._state
 
+    def pixmap(self) -> QPixmap:
+        """The image shown (without its frame)."""
+        return self._image.pixmap()
+
     def reserve_caption_width(self, captions: Sequence[str]) -> None:
         """Make the cell wide enough for the widest of ``captions``, so a grid's columns line up."""
         metrics = self._caption.fontMetrics()

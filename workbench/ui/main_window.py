@@ -25,6 +25,7 @@ from workbench.ui.actions import ActionSet
 from workbench.ui.binding import ViewBinding
 from workbench.ui.dialogs.cluster_dialog import ClusterDialog
 from workbench.ui.dialogs.export_dialog import ExportDialog
+from workbench.ui.dialogs.predict_dialog import PredictImagesDialog
 from workbench.ui.help import about_html, about_text, user_guide_path
 from workbench.ui.layout import DEFAULT_SIZE, WindowLayout
 from workbench.ui.settings import LAYOUT_VERSION, SessionStore
@@ -173,6 +174,20 @@ class MainWindow(WindowLayout):
     def show_dropped_images(self, paths: list[Path]) -> None:
         """Images dropped onto the gallery: what the network on show makes of them."""
         if self.attempt("Cannot use these images", self.session.show_images, paths):
+            self.tabs.setCurrentIndex(0)
+
+    def predict_images(self) -> PredictImagesDialog:
+        """File → Predict images…: choose image files and whether to invert them, then see the network's guesses
+        in the gallery (window-modal; the guesses come when the user presses Predict)."""
+        title = self.session.dataset.info.title if self.session.dataset is not None else "training"
+        dialog = PredictImagesDialog(self.session.background_hint, Path.home(), title, self)
+        dialog.accepted.connect(lambda: self.show_chosen_images(*dialog.choice()))
+        dialog.open()
+        return dialog
+
+    def show_chosen_images(self, paths: list[Path], invert: bool) -> None:
+        """The network's guesses for the image files ``paths`` (``invert``: dark on light made light on dark)."""
+        if self.attempt("Cannot use these images", self.session.show_images, paths, invert):
             self.tabs.setCurrentIndex(0)
 
     def show_confusion_cell(self, true_class: int, predicted_class: int) -> None:

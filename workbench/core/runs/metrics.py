@@ -3,7 +3,7 @@
 The figures come from scikit-learn, the library the class evaluates with, so they match what a student
 computes by hand with ``accuracy_score`` and ``classification_report``. An :class:`Evaluation` also keeps
 every item's true class, predicted class and confidence, so a view can list the images of one
-confusion-matrix cell.
+confusion-matrix cell, and names its most confused pairs of classes (:meth:`Evaluation.most_confused`).
 """
 
 from __future__ import annotations
@@ -52,6 +52,26 @@ class ClassScores:
         )
 
 
+@dataclass(frozen=True)
+class ConfusedPair:
+    """One off-diagonal confusion-matrix cell: ``count`` items of ``true_class`` predicted as ``predicted_class``.
+
+    ``share`` is the cell's share of the true class's items (``count`` over its row's total), 0 when the
+    class has none.
+    """
+
+    true_class: int
+    predicted_class: int
+    count: int
+    share: float
+
+    def sentence(self, class_names: Sequence[str]) -> str:
+        """The pair in words, e.g. "Shirt taken for T-shirt/top: 142 times (14.2% of Shirt)"."""
+        truth, guess = class_names[self.true_class], class_names[self.predicted_class]
+        times = "time" if self.count == 1 else "times"
+        return f"{truth} taken for {guess}: {self.count:,} {times} ({self.share:.1%} of {truth})"
+
+
 @dataclass(frozen=True, eq=False)
 class Evaluation:
     """A classifier's results on one split.
@@ -92,6 +112,24 @@ class Evaluation:
         if predicted_class is not None:
             chosen &= self.predictions == predicted_class
         return np.flatnonzero(chosen)
+
+    def most_confused(self, count: int = 5) -> list[ConfusedPair]:
+        """The ``count`` mistakes made most often: off-diagonal cells holding at least one item, largest first.
+
+        Cells of equal count come in the matrix's reading order (lower true class, then lower predicted class
+        first). A perfect classifier has none. A ``ValueError`` if ``count`` is negative.
+        """
+        if count < 0:
+            raise ValueError(f"Cannot list {count} confused pairs: the number must be 0 or more.")
+        totals = self.confusion.sum(axis=1).tolist()
+        matrix = self.confusion.tolist()
+        # np.argwhere lists the cells in reading order and the sort is stable, so ties keep that order
+        cells = [(matrix[t][p], t, p) for t, p in np.argwhere(self.confusion > 0).tolist() if t != p]
+        cells.sort(key=lambda cell: -cell[0])
+        return [
+            ConfusedPair(t, p, cell_count, cell_count / totals[t] if totals[t] else 0.0)
+            for cell_count, t, p in cells[:count]
+        ]
 
     def as_text(self) -> str:
         """A plain-text report laid out like scikit-learn's ``classification_report``, for pasting elsewhere."""

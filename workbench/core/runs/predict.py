@@ -33,6 +33,8 @@ from workbench.core.runs.trained import TrainedModel, check_finite
 from workbench.core.training.engine import predict
 
 _MODES = {1: "L", 3: "RGB"}
+LIGHT_BACKGROUND = 0.5
+"""A background (an image's outermost ring of pixels) brighter than this, on a 0–1 scale, is light."""
 
 
 class ImageError(WorkbenchError):
@@ -125,6 +127,45 @@ def load_image(
     means = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
     stds = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
     return ((pixels - means) / stds).contiguous()
+
+
+def light_backgrounds(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """For each normalised image of ``images`` ``(N, C, H, W)``, whether its background is light: the mean
+    brightness of its outermost ring of pixels (where a photo's background shows) above :data:`LIGHT_BACKGROUND`."""
+    means = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    stds = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    pixels = (images.float() * stds + means).clamp(0.0, 1.0)
+    ring = torch.cat(
+        [pixels[:, :, 0, :], pixels[:, :, -1, :], pixels[:, :, 1:-1, 0], pixels[:, :, 1:-1, -1]], dim=2
+    ).flatten(1)
+    return (ring.mean(dim=1) > LIGHT_BACKGROUND).numpy()
+
+
+def background_hint(
+    images: torch.Tensor,
+    training_images: torch.Tensor,
+    mean: Sequence[float],
+    std: Sequence[float],
+    dataset_title: str,
+    inverted: bool,
+) -> str:
+    """A sentence when the user's ``images`` (normalised, ``inverted`` or not) have backgrounds unlike those of
+    most ``training_images`` (light where they are dark, or the reverse), saying how to set Invert; "" when
+    they agree."""
+    if not len(images) or not len(training_images):
+        return ""
+    trained_light = bool(light_backgrounds(training_images, mean, std).mean() > 0.5)
+    unlike = int(np.count_nonzero(light_backgrounds(images, mean, std) != trained_light))
+    if not unlike:
+        return ""
+    theirs, ours = ("light", "dark") if trained_light else ("dark", "light")
+    count = f"{unlike} of your {len(images)} images" if len(images) > 1 else "Your image"
+    verb = "has" if unlike == 1 and len(images) > 1 or len(images) == 1 else "have"
+    advice = "untick Invert (dark on light)" if inverted else "tick Invert (dark on light)"
+    return (
+        f"{count} {verb} a {ours} background{' after inverting' if inverted else ''}, while {dataset_title}'s "
+        f"training images have a {theirs} one: {advice} so the network sees them as it was trained."
+    )
 
 
 def _check_model_input(input_shape: Sequence[int], mean: Sequence[float], std: Sequence[float]) -> None:

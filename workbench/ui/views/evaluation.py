@@ -5,11 +5,13 @@ count is written in its cell, and clicking a cell is an ordinary table click. Ce
 diagonal (predicted right) and red elsewhere (mistakes), as in the gallery; the colour's strength is the
 share of the true class's images the cell holds (its row), so classes of different sizes compare fairly.
 The strength grows with the square root of the share, so mistakes of a few percent show next to a
-diagonal of 90%.
+diagonal of 90%. Under the matrix, the most confused pairs of classes are written out, each a link to its
+cell.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable
 
@@ -51,6 +53,9 @@ CELL_PADDING = 6
 WRAP_FROM = 8
 RIGHT_ALIGNED = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 LEFT_ALIGNED = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+MOST_CONFUSED = 5
+CELL_LINK = "cell"
+NO_MISTAKES = "No mistakes: every image was predicted right."
 
 
 def _strength(share: float) -> float:
@@ -196,8 +201,8 @@ class EvaluationView(QWidget):
     """A network's results on a split: confusion matrix on the left, per-class scores on the right, or below it
     when the view is too narrow for both side by side (it then asks only for the wider of the two).
 
-    Clicking a matrix cell (or :meth:`select_cell`) emits :attr:`cellSelected` with the cell's true and
-    predicted class, so a gallery can show the images it counts.
+    Clicking a matrix cell, one of the most confused pairs listed under it, or :meth:`select_cell` emits
+    :attr:`cellSelected` with the cell's true and predicted class, so a gallery can show the images it counts.
     """
 
     cellSelected = Signal(int, int)
@@ -216,6 +221,9 @@ class EvaluationView(QWidget):
         self._matrix = _make_matrix()
         self._matrix.cellClicked.connect(self.cellSelected)
         self._scores = _make_scores()
+        self._confused = _make_confused()
+        self._confused.linkActivated.connect(self._open_link)
+        self._links: list[tuple[str, int, int]] = []
 
         top = QHBoxLayout()
         top.addWidget(self._header, 1)
@@ -276,6 +284,7 @@ class EvaluationView(QWidget):
         panel.addWidget(self._matrix, 2, 1)
         panel.addWidget(_ColourScale(), 3, 1)
         panel.addWidget(legend, 4, 1)
+        panel.addWidget(self._confused, 5, 1)
         panel.setRowStretch(2, 1)
         return panel
 
@@ -310,6 +319,7 @@ class EvaluationView(QWidget):
         self._header.setText(f"{title} accuracy {evaluation.accuracy:.1%} ({evaluation.count:,} images)")
         self._copy.setEnabled(True)
         self._fill_matrix(evaluation)
+        self._fill_confused(evaluation)
         self._fill_scores(evaluation)
         self._arrange(self.width())  # the new figures may need more room than the last ones
 
@@ -321,6 +331,9 @@ class EvaluationView(QWidget):
         self._matrix.setRowCount(0)
         self._matrix.setColumnCount(0)
         self._scores.setRowCount(0)
+        self._links = []
+        self._confused.clear()
+        self._confused.hide()
 
     def cell_text(self, true_class: int, predicted_class: int) -> str:
         """The text of the matrix cell in row ``true_class`` and column ``predicted_class``."""
@@ -334,6 +347,12 @@ class EvaluationView(QWidget):
             [_item_text(self._scores.item(row, column)) for column in range(self._scores.columnCount())]
             for row in range(self._scores.rowCount())
         ]
+
+    def confused_links(self) -> list[tuple[str, int, int]]:
+        """The most confused pairs listed under the matrix, most frequent first, as (sentence, true class,
+        predicted class); empty when there were no mistakes or there is no evaluation."""
+        self._fill_pending()
+        return list(self._links)
 
     def select_cell(self, true_class: int, predicted_class: int) -> None:
         """Select a matrix cell as a click would, emitting :attr:`cellSelected`."""
@@ -355,6 +374,20 @@ class EvaluationView(QWidget):
                     true_class, predicted_class, _matrix_cell(names, true_class, predicted_class, count, total)
                 )
         self._fit_matrix()
+
+    def _fill_confused(self, evaluation: Evaluation) -> None:
+        pairs = evaluation.most_confused(MOST_CONFUSED)
+        self._links = [(pair.sentence(evaluation.class_names), pair.true_class, pair.predicted_class) for pair in pairs]
+        lines = [_confused_link(*link) for link in self._links] or [NO_MISTAKES]
+        self._confused.setText("<br>".join(["<b>Most confused</b>", *lines]))
+        self._confused.show()
+
+    def _open_link(self, href: str) -> None:
+        """Emit :attr:`cellSelected` for a ``cell:T:P`` link of the most confused pairs."""
+        kind, _, cell = href.partition(":")
+        true_class, _, predicted_class = cell.partition(":")
+        if kind == CELL_LINK and true_class.isdigit() and predicted_class.isdigit():
+            self.cellSelected.emit(int(true_class), int(predicted_class))
 
     def _fit_matrix(self) -> None:
         """Give every cell room for its header, its count and a margin: the matrix never scrolls."""
@@ -423,6 +456,23 @@ def _make_matrix() -> QTableWidget:
         header.setHighlightSections(False)
     matrix.verticalHeader().setDefaultAlignment(RIGHT_ALIGNED)
     return matrix
+
+
+def _confused_link(sentence: str, true_class: int, predicted_class: int) -> str:
+    """One line of the most confused pairs: the sentence, linking to the pair's matrix cell."""
+    return f'<a href="{CELL_LINK}:{true_class}:{predicted_class}">{html.escape(sentence)}</a>'
+
+
+def _make_confused() -> QLabel:
+    label = QLabel()
+    label.setObjectName("mostConfused")
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setWordWrap(True)  # long class names wrap rather than widen the view past the matrix
+    label.setTextInteractionFlags(
+        Qt.TextInteractionFlag.LinksAccessibleByMouse | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+    )
+    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    return label
 
 
 def _make_scores() -> QTableWidget:

@@ -1,7 +1,11 @@
 """A paged grid of images with their true and predicted labels, green when the network was right and red when
 wrong; it filters (all / misclassified / one class) and sorts (by confidence) every item of a set itself.
 Image files dropped on it are announced by its ``imagesDropped`` signal, for the window to predict them. While it is
-out of sight (another tab in front), the page is drawn when it is next shown."""
+out of sight (another tab in front), the page is drawn when it is next shown.
+
+"Show what it looked at" lays an attribution map over every image shown (see :meth:`Gallery.set_looked_at`): the
+gallery asks for the maps of the page it shows with ``lookedAtWanted`` and forgets them when its items or their
+guesses change (a new network, a new epoch)."""
 
 from __future__ import annotations
 
@@ -12,8 +16,19 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QMimeData, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap, QShowEvent, QStandardItemModel
-from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
+from workbench.core.inspect.attribution import METHOD_TITLES
+from workbench.core.inspect.pictures import overlay
 from workbench.ui.images import ImageCell, scale_for, to_pixmap
 from workbench.ui.views.sight import out_of_sight
 
@@ -47,6 +62,9 @@ class Gallery(QWidget):
     """The local image files (``list[Path]``) just dropped on the gallery, in the order of the drag."""
     inspectRequested = Signal(int)
     """Double-click or "Inspect" on an image: its index into the items given to :meth:`set_items`."""
+    lookedAtWanted = Signal(int, list)
+    """"Show what it looked at" is on and the page shows images without their maps: the key of the items
+    (:meth:`items_key`) and those images' indices, for :meth:`set_looked_at`."""
 
     def __init__(self, rows: int = 3, columns: int = 5, parent: QWidget | None = None):
         super().__init__(parent)
@@ -66,6 +84,9 @@ class Gallery(QWidget):
         self._scale = 1
         self._pixmaps: dict[int, QPixmap] = {}
         self._page_due = False  # the page shown is out of date: drawn when the gallery comes into sight
+        self._items_key = 0  # changes with the items or their guesses: maps measured before are dropped
+        self._looked_at: dict[int, np.ndarray] = {}  # item index -> its attribution map (H×W)
+        self._looked_at_method = ""
 
         self._header = QLabel()
         self._header.setObjectName("header")
@@ -90,6 +111,13 @@ class Gallery(QWidget):
         self._next.setObjectName("nextPage")
         self._previous.clicked.connect(self.previous_page)
         self._next.clicked.connect(self.next_page)
+        self._looked_at_box = QCheckBox("Show what it looked at")
+        self._looked_at_box.setObjectName("showLookedAt")
+        self._looked_at_box.setToolTip(
+            "Lay over each image the pixels that counted most for the network's guess (yellow: most), by the "
+            "method chosen on the Inspect tab"
+        )
+        self._looked_at_box.toggled.connect(self._looked_at_toggled)
         self._page_label = QLabel()
         self._page_label.setObjectName("pageLabel")
         self._empty = QLabel(wordWrap=True)
@@ -107,6 +135,7 @@ class Gallery(QWidget):
         controls.addWidget(self._show_filter)
         controls.addWidget(QLabel("Order:"))
         controls.addWidget(self._sort_order)
+        controls.addWidget(self._looked_at_box)
         controls.addStretch(1)
         controls.addWidget(self._previous)
         controls.addWidget(self._page_label)
@@ -163,6 +192,7 @@ class Gallery(QWidget):
         height, width = images.shape[1:3]
         self._scale = scale_for(height, width, IMAGE_SIZE)
         self._pixmaps.clear()
+        self._forget_looked_at()
         if (
             self._filter_kind == "class"
             and self._filter_class is not None
@@ -177,6 +207,7 @@ class Gallery(QWidget):
         tooltips follow them and the filter and order are applied again, staying on the same page if it still
         exists (else the last page)."""
         self._set_predictions(_checked_probabilities(probabilities, (len(self._labels), len(self._class_names))))
+        self._forget_looked_at()
         self._apply(keep_page=True)
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -188,6 +219,58 @@ class Gallery(QWidget):
     def set_header(self, text: str) -> None:
         """Set the bold line above the summary, e.g. "After epoch 3 — validation accuracy 87%"."""
         self._header.setText(text)
+
+    # ---- what it looked at ------------------------------------------------------------------------
+
+    def items_key(self) -> int:
+        """A number that changes whenever the items or their guesses do: maps asked for under another key are
+        refused by :meth:`set_looked_at`."""
+        return self._items_key
+
+    def looked_at_shown(self) -> bool:
+        """Whether "Show what it looked at" is on."""
+        return self._looked_at_box.isChecked()
+
+    def show_looked_at(self, shown: bool) -> None:
+        """Turn "Show what it looked at" on or off (as its check box does)."""
+        self._looked_at_box.setChecked(shown)
+
+    def set_looked_at(self, key: int, indices: Sequence[int], maps: np.ndarray, method: str) -> bool:
+        """Lay ``maps`` (``(len(indices), H, W)``, measured by ``method``) over the items ``indices`` measured
+        under ``key``; False (and nothing changes) if the items have changed since."""
+        if key != self._items_key:
+            return False
+        for index, values in zip(indices, maps):
+            self._looked_at[int(index)] = np.asarray(values, dtype=np.float32)
+        self._looked_at_method = method
+        if self.looked_at_shown():
+            self._show_page()
+        return True
+
+    def forget_looked_at(self) -> None:
+        """Drop the maps laid over the images (e.g. another method was chosen); the page asks for new ones."""
+        self._forget_looked_at()
+        self._show_page()
+
+    def looked_at_missing(self) -> list[int]:
+        """The images on the page without a map, while "Show what it looked at" is on (else none)."""
+        if not self.looked_at_shown():
+            return []
+        return [index for index in self.visible_indices() if index not in self._looked_at]
+
+    def looked_at_indices(self) -> list[int]:
+        """The images on the page drawn with their map laid over them, in grid order."""
+        if not self.looked_at_shown():
+            return []
+        return [index for index in self.visible_indices() if index in self._looked_at]
+
+    def _forget_looked_at(self) -> None:
+        self._items_key += 1
+        self._looked_at.clear()
+
+    def _looked_at_toggled(self, shown: bool) -> None:
+        self._pixmaps.clear()
+        self._show_page()
 
     # ---- dropped files ------------------------------------------------------------------------
 
@@ -370,12 +453,17 @@ class Gallery(QWidget):
         indices = self._page_indices()
         # Pixmaps of items still on the page are reused: a refresh with new predictions only re-captions.
         self._pixmaps = {int(index): self._pixmap(int(index)) for index in indices}
+        shown_maps = self.looked_at_shown()
+        pixmaps = {
+            int(index): self._overlaid(int(index)) if shown_maps and int(index) in self._looked_at else pixmap
+            for index, pixmap in self._pixmaps.items()
+        }
         for cell_index, cell in enumerate(self._cells):
             if cell_index >= len(indices):
                 cell.hide()
                 continue
             index = int(indices[cell_index])
-            cell.show_image(self._pixmaps[index], *self._describe(index))
+            cell.show_image(pixmaps[index], *self._describe(index))
             cell.show()
         self._previous.setEnabled(self._page > 1)
         self._next.setEnabled(self._page < self.page_count())
@@ -383,10 +471,19 @@ class Gallery(QWidget):
         self._summary.setText(self._summary_text())
         self._empty.setText(self._empty_text())
         self._empty.setVisible(not len(indices))
+        missing = self.looked_at_missing()
+        if missing:
+            self.lookedAtWanted.emit(self._items_key, missing)
 
     def _pixmap(self, index: int) -> QPixmap:
         pixmap = self._pixmaps.get(index)
         return to_pixmap(self._images[index], self._scale) if pixmap is None else pixmap
+
+    def _overlaid(self, index: int) -> QPixmap:
+        """Item ``index`` in grey with its attribution map laid over it."""
+        image = self._images[index].astype(np.float32) / 255.0
+        pixels = image[:, :, 0] if image.shape[2] == 1 else image
+        return to_pixmap(overlay(pixels, self._looked_at[index]), self._scale)
 
     def _describe(self, index: int) -> tuple[str, str, str]:
         """``(caption, state, tooltip)`` of item ``index``."""
@@ -427,6 +524,8 @@ class Gallery(QWidget):
         text = f"{self._filter_name()}: {count:,}"
         if self._filter_kind != "all":
             text += f" of {total:,}"
+        if self.looked_at_shown() and self._looked_at_method:
+            text += f" · laid over: {METHOD_TITLES.get(self._looked_at_method, self._looked_at_method)}"
         if self._predicted is None:
             text += " · not predicted yet"
             return text + (", so in dataset order" if self._order != "dataset" else "")

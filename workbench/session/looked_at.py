@@ -1,0 +1,97 @@
+"""What the network looked at, for every image on the gallery's page: attribution maps made in the background.
+
+The gallery's toggle "Show what it looked at" lays the attribution of each shown image's guess over it, by the
+method chosen on the Inspect tab. A :class:`LookedAt` measures the maps of one page at a time on a worker thread;
+a newer request drops the one before it, and each result carries the key it was asked with (the gallery's items
+at the time), so maps of images no longer shown are never laid over others.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from psygnal import Signal
+
+from workbench.core.architecture import Architecture
+from workbench.core.inspect.attribution import attribute
+from workbench.session.phase import Phase
+from workbench.session.tasks import Runner, Task, TaskState
+
+
+@dataclass(frozen=True)
+class PageMaps:
+    """The attribution maps of some gallery items: ``maps[i]`` (H×W) belongs to item ``indices[i]``, measured
+    for the gallery's items of ``key`` by ``method``."""
+
+    key: int
+    indices: tuple[int, ...]
+    maps: np.ndarray
+    method: str
+
+
+class LookedAt:
+    """See the module's docstring. ``changed`` carries each :class:`PageMaps`; ``failed`` a sentence."""
+
+    changed = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, runner: Runner):
+        self.runner = runner
+        self.busy = False
+        self._task: Task | None = None
+
+    def request(
+        self,
+        key: int,
+        indices: Sequence[int],
+        model: torch.nn.Module,
+        architecture: Architecture,
+        images: torch.Tensor,
+        targets: Sequence[int],
+        method: str,
+        black: Sequence[float],
+    ) -> None:
+        """Measure, by ``method``, how each of ``images`` (normalised ``(N, C, H, W)``, the gallery's items
+        ``indices``) counted for its class in ``targets``; ``black`` is a black pixel in the network's input."""
+        self.cancel()
+        frozen = copy.deepcopy(model)  # taken here, in the session's thread: a run replaces weights at epoch ends
+        chosen = images.detach().clone()
+        asked = tuple(int(index) for index in indices)
+        classes = [int(target) for target in targets]
+
+        def work(state: TaskState) -> PageMaps | None:
+            maps = attribute(frozen, architecture, chosen, classes, method, black)
+            return None if state.cancelled else PageMaps(key, asked, maps, method)
+
+        task = Task("Finding what the network looked at", Phase.IDLE, work)
+        task.on_success = lambda result: self._measured(task, result)
+        task.on_failure = lambda message: self._failed(task, message)
+        self._task = task
+        self.busy = True
+        self.runner.start(task)
+
+    def cancel(self) -> None:
+        """Drop the measurement under way, if any."""
+        if self._task is not None:
+            self._task.state.cancel()
+            self._task = None
+        self.busy = False
+
+    def _measured(self, task: Task, result: PageMaps | None) -> None:
+        if task is not self._task:
+            return
+        self._task = None
+        self.busy = False
+        if result is not None:
+            self.changed.emit(result)
+
+    def _failed(self, task: Task, message: str) -> None:
+        if task is not self._task:
+            return
+        self._task = None
+        self.busy = False
+        self.failed.emit(message)
