@@ -1,6 +1,8 @@
 """The Inspect tab in the real window: opened from the gallery and the data browser, following a run while in
 sight and idle while hidden, one unit's numbers on a click, and the alarms above the tabs."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
@@ -46,6 +48,12 @@ def test_a_double_click_in_the_gallery_inspects_that_image(qtbot, window):
     assert f"image {index + 1:,}" in view.source.text()
     assert view.loss.text().startswith("Loss for ")
     assert not view.image.pixmap().isNull()
+    assert view.status.isHidden()
+
+    # a map with nothing above 0 (Grad-CAM does that for some images) is said, not drawn as a blank
+    view.show_inspected(dataclasses.replace(shown, attribution=np.zeros_like(shown.attribution)))
+    assert view.status.isVisibleTo(view)
+    assert view.status.text().startswith("Gradient saliency found nothing that counted for")
 
 
 def test_clicking_a_unit_shows_its_sum_in_numbers(qtbot, window):
@@ -137,7 +145,7 @@ def test_show_what_it_looked_at_lays_each_guess_s_map_over_the_page(qtbot, windo
     qtbot.waitUntil(lambda: gallery.looked_at_indices() == gallery.visible_indices(), timeout=20_000)
     overlaid = _pixels(_cells(gallery)[0])
     assert (overlaid[:, :, 0].astype(int) - overlaid[:, :, 2]).max() > 60, "the map is laid over in red to yellow"
-    assert "laid over: Gradient saliency" in gallery._summary.text()
+    assert box.text() == "Show what it looked at (Gradient saliency)"
 
     # the map is the saliency of the guess, for the network on show
     session = window.session
@@ -167,13 +175,14 @@ def test_show_what_it_looked_at_lays_each_guess_s_map_over_the_page(qtbot, windo
     view.method.setCurrentIndex(view.method.findData("occlusion"))
     view.method.activated.emit(view.method.currentIndex())
     window.show_tab("training")
-    qtbot.waitUntil(lambda: "laid over: Occlusion" in gallery._summary.text(), timeout=20_000)
+    qtbot.waitUntil(lambda: box.text() == "Show what it looked at (Occlusion)", timeout=20_000)
     assert gallery.looked_at_indices() == gallery.visible_indices()
 
     # unticked, the images are plain again
     qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
     cell_pixels = _pixels(_cells(gallery)[0])
     assert (cell_pixels[:, :, 0] == cell_pixels[:, :, 1]).all()
+    assert box.text() == "Show what it looked at"
 
 
 def test_show_what_it_looked_at_without_a_network_says_why_and_unticks(qtbot, window):

@@ -239,3 +239,16 @@ def test_an_overlaid_run_without_validation_draws_only_its_training_loss(plots):
     assert len(plots.overlay_series(0, "val_accuracy")[0]) == 0
     assert len(plots.overlay_series(0, "train_loss")[0]) == 2
     assert _legend_labels(plots.epoch_loss_plot)[-1] == "no validation (train)"
+
+
+def test_legends_sit_beside_the_curves_never_over_them(qtbot, plots):
+    plots.show_overlays([("adam, lr 1e-3", _history(4)), ("sgd, lr 1e-1", _history(4, scale=2.0))])
+    plots.resize(900, 600)
+    plots.show()
+    qtbot.waitExposed(plots)
+    for widget in (plots.batch_plot, plots.epoch_loss_plot, plots.accuracy_plot):
+        item = widget.getPlotItem()
+        data_area = item.getViewBox().sceneBoundingRect().adjusted(1, 1, -1, -1)  # less its frame line
+        legend = item.legend.sceneBoundingRect()
+        assert legend.width() > 0 and not legend.intersects(data_area), (legend, data_area)
+        assert widget.sceneRect().contains(legend), "the legend is inside the plot widget, not cut off"

@@ -9,7 +9,8 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QGraphicsItem
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGraphicsItem, QSizePolicy
 
 REFRESH_MS = 500
 """The live plots draw their new points at most this often: a refresh costs the window's thread milliseconds that
@@ -80,11 +81,10 @@ def make_plot(
     title: str,
     y_label: str,
     x_label: str,
-    legend_offset: tuple[int, int],
-    legend_columns: int = 1,
     whole_x: bool = False,
 ) -> pg.PlotWidget:
-    """A white plot with dark labels; ``legend_offset`` puts the legend where this plot's curves seldom go."""
+    """A white plot with dark labels and its legend to the right of the data (``whole_x``: ticks at whole
+    numbers on the x axis)."""
     axis_items = {"bottom": WholeNumberAxis("bottom")} if whole_x else None
     widget = pg.PlotWidget(axisItems=axis_items)
     widget.setBackground("w")
@@ -99,13 +99,18 @@ def make_plot(
         axis.enableAutoSIPrefix(False)
         plot.setLabel(side, label, color=TEXT_COLOUR)
     plot.showGrid(x=True, y=True, alpha=GRID_ALPHA)
-    plot.addLegend(
-        offset=legend_offset,
-        colCount=legend_columns,
+    # The legend sits right of the plot area, never over a curve: the plot's own grid layout has the view box
+    # in row 2, column 1 and the right axis in column 2, so column 3 is outside the data.
+    legend = pg.LegendItem(
+        offset=None,
         labelTextColor=TEXT_COLOUR,
         labelTextSize="8pt",
-        brush=(255, 255, 255, 210),
-        pen=(180, 180, 180),
+        brush=(255, 255, 255, 0),
+        pen=None,
     )
+    legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+    plot.layout.addItem(legend, 2, 3)
+    plot.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+    plot.legend = legend  # curves given a name join it, as with addLegend
     plot.setMenuEnabled(False)
     return widget

@@ -167,12 +167,12 @@ class UnitSum:
 
     def lines(self) -> list[str]:
         """The sum written out, one line per part, as a student checks it."""
-        lines = [f"y{self.unit} = w{self.unit}ᵀx + b, layer {self.layer} Linear:"]
+        lines = [f"y{self.unit} = w{self.unit}ᵀx + b, layer {self.layer} Linear", "  input × weight = term"]
         for term in self.terms:
-            lines.append(f"  x[{term.position}] = {term.value:+.4f} × w = {term.weight:+.4f}  →  {term.product:+.4f}")
+            lines.append(f"  x{term.position} {term.value:+.4f} × {term.weight:+.4f} = {term.product:+.4f}")
         if self.rest_count:
-            lines.append(f"  the other {self.rest_count} terms together  →  {self.rest:+.4f}")
-        lines.append(f"  bias b  →  {self.bias:+.4f}")
+            lines.append(f"  {self.rest_count} other terms: {self.rest:+.4f}")
+        lines.append(f"  bias b: {self.bias:+.4f}")
         lines.append(f"  total y{self.unit} = {self.total:+.4f}")
         if self.activation is not None:
             name, value = self.activation

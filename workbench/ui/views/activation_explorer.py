@@ -43,7 +43,7 @@ class ActivationExplorer(QWidget):
         self._list = QListWidget()
         self._list.addItems(ACTIVATIONS)
         self._list.setFixedWidth(self._list.sizeHintForColumn(0) + 32)
-        self._plot = make_plot("", "f(x), f′(x)", "x", (10, 10))
+        self._plot = make_plot("", "f(x), f′(x)", "x")
         self._plot.setMinimumSize(480, 320)
         self._plot.setXRange(-5, 5, padding=0.02)
         self._plot.setMouseEnabled(x=False, y=False)

@@ -41,6 +41,7 @@ ORDERS = ("dataset", "least-confident", "most-confident", "most-wrong")
 _ORDER_LABELS = ("Dataset order", "Least confident first", "Most confident first", "Most wrong first (highest loss)")
 _FIXED_FILTER_LABELS = ("All images", "Misclassified only")
 _NEEDS_PREDICTIONS = "Needs the network's predictions"
+LOOKED_AT = "Show what it looked at"
 
 
 UNLABELLED = -1
@@ -91,7 +92,7 @@ class Gallery(QWidget):
         self._header = QLabel()
         self._header.setObjectName("header")
         self._header.setStyleSheet("QLabel { font-weight: bold; }")
-        self._summary = QLabel()
+        self._summary = QLabel(wordWrap=True)  # wraps rather than widen the gallery past its scroll area
         self._summary.setObjectName("summary")
         self._show_filter = QComboBox()
         self._show_filter.setObjectName("showFilter")
@@ -111,7 +112,7 @@ class Gallery(QWidget):
         self._next.setObjectName("nextPage")
         self._previous.clicked.connect(self.previous_page)
         self._next.clicked.connect(self.next_page)
-        self._looked_at_box = QCheckBox("Show what it looked at")
+        self._looked_at_box = QCheckBox(LOOKED_AT)
         self._looked_at_box.setObjectName("showLookedAt")
         self._looked_at_box.setToolTip(
             "Lay over each image the pixels that counted most for the network's guess (yellow: most), by the "
@@ -137,9 +138,11 @@ class Gallery(QWidget):
         controls.addWidget(self._sort_order)
         controls.addWidget(self._looked_at_box)
         controls.addStretch(1)
-        controls.addWidget(self._previous)
-        controls.addWidget(self._page_label)
-        controls.addWidget(self._next)
+        pages = QHBoxLayout()  # under the choices, so a narrow gallery never hides the page it is on
+        pages.addWidget(self._summary, 1)
+        pages.addWidget(self._previous)
+        pages.addWidget(self._page_label)
+        pages.addWidget(self._next)
         grid = QGridLayout()
         grid.setSpacing(6)
         for index, cell in enumerate(self._cells):
@@ -147,8 +150,8 @@ class Gallery(QWidget):
             cell.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(self._header)
-        layout.addWidget(self._summary)
         layout.addLayout(controls)
+        layout.addLayout(pages)
         layout.addWidget(self._empty)
         layout.addLayout(grid)
         layout.addStretch(1)
@@ -471,6 +474,8 @@ class Gallery(QWidget):
         self._summary.setText(self._summary_text())
         self._empty.setText(self._empty_text())
         self._empty.setVisible(not len(indices))
+        method = METHOD_TITLES.get(self._looked_at_method, self._looked_at_method)
+        self._looked_at_box.setText(f"{LOOKED_AT} ({method})" if self.looked_at_shown() and method else LOOKED_AT)
         missing = self.looked_at_missing()
         if missing:
             self.lookedAtWanted.emit(self._items_key, missing)
@@ -524,8 +529,6 @@ class Gallery(QWidget):
         text = f"{self._filter_name()}: {count:,}"
         if self._filter_kind != "all":
             text += f" of {total:,}"
-        if self.looked_at_shown() and self._looked_at_method:
-            text += f" · laid over: {METHOD_TITLES.get(self._looked_at_method, self._looked_at_method)}"
         if self._predicted is None:
             text += " · not predicted yet"
             return text + (", so in dataset order" if self._order != "dataset" else "")

@@ -75,9 +75,9 @@ class GradientPlots(QWidget):
         super().__init__(parent)
         self.explanation = QLabel(EXPLANATION)
         self.explanation.setWordWrap(True)
-        self.norm_plot = make_plot(NORM_TITLE, "gradient norm (log scale)", "batch", (-10, 5))
+        self.norm_plot = make_plot(NORM_TITLE, "gradient norm (log scale)", "batch")
         self.norm_plot.getPlotItem().setLogMode(y=True)
-        self.dead_plot = make_plot(DEAD_TITLE, "dead units (%)", "batch", (-10, 5))
+        self.dead_plot = make_plot(DEAD_TITLE, "dead units (%)", "batch")
         self._series: dict[str, Series] = {}
         self._norm_labels: list[str] = []
         self._dead_labels: list[str] = []

@@ -30,7 +30,7 @@ from torch import nn
 
 from workbench.core.inspect.attribution import METHOD_TITLES
 from workbench.core.inspect.one_image import LayerPass, UnitSum
-from workbench.core.inspect.pictures import describe_gradient, describe_values, image_pixels, map_grid, overlay
+from workbench.core.inspect.pictures import describe_gradient, describe_values, heat, image_pixels, map_grid, overlay
 from workbench.session.inspector import Inspected
 from workbench.ui.images import scale_for, to_pixmap
 
@@ -179,6 +179,8 @@ class InspectView(QWidget):
         self.target.setToolTip("The class whose loss is sent back through the network")
         self.method = QComboBox()
         self.method.setToolTip("How to show what the network looked at (Captum)")
+        for combo in (self.target, self.method):  # "the true class (T-shirt/top)" is read whole
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.unit = QLabel("Click a bar of a Linear layer to see that unit's sum in numbers.")
         self.unit.setWordWrap(True)
         self.unit.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -194,7 +196,7 @@ class InspectView(QWidget):
 
     def _build(self) -> None:
         choosers = QGridLayout()
-        choosers.addWidget(QLabel("Send back the loss of:"), 0, 0)
+        choosers.addWidget(QLabel("Loss sent back:"), 0, 0)
         choosers.addWidget(self.target, 0, 1)
         choosers.addWidget(QLabel("What it looked at:"), 1, 0)
         choosers.addWidget(self.method, 1, 1)
@@ -261,6 +263,11 @@ class InspectView(QWidget):
             rows.append(f"<tr><td>{name}{mark}</td><td align='right'>&nbsp;{probability:.1%}</td></tr>")
         self.prediction.setText("<table>" + "".join(rows) + "</table>")
         self.loss.setText(f"Loss for {names[inspection.target]}: {inspection.loss:.4g} (−log p)")
+        if not np.any(heat(inspected.attribution) > 0):
+            self.show_waiting(
+                f"{METHOD_TITLES[inspected.method]} found nothing that counted for {names[inspection.target]} in "
+                f"this image (no pixel's attribution is above 0), so nothing is laid over it: try another method."
+            )
         self._fill_choosers(inspected)
         self._draw_rows(inspected)
 

@@ -54,9 +54,9 @@ class LivePlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.batch_plot = make_plot("Training loss per batch", "loss", "batch", (-10, 5), legend_columns=2)
-        self.epoch_loss_plot = make_plot("Loss per epoch", "loss", "epoch", (-10, 5), whole_x=True)
-        self.accuracy_plot = make_plot(ACCURACY_TITLE, "accuracy (%)", "epoch", (-10, -5), whole_x=True)
+        self.batch_plot = make_plot("Training loss per batch", "loss", "batch")
+        self.epoch_loss_plot = make_plot("Loss per epoch", "loss", "epoch", whole_x=True)
+        self.accuracy_plot = make_plot(ACCURACY_TITLE, "accuracy (%)", "epoch", whole_x=True)
 
         batch_item = self.batch_plot.getPlotItem()
         batch_item.setClipToView(True)
