@@ -18,33 +18,34 @@ from workbench import __version__
 from workbench.cli.console import ConsoleReporter, guess_lines, percent
 from workbench.cli.inspect_command import add_inspect_command
 from workbench.cli.interrupts import SIGNALLED, Interrupted, Interrupts, signal_name, stopped_line
+from workbench.cli.sweep_command import add_sweep_command
+from workbench.cli.train_options import (
+    SETTINGS,
+    Default,
+    DefaultsHelpFormatter,
+    add_data_arguments,
+    add_execution_arguments,
+    add_image_arguments,
+    add_optimisation_arguments,
+    chosen_preset,
+    new_folder,
+    typed_settings,
+)
 from workbench.core.architecture import Architecture
 from workbench.core.data import datasets
 from workbench.core.errors import ConfigError, WorkbenchError, describe_failure
 from workbench.core.export.formats import FORMATS, export_model
-from workbench.core.presets import describe_preset, load_preset, preset_names, with_classes
+from workbench.core.presets import describe_preset, preset_names
 from workbench.core.runs.folders import default_runs_dir
 from workbench.core.runs.launch import LaunchedRun, new_run, read_continuation
 from workbench.core.runs.predict import predict_images
 from workbench.core.runs.summaries import list_runs
 from workbench.core.runs.trained import load_trained
 from workbench.core.text import printable
-from workbench.core.training.config import (
-    CHANNELS,
-    DEFAULT_TRAIN_SIZE,
-    DEFAULT_VAL_SIZE,
-    LOSS_DESCRIPTIONS,
-    LOSSES,
-    MIXED_PRECISION,
-    OPTIMIZERS,
-    SCHEDULES,
-    TrainConfig,
-    read_settings,
-)
-from workbench.core.training.devices import available_devices
+from workbench.core.training.config import OPTIMIZERS, TrainConfig, read_settings
 from workbench.core.training.distributed import joined, processes_on_this_machine
 from workbench.core.training.engine import Callback, Trainer
-from workbench.core.training.threads import check_threads, physical_cores, usable_cpus, use_threads
+from workbench.core.training.threads import use_threads
 
 USAGE_ERROR = 2
 
@@ -103,22 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_train_command(commands)
     _add_predict_command(commands)
     add_inspect_command(commands)
+    add_sweep_command(commands)
     _add_export_command(commands)
     return parser
-
-
-class _DefaultsHelpFormatter(argparse.HelpFormatter):
-    """Ends an option's help with its default, once: not where the help names its default already, nor where it
-    has none (None, or a flag that is off unless given)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        default = action.default.value if isinstance(action.default, _Default) else action.default
-        if "default" in text or not action.option_strings or default is None or default is False:
-            return action.help
-        if default == argparse.SUPPRESS:
-            return action.help
-        return f"{text} (default: %(default)s)".lstrip()
 
 
 def _add_train_command(commands: argparse._SubParsersAction) -> None:
@@ -130,7 +118,7 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
         "testing it, saves it as stopped and says how to continue it; the exit status is then 130 (Ctrl+C) or "
         "143 (SIGTERM). A second one exits at once. Exit status 0: the run ended; 1: it diverged; 2: a "
         "setting, file or dataset was refused.",
-        formatter_class=_DefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     source = train.add_mutually_exclusive_group()
     source.add_argument("--preset", help=f"a bundled network: {', '.join(preset_names())} (default seed-simplenet)")
@@ -143,117 +131,11 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
         "--step-size, --gamma, --batch-size, --early-stopping, --device, --mixed-precision, --compile and "
         "--data-dir may change, the rest may not",
     )
-    _add_data_arguments(train)
-    _add_optimisation_arguments(train)
-    _add_execution_arguments(train)
+    add_data_arguments(train)
+    add_optimisation_arguments(train)
+    add_execution_arguments(train)
     # Defaults are marked so that --config can tell the options typed from those left alone.
-    train.set_defaults(
-        command="train", handler=_train, **{name: _Default(train.get_default(name)) for name in _SETTINGS}
-    )
-
-
-def _add_data_arguments(train: argparse.ArgumentParser) -> None:
-    """``train``'s options that choose the images: the dataset, its folder and shape, the subsets."""
-    train.add_argument(
-        "--dataset",
-        default=TrainConfig().dataset,
-        help=", ".join(datasets.dataset_names()) + ", or folder:PATH for your own images",
-    )
-    train.add_argument(
-        "--data-dir",
-        help="folder holding the dataset files (else $WORKBENCH_DATA_DIR, the "
-        "user data folder, the system folder, a download)",
-    )
-    _add_image_arguments(train)
-    train.add_argument(
-        "--train-size",
-        type=int,
-        help=f"training images drawn from the training split "
-        f"(default {DEFAULT_TRAIN_SIZE:,}, or what a small dataset has)",
-    )
-    train.add_argument(
-        "--val-size",
-        type=int,
-        help=f"validation images drawn from the training split "
-        f"(default {DEFAULT_VAL_SIZE:,}, or a tenth of a small dataset)",
-    )
-
-
-def _add_optimisation_arguments(train: argparse.ArgumentParser) -> None:
-    """``train``'s options of the training recipe: epochs, batch, optimiser, loss, schedule, early stopping."""
-    defaults = TrainConfig()
-    train.add_argument(
-        "--epochs", type=int, default=defaults.epochs, help="epochs to train; with --resume, epochs to add"
-    )
-    train.add_argument(
-        "--batch-size", type=int, default=defaults.batch_size, help="images per optimiser step, over all processes"
-    )
-    train.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer, help="the optimiser")
-    train.add_argument("--lr", type=float, default=defaults.lr, help="learning rate")
-    train.add_argument("--momentum", type=float, default=defaults.momentum, help="for sgd and rmsprop")
-    train.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
-    train.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="L2 penalty on the weights")
-    train.add_argument(
-        "--loss",
-        choices=LOSSES,
-        default=defaults.loss,
-        help="cross-entropy on the scores, or mse = " + LOSS_DESCRIPTIONS["mse"],
-    )
-    train.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule, help="learning-rate schedule")
-    train.add_argument("--step-size", type=int, default=defaults.step_size, help="epochs between steps (step)")
-    train.add_argument("--gamma", type=float, default=defaults.gamma, help="factor at each step (step)")
-    train.add_argument(
-        "--early-stopping",
-        type=int,
-        default=defaults.early_stopping,
-        metavar="PATIENCE",
-        help="stop after this many epochs without a better validation loss (0 = off)",
-    )
-    train.add_argument("--seed", type=int, default=defaults.seed, help="seed of the weights, subsets and shuffling")
-
-
-def _add_execution_arguments(train: argparse.ArgumentParser) -> None:
-    """``train``'s options of where and how the run trains, and what it writes and prints."""
-    defaults = TrainConfig()
-    train.add_argument(
-        "--device",
-        default=defaults.device,
-        help="auto, cpu, cuda, cuda:N or mps; here: " + ", ".join(device_id for device_id, _ in available_devices()),
-    )
-    train.add_argument(
-        "--out",
-        type=_new_folder,
-        help="run folder to write, new or empty (default: a new folder in the user data folder, or "
-        "$WORKBENCH_RUNS_DIR)",
-    )
-    train.add_argument(
-        "--mixed-precision",
-        choices=MIXED_PRECISION,
-        default=defaults.mixed_precision,
-        help="bfloat16 autocast: auto = on where the device computes bfloat16 natively (CUDA GPUs from Ampere on, "
-        "CPUs with AVX-512 BF16 or AMX), off elsewhere",
-    )
-    train.add_argument(
-        "--threads",
-        type=_thread_count,
-        metavar="N",
-        help=f"CPU threads to compute with (1 to {usable_cpus()} here; default: every physical core, "
-        f"{physical_cores()} here)",
-    )
-    train.add_argument(
-        "--compile",
-        action=argparse.BooleanOptionalAction,
-        default=defaults.compile,
-        help="train through torch.compile (slow to start; falls back to plain PyTorch if it fails)",
-    )
-    train.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE",
-        help="training settings from a JSON file (a TrainConfig, or a run's run.json); the options "
-        "typed here override them",
-    )
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(command="train", handler=_train, **{name: Default(train.get_default(name)) for name in SETTINGS})
 
 
 def _add_predict_command(commands: argparse._SubParsersAction) -> None:
@@ -277,15 +159,6 @@ def _add_predict_command(commands: argparse._SubParsersAction) -> None:
         "as in Fashion-MNIST and MNIST",
     )
     predict.set_defaults(command="predict", handler=_predict)
-
-
-def _thread_count(text: str) -> int:
-    try:
-        return check_threads(int(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    except ConfigError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix("--threads ")) from None
 
 
 def _at_least_one(text: str) -> int:
@@ -329,13 +202,6 @@ def _add_export_command(commands: argparse._SubParsersAction) -> None:
     export.set_defaults(command="export", handler=_export)
 
 
-def _new_folder(text: str) -> Path:
-    """``--out`` of a new run: a folder name, not an empty string (which would mean the current folder)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("the run folder's name is empty: name a new (or empty) folder")
-    return Path(text).expanduser()
-
-
 def _export_target(text: str) -> Path:
     """``--out``: a path ending in a slash names a folder to write into, made if it is missing."""
     path = Path(text).expanduser()
@@ -361,13 +227,13 @@ def _add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--preset", help="open this bundled network (default seed-simplenet)")
     source.add_argument("--arch", type=Path, metavar="FILE", help="open this architecture file")
     parser.add_argument("--dataset", help="dataset to select (default fashion-mnist, else digits), or folder:PATH")
-    _add_image_arguments(parser)
+    add_image_arguments(parser)
     for option in ("--epochs", "--train-size", "--val-size", "--batch-size", "--seed"):
         parser.add_argument(option, type=int)
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--optimizer", choices=OPTIMIZERS)
     parser.add_argument("--device", help="auto, cpu, cuda:N or mps")
-    parser.add_argument("--out", type=_new_folder, help="run folder for a --start run (new or empty)")
+    parser.add_argument("--out", type=new_folder, help="run folder for a --start run (new or empty)")
     parser.add_argument("--start", action="store_true", help="start training at once")
     parser.add_argument(
         "--tab",
@@ -385,19 +251,6 @@ def _add_gui_arguments(parser: argparse.ArgumentParser) -> None:
         "--quit-when-done",
         action="store_true",
         help="exit after the run (or the screenshot); problems go to stderr, not dialogs",
-    )
-
-
-def _add_image_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that shape a folder:PATH dataset's images."""
-    parser.add_argument(
-        "--image-size", type=int, metavar="N", help="folder:PATH only: resize every image to N×N pixels (default 28)"
-    )
-    parser.add_argument(
-        "--channels",
-        type=int,
-        choices=CHANNELS,
-        help="folder:PATH only: 1 = grayscale, 3 = colour (default: 3 if any image is in colour)",
     )
 
 
@@ -456,31 +309,6 @@ def _runs(args: argparse.Namespace) -> int:
     return 0
 
 
-_SETTINGS = tuple(field.name for field in dataclasses.fields(TrainConfig))
-
-
-class _Default:
-    """A ``train`` option's default value, told apart from the same value typed on the command line."""
-
-    def __init__(self, value: Any):
-        self.value = value
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-
-def _typed_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The training settings typed on the command line; the others in ``args`` become their plain defaults."""
-    typed = {}
-    for name in _SETTINGS:
-        value = getattr(args, name)
-        if isinstance(value, _Default):
-            setattr(args, name, value.value)
-        else:
-            typed[name] = value
-    return typed
-
-
 def _train(args: argparse.Namespace) -> int:
     """``train``: a new run (on every process torchrun started, if it did), or ``--resume``.
 
@@ -489,12 +317,12 @@ def _train(args: argparse.Namespace) -> int:
     with Interrupts() as interrupts:
         args.interrupts = interrupts
         try:
-            typed = _typed_settings(args)
+            typed = typed_settings(args)
             args.threads_used = use_threads(args.threads, processes_on_this_machine())
             if args.resume:
                 return _continue(args, typed)
             config = TrainConfig.from_dict({**(read_settings(args.config) if args.config else {}), **typed})
-            architecture = Architecture.load(args.arch) if args.arch else _preset(args.preset, config.dataset)
+            architecture = Architecture.load(args.arch) if args.arch else chosen_preset(args.preset, config.dataset)
             with joined(config.device) as cluster:
                 progress = not args.quiet and (cluster is None or cluster.is_main)
                 launched = new_run(architecture, config, args.out, progress=progress, cluster=cluster)
@@ -503,14 +331,6 @@ def _train(args: argparse.Namespace) -> int:
             kept = f"{args.resume} is as it was" if args.resume else "no run folder was made"
             print(f"Stopped by {signal_name(interrupted.signum)} before training began; {kept}.", file=sys.stderr)
             return SIGNALLED + interrupted.signum
-
-
-def _preset(name: str | None, dataset: str) -> Architecture:
-    """The chosen preset; for an image folder, with as many outputs as the folder has classes."""
-    preset = load_preset(name or "seed-simplenet")
-    if not datasets.is_folder(dataset):
-        return preset
-    return with_classes(preset, len(datasets.get_info(dataset).class_names))
 
 
 def _continue(args: argparse.Namespace, typed: dict[str, Any]) -> int:

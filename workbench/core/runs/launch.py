@@ -62,11 +62,13 @@ def new_run(
     progress: bool = True,
     cluster: Cluster | None = None,
     root: str | os.PathLike[str] | None = None,
+    name: str | None = None,
 ) -> LaunchedRun:
     """A new run of ``architecture`` under ``config``, recording into ``out`` (None: a new folder in ``root``, by
     default the runs folder; see :func:`~workbench.core.runs.folders.new_run_dir`).
 
-    ``progress`` shows the dataset's download or loading progress on the console. Raises the
+    ``name`` is the name the run is shown by (None: its folder's). ``progress`` shows the dataset's download or
+    loading progress on the console. Raises the
     :class:`~workbench.core.errors.WorkbenchError` of a bad setting, architecture, dataset or folder.
     """
     trainer = Trainer(architecture, config, progress=progress, cluster=cluster)
@@ -74,7 +76,7 @@ def new_run(
         return LaunchedRun(trainer, None, None)
     folder = new_run_dir(out, trainer.architecture, trainer.config, root)
     try:
-        return _recorded(trainer, folder)
+        return _recorded(trainer, folder, name=name)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # nothing was written in it but the lock file
         raise
@@ -207,9 +209,13 @@ def _with_learning_rate(checkpoint: Checkpoint, lr: float) -> Checkpoint:
 
 
 def _recorded(
-    trainer: Trainer, folder: Path, continued_after: int | None = None, continuation: dict[str, Any] | None = None
+    trainer: Trainer,
+    folder: Path,
+    continued_after: int | None = None,
+    continuation: dict[str, Any] | None = None,
+    name: str | None = None,
 ) -> LaunchedRun:
-    recorder = RunRecorder(folder, continuation)
+    recorder = RunRecorder(folder, continuation, name)
     try:
         check_room(folder, trainer.model)
     except BaseException:

@@ -73,8 +73,9 @@ class RunRecorder(Callback):
     nothing: its folder is removed (``removed``).
     """
 
-    def __init__(self, folder: Path, continuation: dict[str, Any] | None = None):
+    def __init__(self, folder: Path, continuation: dict[str, Any] | None = None, name: str | None = None):
         self.folder = folder
+        self.name = name  # the name a new run is shown by (None: its folder's)
         self.lock = RunLock(folder).acquire()
         self.started = datetime.now(UTC).isoformat(timespec="seconds")
         self.evaluation: Evaluation | None = None
@@ -184,12 +185,14 @@ class RunRecorder(Callback):
         atomic_write_text(self.folder / RUN_FILE, json.dumps(document, indent=2) + "\n")
 
     def _display_name(self) -> str:
-        """The folder's name, or the name :func:`rename_run` gave the run (kept when it is continued)."""
+        """The name :func:`rename_run` gave the run (kept when it is continued), else the one it was started with,
+        else the folder's."""
+        fallback = self.name or self.folder.name
         try:
             name = read_run(self.folder).get("name")
         except RunError:
-            return self.folder.name
-        return name if isinstance(name, str) and name.strip() else self.folder.name
+            return fallback
+        return name if isinstance(name, str) and name.strip() else fallback
 
 
 def continuation_record(after_epoch: int, changed: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
