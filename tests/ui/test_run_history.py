@@ -297,3 +297,38 @@ def test_interactive_continue_asks_for_the_epochs_and_delete_asks_first(root, qt
     monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *args: QMessageBox.StandardButton.Yes))
     widget.button("deleteRun").click()
     assert not (root / "adam").exists()
+
+
+def test_the_settings_that_matter_have_columns_and_those_the_selected_runs_differ_in_are_bold(history):
+    rows = {row[0]: dict(zip(COLUMNS, row)) for row in history.row_texts()}
+    adam, sgd = rows["adam"], rows["sgd"]
+    assert (adam["Loss"], adam["Batch"], adam["Train images"], adam["Weight decay"]) == (
+        "cross-entropy",
+        "64",
+        "600",
+        "0",
+    )
+    assert adam["Momentum"] == "—" and sgd["Momentum"] == "0.9", "momentum only where the optimizer uses it"
+
+    history.select_folders([history.root / "adam", history.root / "sgd"])
+    assert history.differing_columns() == ["Optimizer", "LR", "Momentum", "Epochs"]
+    assert "they differ in optimizer, lr, momentum, epochs (in bold)" in history.details.text()
+    model = history.table.model()
+    bold = {
+        (model.index(row, 0).data(), COLUMNS[column])
+        for row in range(model.rowCount())
+        for column in range(len(COLUMNS))
+        if model.index(row, column).data(Qt.ItemDataRole.FontRole) is not None
+        and model.index(row, column).data(Qt.ItemDataRole.FontRole).bold()
+    }
+    expected = {(name, column) for name in ("adam", "sgd") for column in ("Optimizer", "LR", "Momentum", "Epochs")}
+    assert bold == expected
+
+    history.select_folders([history.root / "adam"])
+    assert history.differing_columns() == []
+    assert not any(
+        model.index(row, column).data(Qt.ItemDataRole.FontRole) is not None
+        and model.index(row, column).data(Qt.ItemDataRole.FontRole).bold()
+        for row in range(model.rowCount())
+        for column in range(len(COLUMNS))
+    )

@@ -24,7 +24,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QAction, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QAction, QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -57,6 +57,11 @@ COLUMNS = (
     "Dataset",
     "Optimizer",
     "LR",
+    "Momentum",
+    "Loss",
+    "Batch",
+    "Train images",
+    "Weight decay",
     "Epochs",
     "Best val acc",
     "Test acc",
@@ -64,7 +69,12 @@ COLUMNS = (
     "Date",
     "Network",
 )
-NUMERIC_COLUMNS = frozenset({"LR", "Epochs", "Best val acc", "Test acc", "Duration"})
+NUMERIC_COLUMNS = frozenset(
+    {"LR", "Momentum", "Batch", "Train images", "Weight decay", "Epochs", "Best val acc", "Test acc", "Duration"}
+)
+SETTING_COLUMNS = ("Dataset", "Optimizer", "LR", "Momentum", "Loss", "Batch", "Train images", "Weight decay", "Epochs")
+"""The columns of what a run was asked to do: those that differ between the selected runs are drawn bold."""
+MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 FOLDER_ROLE = Qt.ItemDataRole.UserRole + 2
 MISSING = "—"
@@ -119,12 +129,27 @@ def _epochs(summary: RunSummary) -> tuple[str, int | None]:
     return text, summary.epochs
 
 
+def _setting(summary: RunSummary, key: str) -> tuple[str, Any]:
+    """A number from the run's saved settings, shown as it was typed (``—`` where it has none)."""
+    value = (summary.config or {}).get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return MISSING, None
+    return (f"{value:,}" if isinstance(value, int) else f"{value:g}"), value
+
+
 def _cells(summary: RunSummary) -> list[tuple[str, Any]]:
     """Each column's text and the value it sorts by, in the order of :data:`COLUMNS`."""
     lr = (MISSING, None) if summary.lr is None else (f"{summary.lr:g}", summary.lr)
     texts = (summary.name, summary.status, summary.dataset, summary.optimizer)
+    momentum = _setting(summary, "momentum") if summary.optimizer in MOMENTUM_OPTIMIZERS else (MISSING, None)
+    loss = str((summary.config or {}).get("loss", MISSING))
     return [(text, text.casefold()) for text in texts] + [
         lr,
+        momentum,
+        (loss, loss),
+        _setting(summary, "batch_size"),
+        _setting(summary, "train_size"),
+        _setting(summary, "weight_decay"),
         _epochs(summary),
         _percent(summary.best_val_accuracy),
         _percent(summary.test_accuracy),
@@ -375,6 +400,7 @@ class RunHistory(QWidget):
             button.setEnabled(reason is None)
             button.setToolTip(reason or button.property("defaultToolTip"))
         self.details.setText(self._describe(runs))
+        self._mark_differences()
 
     @staticmethod
     def _why_not_overlay(runs: list[RunSummary]) -> str | None:
@@ -413,10 +439,36 @@ class RunHistory(QWidget):
             return "A selected run is training now."
         return None
 
+    def differing_columns(self) -> list[str]:
+        """The setting columns (:data:`SETTING_COLUMNS`) whose values differ between the selected runs."""
+        runs = self._selected()
+        if len(runs) < 2:
+            return []
+        cells = [dict(zip(COLUMNS, (text for text, _ in _cells(run)))) for run in runs]
+        return [column for column in SETTING_COLUMNS if len({row[column] for row in cells}) > 1]
+
+    def _mark_differences(self) -> None:
+        """Draw bold the selected runs' cells of the settings they differ in; every other cell plain."""
+        differing = set(self.differing_columns())
+        selected = set(self.selected_folders())
+        for row in range(self._model.rowCount()):
+            for column, name in enumerate(COLUMNS):
+                item = self._model.item(row, column)
+                if name not in SETTING_COLUMNS or item is None:
+                    continue
+                marked = name in differing and item.data(FOLDER_ROLE) in selected
+                if item.font().bold() != marked:
+                    font = QFont(item.font())
+                    font.setBold(marked)
+                    item.setFont(font)
+
     def _describe(self, runs: list[RunSummary]) -> str:
         """The details line: the selected run's folder, status and problem, or what the table holds."""
         if len(runs) > 1:
-            return f"{len(runs)} runs selected."
+            differing = self.differing_columns()
+            if not differing:
+                return f"{len(runs)} runs selected, with the same settings in every column."
+            return f"{len(runs)} runs selected; they differ in {', '.join(differing).lower()} (in bold)."
         if not runs:
             count = len(self._summaries)
             return (
