@@ -13,6 +13,7 @@ from workbench.core.architecture import Architecture
 from workbench.core.data import datasets
 from workbench.core.errors import ConfigError
 from workbench.core.presets import load_preset, with_classes
+from workbench.core.training.augment import AUGMENTATIONS
 from workbench.core.training.config import (
     CHANNELS,
     DEFAULT_TRAIN_SIZE,
@@ -100,6 +101,13 @@ def add_optimisation_arguments(train: argparse.ArgumentParser) -> None:
         help="stop after this many epochs without a better validation loss (0 = off)",
     )
     train.add_argument("--seed", type=int, default=defaults.seed, help="seed of the weights, subsets and shuffling")
+    train.add_argument(
+        "--augment",
+        default=defaults.augment,
+        metavar="LIST",
+        help=f"augment the training batches: none, or some of {','.join(AUGMENTATIONS)} separated by commas "
+        "(each image its own random draw, reproducible with --seed; flips are refused for digits and MNIST)",
+    )
 
 
 def add_execution_arguments(

@@ -1,7 +1,8 @@
 """What an experiment varies: keys with their values, the grid of every combination, and each run's settings.
 
 A key is a training setting under its command-line name (``optimizer``, ``lr``, ``momentum``, ``batch-size``,
-``weight-decay``, ``loss``, ``schedule``, ``train-size``, ``epochs``, ``seed``), ``activation`` (every activation
+``weight-decay``, ``loss``, ``schedule``, ``train-size``, ``epochs``, ``seed``, ``augment`` with its names joined by
+``+``: ``augment=none,crop+flip``), ``activation`` (every activation
 layer of the network replaced by that type) or ``layers.N.PARAM`` (parameter PARAM of layer N, counting from 1 as
 the builder does, e.g. ``layers.2.out_features``). Every value is parsed and checked, and every run's network
 validated, before any run starts: a bad spec is refused with a sentence naming the key
@@ -21,6 +22,7 @@ from typing import Any
 from workbench.core.architecture import Architecture, Layer, validate
 from workbench.core.errors import ConfigError
 from workbench.core.layers import CATALOG, layers_in_group
+from workbench.core.training.augment import AUGMENTATIONS, NONE, parse_augment
 from workbench.core.training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 
 ACTIVATION = "activation"
@@ -36,6 +38,14 @@ def _number(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError(text)
     return value
+
+
+def _augmentation(text: str) -> str:
+    try:
+        names = parse_augment(text)
+    except ConfigError:
+        raise ValueError(text) from None
+    return ",".join(names) or NONE
 
 
 def _word(choices: Sequence[str]) -> Callable[[str], str]:
@@ -58,6 +68,7 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "train-size": ("train_size", _integer, "a whole number"),
     "epochs": ("epochs", _integer, "a whole number"),
     "seed": ("seed", _integer, "a whole number"),
+    "augment": ("augment", _augmentation, f"none or some of {'+'.join(AUGMENTATIONS)} joined by +"),
 }
 """The training settings a sweep can vary: key -> (TrainConfig field, parser, what a value must be)."""
 

@@ -187,7 +187,7 @@ class Sweep:
             row["final_val_accuracy"] = _percent(final)
             row["test_accuracy"] = _percent(summary.test_accuracy if summary else None)
             seconds = summary.duration_seconds if summary else None
-            row["train_seconds"] = "" if seconds is None else f"{seconds:.1f}"
+            row["train_seconds"] = "" if seconds is None else f"{seconds:.3f}"
             rows.append(row)
         return rows
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from workbench.core.data.datasets import canonical_name, is_folder
 from workbench.core.errors import ConfigError
+from workbench.core.training.augment import check_augment
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LOSSES = ("cross-entropy", "mse")
@@ -73,6 +74,7 @@ class TrainConfig:
     channels: int | None = None
     mixed_precision: str = "auto"
     compile: bool = False
+    augment: str = "none"
 
     def __post_init__(self) -> None:
         self.dataset = canonical_name(self.dataset)
@@ -102,6 +104,9 @@ class TrainConfig:
             raise ConfigError("Nesterov momentum needs the sgd optimizer with a momentum above 0.")
         if self.early_stopping and self.val_size == 0:
             raise ConfigError("Early stopping watches the validation loss: set a validation size above 0.")
+        if not isinstance(self.augment, str):
+            raise ConfigError(f"augment must be text such as 'crop,flip' or 'none', not {self.augment!r}.")
+        check_augment(self.augment, self.dataset)
         self._check_image_options()
 
     def _check_image_options(self) -> None:

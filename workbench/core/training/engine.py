@@ -42,6 +42,7 @@ from torch import nn
 
 from workbench.core.architecture import Architecture, build
 from workbench.core.errors import TrainingError, WorkbenchError, describe_failure
+from workbench.core.training.augment import Augmenter, parse_augment
 from workbench.core.training.batches import epoch_batches, has_batch_norm
 from workbench.core.training.callbacks import BestEpoch, Callback, EarlyStopping
 from workbench.core.training.config import TrainConfig
@@ -158,6 +159,9 @@ class Trainer:
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Scheduler | None = None
         self.shuffle = torch.Generator().manual_seed(config.seed)
+        black = [-mean / std for mean, std in zip(data.info.mean, data.info.std)]
+        self.augmenter = Augmenter(parse_augment(config.augment), config.seed, black)
+        self._augment_at = (0, 0)  # the epoch and batch being trained: the augmentation's draws follow them
         self._running = threading.Event()
         self._running.set()
         self._holding = threading.Event()  # set while the loop waits at a batch boundary
@@ -484,6 +488,7 @@ class Trainer:
             start = batch * batch_size
             last = batch == state.batches_per_epoch - 1  # holds what is left (see _epoch_batches)
             index = order[start : count if last else start + batch_size]
+            self._augment_at = (state.epoch, batch)
             if self._train_model is not self._eager_model and len(index) not in self._compiled_sizes:
                 loss = self._compiling_step(index, optimizer, loss_fn)
             else:
@@ -530,11 +535,11 @@ class Trainer:
         assert model is not None, "set up by _prepare_training_model"
         if self.cluster is None:
             with self.autocast():
-                loss = loss_fn(self._forward(model, self._as_input(images[index])), labels[index])
+                loss = loss_fn(self._forward(model, self._as_input(self._augmented(images[index]))), labels[index])
             return loss, loss.detach()
         part, weight = self.cluster.shard(index)
         with self.autocast():
-            outputs = self._forward(model, self._as_input(images[part]))
+            outputs = self._forward(model, self._as_input(self._augmented(images[part])))
             # a rank left without samples (a last batch smaller than the processes) still joins the gradient exchange
             loss = loss_fn(outputs, labels[part]) * weight if len(part) else outputs.sum() * 0.0
         value, self._stop_agreed = self.cluster.agree(loss, self._stop_requested.is_set())
@@ -559,6 +564,10 @@ class Trainer:
             return self._step(index, optimizer, loss_fn)
         self._compiled_sizes.add(len(index))
         return value
+
+    def _augmented(self, images: torch.Tensor) -> torch.Tensor:
+        """The training batch as the run's augmentation changes it (unchanged without one)."""
+        return self.augmenter(images, *self._augment_at)
 
     def _as_input(self, images: torch.Tensor) -> torch.Tensor:
         if self.channels_last and images.dim() == 4:
