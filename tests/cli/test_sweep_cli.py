@@ -104,3 +104,23 @@ def test_ctrl_c_stops_the_run_training_and_says_how_to_finish_the_sweep(sandbox,
     assert f"finish the sweep with: workbench sweep --resume {out}" in (tmp_path / "e").read_text()
     with open(out / "results.csv", newline="") as file:
         assert [row["status"] for row in csv.DictReader(file)] == ["stopped", "pending"]
+
+
+def test_a_ready_made_comparison_runs_headless_with_its_own_network_and_values(in_process, sandbox):
+    out = sandbox.root / "ready"
+    small = ("--dataset", "digits", "--train-size", "200", "--val-size", "60", "--epochs", "1")
+    result = in_process("sweep", "--ready-made", "sgd-momentum-adam", *small, "--out", out, "--quiet")
+    assert result.returncode == 0, result
+    with open(out / "results.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["optimizer/momentum/lr"] for row in rows] == ["sgd/0/0.01", "sgd/0.9/0.01", "adam/0.9/0.001"]
+    names = [read_run(out / "runs" / row["run"])["name"] for row in rows]
+    assert names == [
+        "seed-relu-mlp · SGD, lr 0.01",
+        "seed-relu-mlp · SGD + momentum 0.9, lr 0.01",
+        "seed-relu-mlp · Adam, lr 0.001",
+    ]
+    unknown = in_process("sweep", "--ready-made", "sigmoid", "--out", sandbox.root / "other")
+    assert unknown.returncode == 2 and "choose one of sigmoid-vs-relu, mse-vs-cross-entropy" in unknown.stderr
+    with_vary = in_process("sweep", "--ready-made", "overfitting", "--vary", "lr=0.1", "--out", sandbox.root / "x")
+    assert with_vary.returncode == 2 and "give it no --vary" in with_vary.stderr

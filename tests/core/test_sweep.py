@@ -45,6 +45,39 @@ def test_activation_and_layer_parameters_change_the_network_not_the_preset():
     assert preset.layers[1].params["out_features"] == 120, "the preset itself is left as it was"
 
 
+def test_linked_keys_vary_together_and_named_values_label_the_runs():
+    linked = parse_vary("optimizer/lr=sgd/0.01,adam/1e-3")
+    assert linked == Variation("optimizer/lr", (("sgd", 0.01), ("adam", 0.001)))
+    spec = SweepSpec(load_preset("seed-relu-mlp"), DIGITS, (linked,))
+    assert spec.points() == [{"optimizer/lr": ("sgd", 0.01)}, {"optimizer/lr": ("adam", 0.001)}], "two runs, not four"
+    _, config = spec.settings(spec.points()[1])
+    assert (config.optimizer, config.lr) == ("adam", 0.001)
+    assert spec.describe(spec.points()[0]) == "optimizer sgd, lr 0.01"
+    named = Variation("optimizer/momentum", (("sgd", 0.0), ("sgd", 0.9)), ("plain SGD", "momentum"))
+    spec = SweepSpec(load_preset("seed-relu-mlp"), DIGITS, (named,), repeat=2)
+    assert [spec.describe(point) for point in spec.points()][1:3] == ["plain SGD · repeat 2", "momentum · repeat 1"]
+    assert SweepSpec.from_dict(spec.to_dict()) == spec, "linked values and names survive experiment.json"
+    for text, message in (
+        ("optimizer/lr=sgd,adam/0.1", "'sgd' has 1 parts for the 2 linked keys"),
+        ("optimizer/lr=sgd/x", "lr: 'x' is not a number"),
+        ("lr/lr=0.1/0.2", "link different keys"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            parse_vary(text)
+
+
+def test_dropout_sets_every_dropout_layer_and_is_refused_without_one():
+    spec = SweepSpec(load_preset("mlp"), DIGITS, (parse_vary("dropout=0,0.5"), parse_vary("early-stopping=0,3")))
+    spec.check()
+    architecture, config = spec.settings({"dropout": 0.5, "early-stopping": 3})
+    assert [layer.params["p"] for layer in architecture.layers if layer.type == "Dropout"] == [0.5]
+    assert config.early_stopping == 3
+    with pytest.raises(ConfigError, match="has no Dropout layer"):
+        SweepSpec(load_preset("seed-relu-mlp"), DIGITS, (parse_vary("dropout=0,0.5"),)).check()
+    with pytest.raises(ConfigError, match="p must be at least 0 and below 1"):
+        SweepSpec(load_preset("mlp"), DIGITS, (parse_vary("dropout=1.5"),)).check()
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -21,14 +21,15 @@ from workbench.cli.train_options import (
 )
 from workbench.core.architecture import Architecture
 from workbench.core.errors import ConfigError
-from workbench.core.experiments.spec import ACTIVATION, SweepSpec, parse_vary
+from workbench.core.experiments.ready_made import READY_MADE, ready_made
+from workbench.core.experiments.spec import ACTIVATION, DROPOUT, SweepSpec, parse_vary
 from workbench.core.experiments.spec import SETTINGS as VARIED_SETTINGS
 from workbench.core.experiments.sweep import RESULTS_FILE, PlannedRun, Sweep
 from workbench.core.runs.launch import LaunchedRun
 from workbench.core.training.config import TrainConfig, read_settings
 from workbench.core.training.threads import use_threads
 
-KEYS_HELP = ", ".join([*VARIED_SETTINGS, ACTIVATION, "layers.N.PARAM"])
+KEYS_HELP = ", ".join([*VARIED_SETTINGS, ACTIVATION, DROPOUT, "layers.N.PARAM"])
 
 
 def add_sweep_command(commands: argparse._SubParsersAction) -> None:
@@ -51,12 +52,19 @@ def add_sweep_command(commands: argparse._SubParsersAction) -> None:
     source.add_argument(
         "--resume", type=Path, metavar="DIR", help="finish the sweep in DIR, with the settings it was started with"
     )
+    source.add_argument(
+        "--ready-made",
+        metavar="NAME",
+        help="one of the class's comparisons, with its own network, settings and values: "
+        + ", ".join(experiment.name for experiment in READY_MADE),
+    )
     sweep.add_argument(
         "--vary",
         action="append",
         default=[],
         metavar="KEY=V1,V2,...",
-        help=f"a key and its values; repeat --vary for a grid. Keys: {KEYS_HELP} (layer N counts from 1)",
+        help=f"a key and its values; repeat --vary for a grid; keys joined by / vary together "
+        f"(optimizer/lr=sgd/0.01,adam/0.001). Keys: {KEYS_HELP} (layer N counts from 1)",
     )
     sweep.add_argument("--repeat", type=int, default=1, metavar="N", help="runs of each combination, seeds apart")
     add_data_arguments(sweep)
@@ -109,6 +117,13 @@ def run_sweep(args: argparse.Namespace) -> int:
 def _created(args: argparse.Namespace, typed: dict) -> Sweep:
     if args.out is None:
         raise ConfigError("Name the sweep's folder with --out DIR (or finish one with --resume DIR).")
+    if args.ready_made:
+        if args.vary or args.arch:
+            raise ConfigError("--ready-made brings its own network and values: give it no --vary.")
+        experiment = ready_made(args.ready_made)
+        base = experiment.spec()
+        config = TrainConfig.from_dict({**base.config.to_dict(), **typed})
+        return Sweep.create(args.out, SweepSpec(base.architecture, config, base.variations, args.repeat))
     config = TrainConfig.from_dict({**(read_settings(args.config) if args.config else {}), **typed})
     architecture = Architecture.load(args.arch) if args.arch else chosen_preset(args.preset, config.dataset)
     variations = tuple(parse_vary(text) for text in args.vary)

@@ -125,6 +125,21 @@ class RunsMixin:
         request = RunRequest(self.architecture, self.config, out=self.runs_out, runs_root=self.runs_folder)
         self._launch(request, "Preparing the run…")
 
+    def train_request(self, request: RunRequest, status: str) -> None:
+        """Train ``request`` as Start would (once its dataset has loaded): an experiment's queued run."""
+        check_transition(self.phase, Phase.TRAINING)
+        if request.resume is not None:
+            check_not_being_trained(request.resume)
+            dataset = TrainConfig.from_dict(read_run(request.resume)["config"]).dataset
+        else:
+            assert request.config is not None
+            request.config.check()
+            dataset = request.config.dataset
+        if self.dataset is None or datasets.canonical_name(dataset) != self.dataset.info.name:
+            self.load_dataset(dataset, then=lambda: self._launch(request, status))
+            return
+        self._launch(request, status)
+
     def continue_run(self, folder: Path, epochs: int) -> None:
         """Train the run in ``folder`` for ``epochs`` more epochs from its last checkpoint, into the same folder."""
         check_transition(self.phase, Phase.TRAINING)

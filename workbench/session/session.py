@@ -28,6 +28,7 @@ from workbench.core.training.engine import fit_to_dataset, predict
 from workbench.core.training.threads import use_threads
 from workbench.session.alarm_watch import AlarmWatch
 from workbench.session.estimates import Estimates
+from workbench.session.experiments import ExperimentQueue
 from workbench.session.inspector import Inspector, Subject
 from workbench.session.looked_at import LookedAt
 from workbench.session.phase import Phase, check_editable, check_transition
@@ -95,6 +96,7 @@ class Session(RunsMixin):
         self.alarm_watch = AlarmWatch()
         self.closed = False  # shut down: the window is closing, nothing new starts
         self._init_runs()
+        self.experiments = ExperimentQueue(self)
 
     # ---- phase ------------------------------------------------------------------------------
 

@@ -123,8 +123,8 @@ class RunEnd:
 @dataclass(frozen=True)
 class RunRequest:
     """What to train: a new run of ``architecture`` under ``config`` (into ``out``, else into a new folder in
-    ``runs_root``, by default the runs folder), or ``resume`` a run folder for ``extra_epochs`` more epochs. Both
-    are snapshots: later edits in the window do not reach the run."""
+    ``runs_root``, by default the runs folder; shown by ``name``, else its folder's), or ``resume`` a run folder for
+    ``extra_epochs`` more epochs. Both are snapshots: later edits in the window do not reach the run."""
 
     architecture: Architecture | None = None
     config: TrainConfig | None = None
@@ -132,6 +132,7 @@ class RunRequest:
     resume: Path | None = None
     extra_epochs: int = 0
     runs_root: Path | None = None
+    name: str | None = None
 
     def __post_init__(self) -> None:
         if self.resume is None and (self.architecture is None or self.config is None):
@@ -150,7 +151,14 @@ def train(request: RunRequest, state: TaskState, rate_hz: float = REPORTS_PER_SE
     """
     if request.resume is None:
         assert request.architecture is not None and request.config is not None
-        launched = new_run(request.architecture, request.config, request.out, progress=False, root=request.runs_root)
+        launched = new_run(
+            request.architecture,
+            request.config,
+            request.out,
+            progress=False,
+            root=request.runs_root,
+            name=request.name,
+        )
     else:
         launched = continue_run(request.resume, request.extra_epochs, progress=False)
     trainer, folder, recorder = launched.trainer, launched.folder, launched.recorder

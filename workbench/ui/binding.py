@@ -100,6 +100,11 @@ class ViewBinding(QObject):
         session.looked_at.failed.connect(self._looked_at_failed)
         window.data_browser.inspectRequested.connect(self._inspect_training_image)
         session.alarm_watch.changed.connect(self._alarms_changed)
+        experiments = window.experiments_view
+        session.experiments.changed.connect(experiments.show_experiment)
+        session.experiments.curve_grew.connect(experiments.grow_curve)
+        session.phase_changed.connect(lambda phase: experiments.set_busy(phase.busy))
+        experiments.set_architecture(session.architecture)
 
     # ---- widgets -> session ----------------------------------------------------------------------
 
@@ -109,6 +114,7 @@ class ViewBinding(QObject):
         report = self.window.builder.report()
         self.window.panel.set_start_allowed(report.ok, report.errors[0] if report.errors else "")
         self.session.edit_architecture(self.window.builder.architecture())
+        self.window.experiments_view.set_architecture(self.session.architecture)
 
     def _dataset_chosen(self, name: str) -> None:
         self._config_edited()  # a folder's image size and channels, chosen in a dialog, come with it
@@ -226,6 +232,7 @@ class ViewBinding(QObject):
         self.window.panel.set_start_allowed(report.ok, report.errors[0] if report.errors else "")
         self.session.architecture = builder.architecture()  # with the dataset's input, as the builder shows it
         self.session.report = report
+        self.window.experiments_view.set_architecture(self.session.architecture)
 
     def _config_set(self, config: TrainConfig) -> None:
         self.window.panel.set_config(config)

@@ -30,6 +30,7 @@ from workbench.ui.panels.training_panel import TrainingPanel
 from workbench.ui.views.activation_explorer import ActivationExplorer
 from workbench.ui.views.data_browser import DataBrowser
 from workbench.ui.views.evaluation import EvaluationView
+from workbench.ui.views.experiments_view import ExperimentsView
 from workbench.ui.views.gallery import Gallery
 from workbench.ui.views.gradient_plots import GradientPlots
 from workbench.ui.views.inspect_view import InspectView
@@ -93,6 +94,7 @@ class WindowLayout(QMainWindow):
         self.weights_view = WeightsView()
         self.inspect_view = InspectView()
         self.run_history = RunHistory(self.session.runs_folder, interactive=self.interactive)
+        self.experiments_view = ExperimentsView()
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet(NOTICE_STYLE)
@@ -140,6 +142,7 @@ class WindowLayout(QMainWindow):
         self.tabs.addTab(self.inspect_view, "Inspect")
         self.tabs.addTab(self.weights_view, "Weights")
         self.tabs.addTab(self.run_history, "Runs")
+        self.tabs.addTab(self.experiments_view, "Experiments")
         self.tabs.addTab(self.data_browser, "Data")
         self.tabs.addTab(self.activation_explorer, "Activations")
         central = QWidget()

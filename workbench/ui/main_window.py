@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from workbench.core.errors import WorkbenchError
 from workbench.core.runs.trained import load_trained
 from workbench.session.actions import ACTIONS, preset_actions
+from workbench.session.experiments import EXPERIMENTS_FOLDER
 from workbench.session.session import DEFAULT_DATASET, DEFAULT_PRESET, Session
 from workbench.ui.actions import ActionSet
 from workbench.ui.binding import ViewBinding
@@ -102,6 +103,11 @@ class MainWindow(WindowLayout):
         self.run_history.loadRequested.connect(self.load_run)
         self.run_history.continueRequested.connect(self.continue_run)
         self.run_history.evaluateRequested.connect(self.evaluate_run)
+        experiments = self.experiments_view
+        experiments.startRequested.connect(self.start_experiment)
+        experiments.stopRequested.connect(self.session.experiments.stop)
+        experiments.continueRequested.connect(self.continue_experiment)
+        experiments.openRequested.connect(self.open_experiment)
         self.run_history.add_action_button("chooseRunsFolder", "Runs Folder…", self.action_set["file.runs_folder"])
         session.runs_folder_changed.connect(self._runs_folder_changed)
 
@@ -147,6 +153,27 @@ class MainWindow(WindowLayout):
     def continue_run(self, folder: Path, epochs: int) -> None:
         """Train the run in ``folder`` for ``epochs`` more epochs from its last checkpoint, into the same folder."""
         self.attempt("This run cannot be continued", self.session.continue_run, folder, epochs)
+
+    def start_experiment(self, ready_made: str, vary: list[str], repeats: int) -> bool:
+        """Start a ready-made experiment, or vary the network and settings being edited (``KEY=V1,V2,...``)."""
+        queue = self.session.experiments
+        if ready_made:
+            return self.attempt("Cannot start the experiment", queue.start_ready_made, ready_made, repeats)
+        return self.attempt("Cannot start the experiment", queue.start_custom, vary, repeats)
+
+    def continue_experiment(self) -> bool:
+        """Train what is left of the experiment on show."""
+        return self.attempt("Cannot continue the experiment", self.session.experiments.go_on)
+
+    def open_experiment(self, folder: Path | None = None) -> bool:
+        """Show an experiment's folder (chosen in a dialog when not given) on the Experiments tab."""
+        if folder is None:
+            start = self.session.runs_folder / EXPERIMENTS_FOLDER
+            path = QFileDialog.getExistingDirectory(self, "Open an experiment's folder", str(start))
+            if not path:
+                return False
+            folder = Path(path)
+        return self.attempt("Cannot open the experiment", self.session.experiments.open, folder)
 
     def is_training(self) -> bool:
         return self.session.phase.running

@@ -2,11 +2,13 @@
 
 A key is a training setting under its command-line name (``optimizer``, ``lr``, ``momentum``, ``batch-size``,
 ``weight-decay``, ``loss``, ``schedule``, ``train-size``, ``epochs``, ``seed``, ``augment`` with its names joined by
-``+``: ``augment=none,crop+flip``), ``activation`` (every activation
-layer of the network replaced by that type) or ``layers.N.PARAM`` (parameter PARAM of layer N, counting from 1 as
-the builder does, e.g. ``layers.2.out_features``). Every value is parsed and checked, and every run's network
-validated, before any run starts: a bad spec is refused with a sentence naming the key
-(:class:`~workbench.core.errors.ConfigError`).
+``+``: ``augment=none,crop+flip``, ``early-stopping``), ``activation`` (every activation layer of the network
+replaced by that type), ``dropout`` (the ``p`` of every Dropout layer) or ``layers.N.PARAM`` (parameter PARAM of
+layer N, counting from 1 as the builder does, e.g. ``layers.2.out_features``).
+
+Keys joined by ``/`` vary together, their values joined the same way: ``optimizer/lr=sgd/0.01,adam/0.001`` is two
+runs, not four. Every value is parsed and checked, and every run's network validated, before any run starts: a bad
+spec is refused with a sentence naming the key (:class:`~workbench.core.errors.ConfigError`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from workbench.core.training.augment import AUGMENTATIONS, NONE, parse_augment
 from workbench.core.training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 
 ACTIVATION = "activation"
+DROPOUT = "dropout"
+DROPOUT_LAYERS = ("Dropout", "Dropout2d")
 LAYER_PREFIX = "layers."
+LINK = "/"
 
 
 def _integer(text: str) -> int:
@@ -68,6 +73,7 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "train-size": ("train_size", _integer, "a whole number"),
     "epochs": ("epochs", _integer, "a whole number"),
     "seed": ("seed", _integer, "a whole number"),
+    "early-stopping": ("early_stopping", _integer, "a whole number of epochs (0: off)"),
     "augment": ("augment", _augmentation, f"none or some of {'+'.join(AUGMENTATIONS)} joined by +"),
 }
 """The training settings a sweep can vary: key -> (TrainConfig field, parser, what a value must be)."""
@@ -80,13 +86,58 @@ def activation_names() -> list[str]:
 
 @dataclass(frozen=True)
 class Variation:
-    """One key and the values it takes, in the order given."""
+    """One key and the values it takes, in the order given; linked keys (``a/b``) take tuples of values.
+
+    ``names`` (as many as values, or empty) label the runs instead of the values: a ready-made experiment's
+    "Dropout 0.5" for ``dropout/weight-decay=0.5/0``."""
 
     key: str
     values: tuple[Any, ...]
+    names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.names and len(self.names) != len(self.values):
+            raise ConfigError(f"{self.key}: {len(self.names)} names for {len(self.values)} values.")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys this variation sets: one, or the linked ones."""
+        return tuple(self.key.split(LINK))
+
+    def name_of(self, value: Any) -> str:
+        """How a run with ``value`` is labelled: its name, else the value in words ("optimizer adam, lr 0.001")."""
+        for known, name in zip(self.values, self.names):
+            if _same(known, value):
+                return name
+        return ", ".join(f"{key} {_shown(part)}" for key, part in zip(self.keys, _parts(self, value)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "values": list(self.values)}
+        document: dict[str, Any] = {"key": self.key, "values": [_jsonable(value) for value in self.values]}
+        if self.names:
+            document["names"] = list(self.names)
+        return document
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _same(a: Any, b: Any) -> bool:
+    return _jsonable(a) == _jsonable(b)
+
+
+def _parts(variation: Variation, value: Any) -> tuple[Any, ...]:
+    """A value of ``variation`` as one part per key (a linked value read back from JSON is a list)."""
+    if len(variation.keys) == 1:
+        return (value,)
+    return tuple(value)
+
+
+def value_text(value: Any) -> str:
+    """A value as the command line writes it (linked values joined by ``/``)."""
+    if isinstance(value, list | tuple):
+        return LINK.join(_shown(part) for part in value)
+    return _shown(value)
 
 
 def parse_vary(text: str) -> Variation:
@@ -99,16 +150,25 @@ def parse_vary(text: str) -> Variation:
     texts = [value.strip() for value in listed.split(",")]
     if not any(texts) or not all(texts):
         raise ConfigError(f"{key}: give its values separated by commas, none of them empty (got '{listed}').")
-    parse, expected = value_parser(key)
-    values = []
-    for value_text in texts:
-        try:
-            values.append(parse(value_text))
-        except ValueError:
-            raise ConfigError(f"{key}: '{value_text}' is not {expected}.") from None
+    keys = [part.strip() for part in key.split(LINK)]
+    if len(keys) > 1 and (not all(keys) or len(set(keys)) != len(keys)):
+        raise ConfigError(f"{key}: link different keys with /, e.g. optimizer/lr=sgd/0.01,adam/0.001.")
+    parsers = [value_parser(part) for part in keys]
+    values: list[Any] = []
+    for text_value in texts:
+        parts = text_value.split(LINK) if len(keys) > 1 else [text_value]
+        if len(parts) != len(keys):
+            raise ConfigError(f"{key}: '{text_value}' has {len(parts)} parts for the {len(keys)} linked keys.")
+        typed = []
+        for part_key, (parse, expected), part in zip(keys, parsers, parts):
+            try:
+                typed.append(parse(part.strip()))
+            except ValueError:
+                raise ConfigError(f"{part_key}: '{part.strip()}' is not {expected}.") from None
+        values.append(tuple(typed) if len(keys) > 1 else typed[0])
     if len(set(map(str, values))) != len(values):
         raise ConfigError(f"{key}: a value is listed twice in '{listed}'.")
-    return Variation(key, tuple(values))
+    return Variation(LINK.join(keys), tuple(values))
 
 
 def value_parser(key: str) -> tuple[Callable[[str], Any], str]:
@@ -119,9 +179,11 @@ def value_parser(key: str) -> tuple[Callable[[str], Any], str]:
     if key == ACTIVATION:
         names = activation_names()
         return _word(names), f"one of the activation layers {', '.join(names)}"
+    if key == DROPOUT:
+        return _number, "a number from 0 to 1"
     if key.startswith(LAYER_PREFIX):
         return _layer_value, "a number, true, false, null or a word"
-    known = [*SETTINGS, ACTIVATION, "layers.N.PARAM"]
+    known = [*SETTINGS, ACTIVATION, DROPOUT, "layers.N.PARAM"]
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     raise ConfigError(f"Unknown key '{key}'{hint}: vary one of {', '.join(known)}.")
@@ -172,7 +234,7 @@ class SweepSpec:
             raise ConfigError("Vary at least one key: e.g. --vary optimizer=sgd,adam.")
         if not isinstance(self.repeat, int) or self.repeat < 1:
             raise ConfigError(f"--repeat must be a whole number of at least 1, not {self.repeat!r}.")
-        keys = [variation.key for variation in self.variations]
+        keys = [key for variation in self.variations for key in variation.keys]
         twice = sorted({key for key in keys if keys.count(key) > 1})
         if twice:
             raise ConfigError(f"{twice[0]} is varied twice: give all its values in one --vary.")
@@ -182,19 +244,31 @@ class SweepSpec:
         for point in self.points():
             self.settings(point)
 
+    def describe(self, point: dict[str, Any]) -> str:
+        """A run's label by what differs, its values' names where they have them ("Dropout 0.5 · repeat 2")."""
+        parts = [variation.name_of(point[variation.key]) for variation in self.variations if variation.key in point]
+        text = ", ".join(parts)
+        if "repeat" in point:
+            text += f" · repeat {point['repeat']}"
+        return text
+
     def settings(self, point: dict[str, Any]) -> tuple[Architecture, TrainConfig]:
         """The network and settings of the run at ``point``; :class:`ConfigError` naming the key that breaks them."""
         architecture, config = self.architecture, self.config
         changes: dict[str, Any] = {}
-        for key, value in point.items():
-            if key == "repeat":
+        for linked, linked_value in point.items():
+            if linked == "repeat":
                 continue
-            if key in SETTINGS:
-                changes[SETTINGS[key][0]] = value
-            elif key == ACTIVATION:
-                architecture = with_activation(architecture, value)
-            else:
-                architecture = with_layer_param(architecture, key, value)
+            keys = linked.split(LINK)
+            for key, value in zip(keys, linked_value if len(keys) > 1 else (linked_value,)):
+                if key in SETTINGS:
+                    changes[SETTINGS[key][0]] = value
+                elif key == ACTIVATION:
+                    architecture = with_activation(architecture, value)
+                elif key == DROPOUT:
+                    architecture = with_dropout(architecture, value)
+                else:
+                    architecture = with_layer_param(architecture, key, value)
         changes["seed"] = changes.get("seed", config.seed) + int(point.get("repeat", 1)) - 1
         config = dataclasses.replace(config, **changes)
         try:
@@ -218,7 +292,14 @@ class SweepSpec:
     def from_dict(cls, document: dict[str, Any]) -> SweepSpec:
         """A spec as :meth:`to_dict` wrote it (an experiment.json's ``spec``)."""
         try:
-            variations = tuple(Variation(str(item["key"]), tuple(item["values"])) for item in document["variations"])
+            variations = tuple(
+                Variation(
+                    str(item["key"]),
+                    tuple(tuple(value) if isinstance(value, list) else value for value in item["values"]),
+                    tuple(str(name) for name in item.get("names", ())),
+                )
+                for item in document["variations"]
+            )
             return cls(
                 Architecture.from_dict(document["architecture"]),
                 TrainConfig.from_dict(document["config"]),
@@ -235,7 +316,8 @@ def _checked_single(spec: SweepSpec, key: str, value: Any) -> None:
         spec.settings({key: value})
     except ConfigError as error:
         message = str(error).split(": ", 1)[-1]
-        raise ConfigError(f"{key}={value}: {message}") from None
+        shown = value_text(value) if isinstance(value, tuple) else value
+        raise ConfigError(f"{key}={shown}: {message}") from None
 
 
 def with_activation(architecture: Architecture, name: str) -> Architecture:
@@ -244,6 +326,21 @@ def with_activation(architecture: Architecture, name: str) -> Architecture:
     if not any(layer.type in activations for layer in architecture.layers):
         raise ConfigError(f"activation: the network '{architecture.name}' has no activation layer to replace.")
     layers = [Layer(name) if layer.type in activations else layer for layer in architecture.layers]
+    return dataclasses.replace(architecture, layers=layers)
+
+
+def with_dropout(architecture: Architecture, p: float) -> Architecture:
+    """``architecture`` with the ``p`` of every Dropout layer set (0: the layer passes its input through)."""
+    if not 0 <= p < 1:
+        raise ConfigError(f"dropout: p must be at least 0 and below 1, not {p:g}.")
+    if not any(layer.type in DROPOUT_LAYERS for layer in architecture.layers):
+        raise ConfigError(
+            f"dropout: the network '{architecture.name}' has no Dropout layer: add one (p 0 keeps it a no-op)."
+        )
+    layers = [
+        Layer(layer.type, {**layer.params, "p": p}) if layer.type in DROPOUT_LAYERS else layer
+        for layer in architecture.layers
+    ]
     return dataclasses.replace(architecture, layers=layers)
 
 
@@ -270,7 +367,11 @@ def with_layer_param(architecture: Architecture, key: str, value: Any) -> Archit
 
 def describe_point(point: dict[str, Any]) -> str:
     """A run's label by what differs, e.g. "optimizer adam, lr 0.001" (and "· repeat 2")."""
-    parts = [f"{key} {_shown(value)}" for key, value in point.items() if key != "repeat"]
+    parts = [
+        Variation(key, (value,)).name_of(value) if LINK in key else f"{key} {_shown(value)}"
+        for key, value in point.items()
+        if key != "repeat"
+    ]
     text = ", ".join(parts)
     if "repeat" in point:
         text += f" · repeat {point['repeat']}"
@@ -281,3 +382,59 @@ def _shown(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+EXAMPLES = {
+    "optimizer": "sgd,adam",
+    "lr": "0.001,0.01,0.1",
+    "momentum": "0,0.9",
+    "batch-size": "64,256",
+    "weight-decay": "0,0.0005",
+    "loss": "mse,cross-entropy",
+    "schedule": "none,cosine",
+    "train-size": "1000,10000",
+    "epochs": "5,10",
+    "seed": "0,1,2",
+    "early-stopping": "0,3",
+    "augment": "none,crop+flip",
+    ACTIVATION: "Sigmoid,ReLU",
+    DROPOUT: "0,0.5",
+}
+"""Values to show as an example beside each key."""
+WIDTHS = ("out_features", "out_channels")
+TITLES = {"lr": "learning rate", "train-size": "training images", "early-stopping": "early stopping (patience)"}
+
+
+@dataclass(frozen=True)
+class VaryChoice:
+    """A key a user can vary for a network: the key, its description, and example values."""
+
+    key: str
+    title: str
+    example: str
+
+
+def vary_choices(architecture: Architecture) -> list[VaryChoice]:
+    """Every key that can vary for ``architecture``: the training settings, every activation and every Dropout's
+    p where it has them, and the width of each layer but the one that gives the classes ("layer 2 Linear:
+    out_features")."""
+    choices = [VaryChoice(key, TITLES.get(key, key.replace("-", " ")), EXAMPLES[key]) for key in SETTINGS]
+    activations = set(activation_names())
+    if any(layer.type in activations for layer in architecture.layers):
+        choices.append(VaryChoice(ACTIVATION, "every activation", EXAMPLES[ACTIVATION]))
+    if any(layer.type in DROPOUT_LAYERS for layer in architecture.layers):
+        choices.append(VaryChoice(DROPOUT, "every Dropout's p", EXAMPLES[DROPOUT]))
+    widths = [
+        (number, layer, param)
+        for number, layer in enumerate(architecture.layers, start=1)
+        for param in CATALOG[layer.type].params
+        if param.name in WIDTHS
+    ]
+    for number, layer, param in widths[:-1] if widths and widths[-1][2].name == "out_features" else widths:
+        value = layer.params.get(param.name, param.default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            continue
+        example = ",".join(str(v) for v in sorted({max(value // 2, 1), value, value * 2}))
+        title = f"layer {number} {layer.type}: {param.name}"
+        choices.append(VaryChoice(f"{LAYER_PREFIX}{number}.{param.name}", title, example))
+    return choices

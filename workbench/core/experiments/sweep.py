@@ -15,13 +15,15 @@ import io
 import json
 import os
 import shutil
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench.core.architecture import Architecture
 from workbench.core.errors import ConfigError, RunError
-from workbench.core.experiments.spec import SweepSpec, describe_point
+from workbench.core.experiments.spec import SweepSpec, value_text
 from workbench.core.files import atomic_write_text
 from workbench.core.runs.folders import (
     MAX_NAME_LENGTH,
@@ -32,6 +34,7 @@ from workbench.core.runs.folders import (
 )
 from workbench.core.runs.launch import LaunchedRun, continue_run, new_run
 from workbench.core.runs.summaries import list_runs
+from workbench.core.training.config import TrainConfig
 
 EXPERIMENT_FILE = "experiment.json"
 RESULTS_FILE = "results.csv"
@@ -45,17 +48,26 @@ RESULT_COLUMNS = ("best_val_accuracy", "final_val_accuracy", "test_accuracy", "t
 
 @dataclass
 class PlannedRun:
-    """One run of a sweep: its folder's name under ``runs/``, the values it takes, and its status (``pending``
-    until it starts, then its run folder's)."""
+    """One run of a sweep: its folder's name under ``runs/``, the values it takes, what differs about it in words
+    (e.g. "optimizer adam, lr 0.001": :meth:`SweepSpec.describe`), and its status (``pending`` until it starts, then
+    its run folder's)."""
 
     name: str
     point: dict[str, Any]
+    label: str
     status: str = PENDING
 
-    @property
-    def label(self) -> str:
-        """What differs about this run, e.g. "optimizer adam, lr 0.001"."""
-        return describe_point(self.point)
+
+@dataclass(frozen=True)
+class NextStep:
+    """How a sweep's run trains next: into ``folder`` as a new run of ``architecture`` under ``config`` called
+    ``name``, or, when ``extra_epochs`` is set, continued there for that many more epochs."""
+
+    folder: Path
+    architecture: Architecture | None = None
+    config: TrainConfig | None = None
+    name: str | None = None
+    extra_epochs: int | None = None
 
 
 class Sweep:
@@ -76,7 +88,10 @@ class Sweep:
                 f"{path} is not empty: give a new folder for the sweep, or finish the one in it with --resume."
             )
         path.mkdir(parents=True, exist_ok=True)
-        runs = [PlannedRun(f"run-{number:03d}", point) for number, point in enumerate(spec.points(), start=1)]
+        runs = [
+            PlannedRun(f"run-{number:03d}", point, spec.describe(point))
+            for number, point in enumerate(spec.points(), start=1)
+        ]
         sweep = cls(path, spec, runs)
         sweep.save()
         return sweep
@@ -96,7 +111,10 @@ class Sweep:
             raise ConfigError(f"{path / EXPERIMENT_FILE} is not a workbench experiment.")
         spec = SweepSpec.from_dict(document.get("spec", {}))
         try:
-            runs = [PlannedRun(str(run["name"]), dict(run["point"]), str(run["status"])) for run in document["runs"]]
+            runs = [
+                PlannedRun(str(run["name"]), dict(run["point"]), spec.describe(dict(run["point"])), str(run["status"]))
+                for run in document["runs"]
+            ]
         except (KeyError, TypeError) as error:
             raise ConfigError(f"{path / EXPERIMENT_FILE} is damaged: a run has no {error}.") from None
         sweep = cls(path, spec, runs)
@@ -124,35 +142,46 @@ class Sweep:
             if should_stop():
                 return False
             launch = self._launch(planned)
-            planned.status = "running"
-            self.save()
+            self.mark(planned, "running")
             launched(planned, launch)
             try:
                 result = launch.trainer.run()
             except BaseException:
-                planned.status = "failed"
-                self.save()
+                self.mark(planned, "failed")
                 raise
-            planned.status = result.status
-            self.save()
+            self.mark(planned, result.status)
             if result.status not in ENDED:
                 return False
         return True
 
     def _launch(self, planned: PlannedRun) -> LaunchedRun:
+        step = self.next_step(planned)
+        if step.extra_epochs is not None:
+            return continue_run(step.folder, step.extra_epochs, progress=False)
+        assert step.architecture is not None and step.config is not None
+        return new_run(step.architecture, step.config, step.folder, progress=False, name=step.name)
+
+    def next_step(self, planned: PlannedRun) -> NextStep:
+        """How ``planned`` trains now: continued from its checkpoint, or started afresh in its folder (anything a
+        run killed before its first checkpoint, or a failed one, left there is removed)."""
         folder = self.run_folder(planned)
         architecture, config = self.spec.settings(planned.point)
         if (folder / RUN_FILE).exists():
             saved = checkpoint_epoch(folder)
             if saved is not None and planned.status != "failed":
-                return continue_run(folder, max(config.epochs - saved, 0), progress=False)
+                return NextStep(folder, extra_epochs=max(config.epochs - saved, 0))
             shutil.rmtree(folder)  # killed before its first checkpoint, or failed: it starts again
         elif folder.exists():
             shutil.rmtree(folder)  # a folder made for a run that never wrote anything
         folder.parent.mkdir(parents=True, exist_ok=True)
         # named by what differs, so that the Runs tab tells the sweep's runs apart
         name = f"{architecture.name} · {planned.label}"[:MAX_NAME_LENGTH]
-        return new_run(architecture, config, folder, progress=False, name=name)
+        return NextStep(folder, architecture, config, name)
+
+    def mark(self, planned: PlannedRun, status: str) -> None:
+        """Record that ``planned`` is ``running``, or ended with ``status`` (``failed`` when it raised)."""
+        planned.status = status
+        self.save()
 
     def _folder_status(self, run: PlannedRun) -> str:
         folder = self.run_folder(run)
@@ -176,7 +205,10 @@ class Sweep:
         summaries = {summary.folder.name: summary for summary in list_runs(self.folder / RUNS_DIR)}
         rows = []
         for planned in self.runs:
-            row: dict[str, Any] = {"run": planned.name, **{key: planned.point.get(key, "") for key in self.keys()}}
+            row: dict[str, Any] = {
+                "run": planned.name,
+                **{key: _cell(planned.point.get(key, "")) for key in self.keys()},
+            }
             row["status"] = planned.status
             summary = summaries.get(planned.name)
             final = None
@@ -213,6 +245,33 @@ class Sweep:
         }
         atomic_write_text(self.folder / EXPERIMENT_FILE, json.dumps(document, indent=2) + "\n")
         atomic_write_text(self.folder / RESULTS_FILE, self.results_csv())
+
+
+def summarise(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+    """:meth:`Sweep.results` rows combined over repeats: one row per combination of ``keys``' values, in order,
+    with ``runs`` (how many), ``ended`` (how many ended) and, for each of :data:`RESULT_COLUMNS`, ``(mean,
+    spread)`` over the runs that have it (the spread is the sample standard deviation, 0 for one run) or None."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(str(row[key]) for key in keys), []).append(row)
+    combined = []
+    for members in groups.values():
+        summary: dict[str, Any] = {key: members[0][key] for key in keys}
+        summary["runs"] = len(members)
+        summary["ended"] = sum(1 for row in members if row["status"] in ENDED)
+        for column in RESULT_COLUMNS:
+            values = [float(row[column]) for row in members if row[column] != ""]
+            summary[column] = None if not values else (statistics.fmean(values), _spread(values))
+        combined.append(summary)
+    return combined
+
+
+def _spread(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _cell(value: Any) -> Any:
+    return value_text(value) if isinstance(value, list | tuple) else value
 
 
 def _percent(value: float | None) -> str:
