@@ -17,6 +17,8 @@ LEGAL = {
     (Phase.PAUSED, Phase.IDLE),
     (Phase.EVALUATING, Phase.IDLE),
     (Phase.EXPORTING, Phase.IDLE),
+    (Phase.IDLE, Phase.FINDING_LR),
+    (Phase.FINDING_LR, Phase.IDLE),
 }
 
 

@@ -44,9 +44,23 @@ def test_a_config_shown_in_the_form_comes_back_unchanged(panel):
         early_stopping=3,
         seed=42,
         device="cpu",
+        augment="crop,erase",
     )
     panel.set_config(config)
     assert panel.config() == config
+    assert [name for name, box in panel.augment.items() if box.isChecked()] == ["crop", "erase"]
+
+
+def test_flips_are_not_offered_where_a_mirror_image_changes_the_class(panel):
+    panel.set_augment("crop,flip")
+    panel.dataset.setCurrentIndex(panel.dataset.findData("fashion-mnist"))
+    assert panel.config().augment == "crop,flip"
+    panel.dataset.setCurrentIndex(panel.dataset.findData("digits"))
+    assert not panel.augment["flip"].isEnabled() and "mirrored digit" in panel.augment["flip"].toolTip()
+    assert panel.config().augment == "crop", "a ticked flip is dropped where it would change the class"
+    panel.config().check()
+    panel.set_augment("none")
+    assert panel.config().augment == "none"
 
 
 def test_small_datasets_shrink_the_default_sizes(panel):

@@ -19,6 +19,7 @@ from workbench.cli.console import ConsoleReporter, guess_lines, percent
 from workbench.cli.inspect_command import add_inspect_command
 from workbench.cli.interrupts import SIGNALLED, Interrupted, Interrupts, signal_name, stopped_line
 from workbench.cli.lr_find_command import add_lr_find_command
+from workbench.cli.runs_command import add_tensorboard_arguments, wants_tensorboard, write_tensorboard_logs
 from workbench.cli.sweep_command import add_sweep_command
 from workbench.cli.train_options import (
     SETTINGS,
@@ -97,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument(
         "--runs-dir", type=Path, help="where the runs are (default: the user data folder, or $WORKBENCH_RUNS_DIR)"
     )
+    add_tensorboard_arguments(runs)
     runs.set_defaults(command="runs", handler=_runs)
 
     presets = commands.add_parser("presets", help="list the bundled networks with their parameter counts")
@@ -234,13 +236,15 @@ def _add_gui_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(option, type=int)
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--optimizer", choices=OPTIMIZERS)
+    parser.add_argument("--augment", metavar="LIST", help="augment the training images: crop, flip, rotate, erase")
     parser.add_argument("--device", help="auto, cpu, cuda:N or mps")
     parser.add_argument("--out", type=new_folder, help="run folder for a --start run (new or empty)")
     parser.add_argument("--start", action="store_true", help="start training at once")
     parser.add_argument(
         "--tab",
         metavar="NAME",
-        help="show this tab: training, evaluation, gradients, weights, runs, data or activations "
+        help="show this tab: training, evaluation, gradients, inspect, weights, runs, experiments, data or "
+        "activations "
         "(with --screenshot: the tab to take)",
     )
     parser.add_argument(
@@ -282,6 +286,8 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
+    if wants_tensorboard(args):
+        return write_tensorboard_logs(args)
     summaries = list_runs(args.runs_dir)
     if not summaries:
         print(f"No runs in {args.runs_dir or default_runs_dir()}.")

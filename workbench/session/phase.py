@@ -8,7 +8,8 @@ from workbench.core.errors import WorkbenchError
 
 
 class Phase(StrEnum):
-    """One thing at a time: idle, or loading data, training (or paused), evaluating, exporting."""
+    """One thing at a time: idle, or loading data, training (or paused), evaluating, exporting, finding a
+    learning rate."""
 
     IDLE = "idle"
     LOADING_DATA = "loading data"
@@ -16,6 +17,7 @@ class Phase(StrEnum):
     PAUSED = "paused"
     EVALUATING = "evaluating"
     EXPORTING = "exporting"
+    FINDING_LR = "finding a learning rate"
 
     @property
     def busy(self) -> bool:
@@ -33,12 +35,13 @@ class PhaseError(WorkbenchError):
 
 
 _LEGAL: dict[Phase, frozenset[Phase]] = {
-    Phase.IDLE: frozenset({Phase.LOADING_DATA, Phase.TRAINING, Phase.EVALUATING, Phase.EXPORTING}),
+    Phase.IDLE: frozenset({Phase.LOADING_DATA, Phase.TRAINING, Phase.EVALUATING, Phase.EXPORTING, Phase.FINDING_LR}),
     Phase.LOADING_DATA: frozenset({Phase.IDLE}),
     Phase.TRAINING: frozenset({Phase.PAUSED, Phase.IDLE}),
     Phase.PAUSED: frozenset({Phase.TRAINING, Phase.IDLE}),
     Phase.EVALUATING: frozenset({Phase.IDLE}),
     Phase.EXPORTING: frozenset({Phase.IDLE}),
+    Phase.FINDING_LR: frozenset({Phase.IDLE}),
 }
 
 _WHAT_IS_GOING_ON = {
@@ -47,6 +50,7 @@ _WHAT_IS_GOING_ON = {
     Phase.PAUSED: "a run is paused",
     Phase.EVALUATING: "the network is being evaluated on the test set",
     Phase.EXPORTING: "an export is being written",
+    Phase.FINDING_LR: "the learning-rate range test runs",
 }
 
 _WHAT_WAS_ASKED = {
@@ -56,6 +60,7 @@ _WHAT_WAS_ASKED = {
     Phase.PAUSED: "pause",
     Phase.EVALUATING: "evaluate",
     Phase.EXPORTING: "export",
+    Phase.FINDING_LR: "find a learning rate",
 }
 
 _HOW_TO_GO_ON = {

@@ -17,6 +17,7 @@ from psygnal import Signal
 from workbench.core.architecture import Architecture, ValidationReport
 from workbench.core.data import datasets
 from workbench.core.errors import WorkbenchError
+from workbench.core.experiments.lr_find import LearningRateTest, find_learning_rate
 from workbench.core.export.formats import ExportResult, export_model, foreign_files
 from workbench.core.runs.folders import RUN_FILE, load_checkpoint, new_run_dir, read_metrics, read_run
 from workbench.core.runs.lock import check_not_being_trained
@@ -61,6 +62,7 @@ class RunsMixin:
     run_finished = Signal(object)  # RunEnd
     run_done = Signal(str)  # the run's status, or "failed": always last
     history_shown = Signal(str, list)  # a run's name and its epochs (Runs → Load shows its curves)
+    learning_rate_found = Signal(object)  # LearningRateTest
 
     if TYPE_CHECKING:  # the other half's state and methods
         phase: Phase
@@ -82,6 +84,7 @@ class RunsMixin:
         estimates: Estimates
         alarm_watch: AlarmWatch
         _then: Callable[[], None] | None
+        closed: bool
 
         def enter(self, phase: Phase) -> None: ...
         def run_task(self, task: Task) -> None: ...
@@ -319,6 +322,31 @@ class RunsMixin:
     def _run_done(self) -> None:
         self.training = None
         self.run_done.emit(self.last_end.status if self.last_end is not None else "failed")
+
+    def find_learning_rate(self) -> None:
+        """Run the learning-rate range test on the network and settings being edited, in the background; the
+        curve and the suggestion arrive as ``learning_rate_found``. Stopped (nothing shown) when the window
+        closes."""
+        check_transition(self.phase, Phase.FINDING_LR)
+        if not self.report.ok:
+            raise WorkbenchError("The network does not fit: " + "\n".join(self.report.errors))
+        self.config.check()
+        architecture, config = self.architecture.copy(), TrainConfig.from_dict(self.config.to_dict())
+
+        def work(state: TaskState) -> LearningRateTest:
+            return find_learning_rate(architecture, config, should_stop=lambda: state.cancelled)
+
+        def failed(message: str) -> None:
+            if not self.closed:
+                self.problem.emit("The learning-rate range test failed", message)
+
+        def found(test: LearningRateTest) -> None:
+            self.status.emit(f"Suggested learning rate: {test.suggested:.3g} ({len(test.losses)} batches)", 15000)
+            self.learning_rate_found.emit(test)
+
+        self.estimates.cancel()  # the test needs the processor the measurement would take
+        self.status.emit(f"Finding a learning rate for {architecture.name}: up to 100 batches…", 0)
+        self.run_task(Task("find learning rate", Phase.FINDING_LR, work, on_success=found, on_failure=failed))
 
     # ---- trained networks: load back, open, evaluate, export ------------------------------------
 

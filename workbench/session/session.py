@@ -23,6 +23,7 @@ from workbench.core.inspect.attribution import black_pixel
 from workbench.core.presets import load_preset, with_classes
 from workbench.core.runs import folders as run_folders
 from workbench.core.runs.predict import background_hint, load_images
+from workbench.core.training.augment import FLIP_CHANGES_CLASS, Augmenter, parse_augment
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import fit_to_dataset, predict
 from workbench.core.training.threads import use_threads
@@ -512,6 +513,19 @@ class Session(RunsMixin):
         self.inspect(
             self.dataset.train_x[index], int(self.dataset.train_y[index]), f"{title}: training image {index + 1:,}"
         )
+
+    def augmented_training_images(self, indices: list[int], draw: int = 0) -> torch.Tensor | None:
+        """The dataset's training images at ``indices`` as the settings' augmentation changes them (normalised,
+        like the network's input); ``draw`` picks another random draw. None when the settings augment nothing."""
+        names = parse_augment(self.config.augment)
+        if self.dataset is None or not names:
+            return None
+        info = self.dataset.info
+        if "flip" in names and info.name in FLIP_CHANGES_CLASS:
+            names = tuple(name for name in names if name != "flip")
+        augmenter = Augmenter(names, self.config.seed, black_pixel(info.mean, info.std))
+        chosen = torch.as_tensor(indices, dtype=torch.long)
+        return augmenter(self.dataset.train_x[chosen].float(), draw, 0)
 
     def show_images(self, paths: list[Path], invert: bool = False) -> None:
         """Images dropped onto the gallery or chosen with File → Predict images…: what the network on show makes

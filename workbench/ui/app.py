@@ -36,6 +36,7 @@ WORK_OPTIONS = (
     "seed",
     "lr",
     "optimizer",
+    "augment",
     "device",
     "start",
 )
@@ -164,6 +165,8 @@ def _apply_arguments(window: MainWindow, args: argparse.Namespace) -> list[tuple
         panel.lr.setValue(args.lr)
     if args.optimizer is not None:
         panel.optimizer.setCurrentIndex(panel.optimizer.findData(args.optimizer))
+    if args.augment is not None:
+        attempt("Cannot augment so", lambda: panel.set_augment(args.augment))
     if args.device is not None:
         attempt(f"Cannot use the device {args.device}", lambda: _select_device(window, args.device))
     return problems

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QWidget
 
@@ -25,6 +26,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.inspect.alarms import Alarm
 from workbench.core.inspect.one_image import unit_sum
 from workbench.core.runs.metrics import Evaluation
+from workbench.core.training.augment import parse_augment
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import EpochMetrics
 from workbench.session.looked_at import PageMaps
@@ -100,6 +102,9 @@ class ViewBinding(QObject):
         session.looked_at.failed.connect(self._looked_at_failed)
         window.data_browser.inspectRequested.connect(self._inspect_training_image)
         session.alarm_watch.changed.connect(self._alarms_changed)
+        for changed in (session.dataset_changed, session.config_changed):
+            changed.connect(self._augmentation_changed)
+        panel.configEdited.connect(self._augmentation_changed)
         experiments = window.experiments_view
         session.experiments.changed.connect(experiments.show_experiment)
         session.experiments.curve_grew.connect(experiments.grow_curve)
@@ -193,7 +198,7 @@ class ViewBinding(QObject):
         window.builder.set_locked(running)
         window.panel.set_running(running, phase is Phase.PAUSED)
         window.panel.settings_box.setEnabled(phase is Phase.IDLE)
-        window.busy.setVisible(phase in (Phase.EVALUATING, Phase.EXPORTING))
+        window.busy.setVisible(phase in (Phase.EVALUATING, Phase.EXPORTING, Phase.FINDING_LR))
         if running:
             self.subset_timer.stop()  # the run draws its own validation subset
         else:
@@ -220,6 +225,21 @@ class ViewBinding(QObject):
         )
         if info.name != "digits":
             window.notice.hide()
+
+    def _augmentation_changed(self, *_: object) -> None:
+        """The Data tab's "Augmented" follows the settings' augmentation."""
+        session, browser = self.session, self.window.data_browser
+        names = parse_augment(session.config.augment)
+        if session.dataset is None or not names:
+            browser.set_augmentation(None, "")
+            return
+        info = session.dataset.info
+
+        def augment(indices: np.ndarray, draw: int) -> np.ndarray | None:
+            images = session.augmented_training_images(indices.tolist(), draw)
+            return None if images is None else to_display(images, info.mean, info.std)
+
+        browser.set_augmentation(augment, ", ".join(names))
 
     def _architecture_set(self, architecture: Architecture) -> None:
         builder = self.window.builder

@@ -18,6 +18,7 @@ from PySide6.QtGui import QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.experiments.lr_find import LearningRateTest
 from workbench.core.runs.trained import load_trained
 from workbench.session.actions import ACTIONS, preset_actions
 from workbench.session.experiments import EXPERIMENTS_FOLDER
@@ -26,6 +27,7 @@ from workbench.ui.actions import ActionSet
 from workbench.ui.binding import ViewBinding
 from workbench.ui.dialogs.cluster_dialog import ClusterDialog
 from workbench.ui.dialogs.export_dialog import ExportDialog
+from workbench.ui.dialogs.lr_find_dialog import LearningRateDialog
 from workbench.ui.dialogs.predict_dialog import PredictImagesDialog
 from workbench.ui.help import about_html, about_text, user_guide_path
 from workbench.ui.layout import DEFAULT_SIZE, WindowLayout
@@ -103,6 +105,8 @@ class MainWindow(WindowLayout):
         self.run_history.loadRequested.connect(self.load_run)
         self.run_history.continueRequested.connect(self.continue_run)
         self.run_history.evaluateRequested.connect(self.evaluate_run)
+        self.panel.findLearningRateRequested.connect(self.find_learning_rate)
+        session.learning_rate_found.connect(self._show_learning_rate)
         experiments = self.experiments_view
         experiments.startRequested.connect(self.start_experiment)
         experiments.stopRequested.connect(self.session.experiments.stop)
@@ -153,6 +157,17 @@ class MainWindow(WindowLayout):
     def continue_run(self, folder: Path, epochs: int) -> None:
         """Train the run in ``folder`` for ``epochs`` more epochs from its last checkpoint, into the same folder."""
         self.attempt("This run cannot be continued", self.session.continue_run, folder, epochs)
+
+    def find_learning_rate(self) -> bool:
+        """The training dock's "Find…": the range test on the network and settings being edited."""
+        return self.attempt("Cannot find a learning rate", self.session.find_learning_rate)
+
+    def _show_learning_rate(self, test: LearningRateTest) -> None:
+        dialog = LearningRateDialog(test, self.session.architecture.name, self)
+        dialog.rateChosen.connect(self.panel.set_learning_rate)
+        self.learning_rate_dialog = dialog
+        if self.interactive:
+            dialog.show()
 
     def start_experiment(self, ready_made: str, vary: list[str], repeats: int) -> bool:
         """Start a ready-made experiment, or vary the network and settings being edited (``KEY=V1,V2,...``)."""

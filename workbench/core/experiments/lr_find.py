@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,16 +36,31 @@ SKIP_END = 5
 RULE = "the steepest fall of the smoothed loss (torch-lr-finder's suggestion; first 10 and last 5 points skipped)"
 
 
-class PreloadedBatches:
-    """Batches ``(images, labels)`` of preloaded tensors, reshuffled at each pass with a seeded generator."""
+class RangeTestStopped(ConfigError):
+    """The range test was asked to stop before its end (the window closing, or the user)."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int):
+
+class PreloadedBatches:
+    """Batches ``(images, labels)`` of preloaded tensors, reshuffled at each pass with a seeded generator;
+    :class:`RangeTestStopped` at the next batch once ``should_stop`` says so."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        seed: int,
+        should_stop: Callable[[], bool] = lambda: False,
+    ):
         self.images, self.labels, self.batch_size = images, labels, batch_size
         self.generator = torch.Generator().manual_seed(seed)
+        self.should_stop = should_stop
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.randperm(len(self.labels), generator=self.generator).to(self.labels.device)
         for start in range(0, len(order) - self.batch_size + 1, self.batch_size):
+            if self.should_stop():
+                raise RangeTestStopped("The learning-rate range test was stopped.")
             index = order[start : start + self.batch_size]
             yield self.images[index], self.labels[index]
 
@@ -75,12 +90,14 @@ def find_learning_rate(
     end_lr: float = END_LR,
     steps: int = STEPS,
     plot: Path | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> LearningRateTest:
     """Run the range test for ``architecture`` trained under ``config`` (its optimizer, momentum, weight decay,
     loss, batch size, data and seed; the learning rate is what is tested), in float32. ``plot``: write the loss
     against the learning rate (log axis) there as a PNG, the suggestion marked. :class:`ConfigError` for a range
-    that is not increasing or too few steps to suggest from."""
-    return range_test(Trainer(architecture, config, progress=False), start_lr, end_lr, steps, plot)
+    that is not increasing or too few steps to suggest from; :class:`RangeTestStopped` when ``should_stop`` said
+    so (checked before every batch)."""
+    return range_test(Trainer(architecture, config, progress=False), start_lr, end_lr, steps, plot, should_stop)
 
 
 def range_test(
@@ -89,6 +106,7 @@ def range_test(
     end_lr: float = END_LR,
     steps: int = STEPS,
     plot: Path | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> LearningRateTest:
     """:func:`find_learning_rate` on a trainer's model, data and settings; its weights are left as they were."""
     from torch_lr_finder import LRFinder, TrainDataLoaderIter
@@ -102,7 +120,8 @@ def range_test(
     optimizer = make_optimizer(model, trainer.config)
     criterion = make_loss(trainer.config.loss, trainer.architecture.num_classes)
     data = trainer.data
-    batches = PreloadedBatches(data.train_x, data.train_y, min(config.batch_size, len(data.train_y)), config.seed)
+    batch_size = min(config.batch_size, len(data.train_y))
+    batches = PreloadedBatches(data.train_x, data.train_y, batch_size, config.seed, should_stop)
     finder = LRFinder(model, optimizer, criterion, device=trainer.device)
     with torch.random.fork_rng(devices=[]), contextlib.redirect_stdout(io.StringIO()):
         torch.manual_seed(config.seed)

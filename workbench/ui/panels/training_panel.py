@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from workbench.core.data import datasets
 from workbench.core.data.image_folders import DEFAULT_IMAGE_SIZE
 from workbench.core.errors import WorkbenchError
+from workbench.core.training.augment import AUGMENTATIONS, FLIP_CHANGES_CLASS, NONE, parse_augment
 from workbench.core.training.config import IMAGE_SIZES, LOSS_DESCRIPTIONS, TrainConfig
 from workbench.core.training.devices import available_devices, choose_precision, resolve_device
 from workbench.core.training.threads import choose_threads
@@ -39,6 +40,13 @@ CHOOSE_FOLDER = "choose-folder"
 
 _OPTIMIZER_TITLES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
 _LOSS_TITLES = {"cross-entropy": "Cross-entropy", "mse": "MSE on one-hot (the class's first loss)"}
+AUGMENT_HELP = {
+    "crop": "A random crop of each training image after padding it with black: the object moves a few pixels.",
+    "flip": "A horizontal mirror image half the time.",
+    "rotate": "A small rotation (up to 10°) with a little scaling and shift.",
+    "erase": "Half the images lose a random rectangle (2–20% of the image): the network cannot rely on one part.",
+}
+"""What each augmentation does to the training images (the validation and test images are left as they are)."""
 _SCHEDULE_TITLES = {"none": "Constant", "step": "Step decay", "cosine": "Cosine", "one-cycle": "One-cycle"}
 
 
@@ -165,6 +173,7 @@ class TrainingPanel(QWidget):
     stopRequested = Signal()
     datasetChanged = Signal(str)
     configEdited = Signal()  # any setting changed by the user (not by set_config)
+    findLearningRateRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -215,6 +224,17 @@ class TrainingPanel(QWidget):
             6,
             "Learning rate: the size of each step. Too high and the loss explodes; too low and nothing happens.",
         )
+        self.find_lr = QPushButton("Find…")
+        self.find_lr.setObjectName("findLearningRate")
+        self.find_lr.setToolTip(
+            "The learning-rate range test: about 100 batches with a rate growing from 1e-7 to 10, the loss drawn "
+            "against it, and the rate where it falls fastest suggested."
+        )
+        self.lr_row = QWidget()
+        lr_layout = QHBoxLayout(self.lr_row)
+        lr_layout.setContentsMargins(0, 0, 0, 0)
+        lr_layout.addWidget(self.lr, 1)
+        lr_layout.addWidget(self.find_lr)
         self.momentum = _number(
             0.0, 0.999, defaults.momentum, 3, "Momentum (SGD, RMSprop): how much of the previous step carries on."
         )
@@ -251,6 +271,16 @@ class TrainingPanel(QWidget):
             self.device.addItem(description, device_id)
         self.device.insertItem(0, "Automatic (first GPU, else CPU)", "auto")
         self.device.setCurrentIndex(0)
+        self.augment = {name: QCheckBox(name) for name in AUGMENTATIONS}
+        for name, box in self.augment.items():
+            box.setObjectName(f"augment-{name}")
+            box.setToolTip(AUGMENT_HELP[name])
+        self.augment_row = QWidget()
+        row = QHBoxLayout(self.augment_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        for box in self.augment.values():
+            row.addWidget(box)
+        row.addStretch(1)
         self.mixed_precision = _combo(
             {"auto": "Automatic", "on": "On (bfloat16)", "off": "Off (float32)"},
             PRECISION_HELP,
@@ -269,7 +299,7 @@ class TrainingPanel(QWidget):
             ("Training images", self.train_size),
             ("Validation images", self.val_size),
             ("Optimizer", self.optimizer),
-            ("Learning rate", self.lr),
+            ("Learning rate", self.lr_row),
             ("Momentum", self.momentum),
             ("", self.nesterov),
             ("Weight decay", self.weight_decay),
@@ -278,6 +308,7 @@ class TrainingPanel(QWidget):
             ("Loss", self.loss),
             ("LR schedule", self.schedule),
             ("Early stopping", self.early_stopping),
+            ("Augmentation", self.augment_row),
             ("Seed", self.seed),
             ("Device", self.device),
             ("Mixed precision", self.mixed_precision),
@@ -332,6 +363,7 @@ class TrainingPanel(QWidget):
         self.start_button.clicked.connect(self.startRequested)
         self.pause_button.toggled.connect(self._pause_toggled)
         self.stop_button.clicked.connect(self.stopRequested)
+        self.find_lr.clicked.connect(self.findLearningRateRequested)
         self.dataset.currentIndexChanged.connect(self._dataset_selected)
         self.seed.valueChanged.connect(self._seed_changed)
         self.device.currentIndexChanged.connect(self._describe_precision)
@@ -353,8 +385,10 @@ class TrainingPanel(QWidget):
             spin.valueChanged.connect(self._edited)
         for combo in (self.dataset, self.optimizer, self.loss, self.schedule, self.device, self.mixed_precision):
             combo.currentIndexChanged.connect(self._edited)
-        for box in (self.nesterov, self.compile):
+        for box in (self.nesterov, self.compile, *self.augment.values()):
             box.toggled.connect(self._edited)
+        self.dataset.currentIndexChanged.connect(self._update_flip)
+        self._update_flip()
 
     def _edited(self, *_: object) -> None:
         if not self._quiet:
@@ -384,6 +418,34 @@ class TrainingPanel(QWidget):
             device=self.device.currentData(),
             mixed_precision=self.mixed_precision.currentData(),
             compile=self.compile.isChecked(),
+            augment=self.augment_text(),
+        )
+
+    def set_learning_rate(self, rate: float) -> None:
+        """Put ``rate`` into the learning-rate field, as if typed (the settings are edited)."""
+        self.lr.setValue(rate)
+
+    def set_augment(self, text: str) -> None:
+        """Tick the augmentations of ``text`` (``crop,flip``; ``none``), as a user would; a
+        :class:`~workbench.core.errors.ConfigError` for an unknown one."""
+        chosen = parse_augment(text)
+        for name, box in self.augment.items():
+            box.setChecked(name in chosen)
+
+    def augment_text(self) -> str:
+        """The augmentations ticked (and allowed for the dataset), as ``--augment`` takes them."""
+        names = [name for name, box in self.augment.items() if box.isChecked() and box.isEnabled()]
+        return ",".join(names) or NONE
+
+    def _update_flip(self, *_: object) -> None:
+        """A mirror image changes the class of digits and characters: no flip for those datasets."""
+        flip = self.augment["flip"]
+        refused = self.dataset.currentData() in FLIP_CHANGES_CLASS
+        flip.setEnabled(not refused)
+        flip.setToolTip(
+            "Not for this dataset: a mirrored digit or character is another one (or none)."
+            if refused
+            else AUGMENT_HELP["flip"]
         )
 
     def set_config(self, config: TrainConfig) -> None:
@@ -415,6 +477,9 @@ class TrainingPanel(QWidget):
         _select(self.device, config.device)
         _select(self.mixed_precision, config.mixed_precision)
         self.compile.setChecked(config.compile)
+        chosen = parse_augment(config.augment)
+        for name, box in self.augment.items():
+            box.setChecked(name in chosen)
         self.lr.setValue(config.lr)
         self.momentum.setValue(config.momentum)
         self.nesterov.setChecked(config.nesterov)

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from workbench.ui.images import ImageCell, scale_for, to_pixmap
 
 IMAGE_SIZE = 56
+NO_AUGMENTATION = "Tick an augmentation in the Training dock to see what it does to the training images."
+
+Augment = Callable[[np.ndarray, int], np.ndarray | None]
+"""The page's image indices and a draw number -> those images augmented as uint8 ``(N, H, W, C)``, or None."""
 
 
 class DataBrowser(QWidget):
@@ -47,12 +60,23 @@ class DataBrowser(QWidget):
         self._next.clicked.connect(self.next_page)
         self._page_label = QLabel()
         self._page_label.setObjectName("pageLabel")
+        self._augment: Augment | None = None
+        self._draw = 0
+        self.augmented = QCheckBox("Augmented")
+        self.augmented.setObjectName("showAugmented")
+        self.augmented.toggled.connect(self._show_page)
+        self.new_draw = QPushButton("New draw")
+        self.new_draw.setObjectName("newDraw")
+        self.new_draw.setToolTip("Draw the random crops, flips, rotations and erasures again")
+        self.new_draw.clicked.connect(self._draw_again)
         self._cells = [ImageCell(caption_lines=1, inspectable=True) for _ in range(rows * columns)]
         for position, cell in enumerate(self._cells):
             cell.inspectRequested.connect(lambda position=position: self._inspect_cell(position))
 
         top = QHBoxLayout()
         top.addWidget(self._title, 1)
+        top.addWidget(self.augmented)
+        top.addWidget(self.new_draw)
         top.addWidget(QLabel("Class:"))
         top.addWidget(self._filter)
         grid = QGridLayout()
@@ -71,7 +95,7 @@ class DataBrowser(QWidget):
         layout.addLayout(grid)
         layout.addStretch(1)
         layout.addLayout(bottom)
-        self._show_page()
+        self.set_augmentation(None, "")
 
     def set_data(
         self, images_hwc_uint8: np.ndarray, labels: Sequence[int], class_names: Sequence[str], title: str
@@ -91,6 +115,27 @@ class DataBrowser(QWidget):
         self._shown = np.arange(len(self._labels))
         self._page = 1
         self._show_page()
+
+    def set_augmentation(self, augment: Augment | None, description: str) -> None:
+        """How "Augmented" changes the page (None: the settings augment nothing, and the box is disabled), and
+        what the augmentation is in words ("crop, rotate")."""
+        self._augment = augment
+        self.augmented.setEnabled(augment is not None)
+        self.augmented.setToolTip(
+            f"Show the page as training sees it, with {description}: each image its own random draw"
+            if augment is not None
+            else NO_AUGMENTATION
+        )
+        self.new_draw.setEnabled(augment is not None and self.augmented.isChecked())
+        self._show_page()
+
+    def _draw_again(self) -> None:
+        self._draw += 1
+        self._show_page()
+
+    def shows_augmented(self) -> bool:
+        """Whether the page shows augmented images."""
+        return self._augment is not None and self.augmented.isChecked()
 
     def page(self) -> int:
         """The page shown, counting from 1."""
@@ -143,15 +188,21 @@ class DataBrowser(QWidget):
         first = (self._page - 1) * len(self._cells)
         indices = self._shown[first : first + len(self._cells)]
         scale = scale_for(*self._images.shape[1:3], IMAGE_SIZE)
+        pictures = self._images[indices]
+        augmented = self.shows_augmented() and len(indices) > 0
+        self.new_draw.setEnabled(augmented)
+        if augmented:
+            assert self._augment is not None
+            drawn = self._augment(indices, self._draw)
+            if drawn is not None:
+                pictures = drawn
         for cell_index, cell in enumerate(self._cells):
             if cell_index >= len(indices):
                 cell.hide()
                 continue
             image_index = indices[cell_index]
             name = self._class_names[self._labels[image_index]]
-            cell.show_image(
-                to_pixmap(self._images[image_index], scale), name, tooltip=f"Image {image_index + 1:,}: {name}"
-            )
+            cell.show_image(to_pixmap(pictures[cell_index], scale), name, tooltip=f"Image {image_index + 1:,}: {name}")
             cell.show()
         self._previous.setEnabled(self._page > 1)
         self._next.setEnabled(self._page < self.page_count())
