@@ -20,6 +20,7 @@ from workbench.cli.inspect_command import add_inspect_command
 from workbench.cli.interrupts import SIGNALLED, Interrupted, Interrupts, signal_name, stopped_line
 from workbench.cli.lr_find_command import add_lr_find_command
 from workbench.cli.runs_command import add_tensorboard_arguments, wants_tensorboard, write_tensorboard_logs
+from workbench.cli.search_command import add_search_command
 from workbench.cli.sweep_command import add_sweep_command
 from workbench.cli.train_options import (
     SETTINGS,
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_predict_command(commands)
     add_inspect_command(commands)
     add_sweep_command(commands)
+    add_search_command(commands)
     add_lr_find_command(commands)
     _add_export_command(commands)
     return parser

@@ -31,6 +31,7 @@ from workbench.core.architecture import Architecture
 from workbench.core.errors import ConfigError
 from workbench.core.runs.folders import load_checkpoint, new_run_dir, read_run
 from workbench.core.runs.lock import check_not_being_trained
+from workbench.core.runs.naming import run_name
 from workbench.core.runs.recorder import RunRecorder, check_room, continuation_record
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Checkpoint, Trainer
@@ -67,14 +68,17 @@ def new_run(
     """A new run of ``architecture`` under ``config``, recording into ``out`` (None: a new folder in ``root``, by
     default the runs folder; see :func:`~workbench.core.runs.folders.new_run_dir`).
 
-    ``name`` is the name the run is shown by (None: its folder's). ``progress`` shows the dataset's download or
-    loading progress on the console. Raises the
+    ``name`` is the name the run is shown by (None: what it is, :func:`~workbench.core.runs.naming.run_name`, for a
+    folder named after the date; the folder's name for a folder the user chose with ``out``). ``progress`` shows
+    the dataset's download or loading progress on the console. Raises the
     :class:`~workbench.core.errors.WorkbenchError` of a bad setting, architecture, dataset or folder.
     """
     trainer = Trainer(architecture, config, progress=progress, cluster=cluster)
     if not trainer.is_main:
         return LaunchedRun(trainer, None, None)
     folder = new_run_dir(out, trainer.architecture, trainer.config, root)
+    if name is None and out is None:
+        name = run_name(trainer.architecture, trainer.config)
     try:
         return _recorded(trainer, folder, name=name)
     except BaseException:
