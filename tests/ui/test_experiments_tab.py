@@ -90,3 +90,33 @@ def test_a_ready_made_experiment_describes_itself_and_fixes_its_values(qtbot, wi
     assert "Adam, lr 0.001" in view.description.text()
     assert not view.values[0].isEnabled()
     assert view.count.text() == "3 runs"
+
+
+def test_a_search_from_the_train_menu_fills_the_table_the_history_and_the_importances(qtbot, window):
+    window.panel.train_size.setValue(300)
+    window.panel.mixed_precision.setCurrentIndex(window.panel.mixed_precision.findData("off"))
+    dialog = window.search_settings()
+    dialog.space.setPlainText("lr=0.0001:0.1:log\noptimizer=sgd,adam")
+    dialog.trials.setValue(4)
+    assert dialog.buttons.button(dialog.buttons.StandardButton.Ok).isEnabled()
+    dialog.space.setPlainText("lr=0.1:0.001")
+    assert "lr" in dialog.problem.text() and not dialog.buttons.button(dialog.buttons.StandardButton.Ok).isEnabled()
+    dialog.space.setPlainText("lr=0.0001:0.1:log\noptimizer=sgd,adam")
+    view = window.experiments_view
+    searcher = window.session.searcher
+    dialog.accept()
+    assert window.tabs.currentWidget() is view
+    qtbot.waitUntil(lambda: searcher.shown is not None and not searcher.shown.running, timeout=120_000)
+    qtbot.waitUntil(lambda: window.session.phase.value == "idle", timeout=10_000)
+    assert view.table_headers()[:4] == ["run", "lr", "optimizer", "status"]
+    rows = view.table_texts()
+    assert [row[0] for row in rows] == ["trial-001", "trial-002", "trial-003", "trial-004"]
+    scored = [(index + 1, float(row[4])) for index, row in enumerate(rows) if row[3] == "finished"]
+    lines = view.chart_points()
+    assert lines[0] == ([float(n) for n, _ in scored], [v for _, v in scored]), "each finished trial's score"
+    running_best = [max(v for _, v in scored[: i + 1]) for i in range(len(scored))]
+    assert lines[1][1] == running_best, "and the best so far"
+    bars = view.importance_bars()
+    assert set(bars) == {"lr", "optimizer"} and abs(sum(bars.values()) - 1) < 1e-6
+    assert "Search done" in view.state.text()
+    assert len(view.curve_names()) == 4 and all(name.startswith("lr ") for name in view.curve_names())

@@ -34,6 +34,7 @@ from workbench.session.inspector import Inspector, Subject
 from workbench.session.looked_at import LookedAt
 from workbench.session.phase import Phase, check_editable, check_transition
 from workbench.session.runs import RunsMixin
+from workbench.session.searching import Searcher
 from workbench.session.shown import GallerySet, NetworkKind, ShownEvaluation, ShownNetwork, validation_subset
 from workbench.session.tasks import Runner, Task, TaskState
 
@@ -98,6 +99,7 @@ class Session(RunsMixin):
         self.closed = False  # shut down: the window is closing, nothing new starts
         self._init_runs()
         self.experiments = ExperimentQueue(self)
+        self.searcher = Searcher(self)
 
     # ---- phase ------------------------------------------------------------------------------
 

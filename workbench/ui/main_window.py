@@ -29,6 +29,7 @@ from workbench.ui.dialogs.cluster_dialog import ClusterDialog
 from workbench.ui.dialogs.export_dialog import ExportDialog
 from workbench.ui.dialogs.lr_find_dialog import LearningRateDialog
 from workbench.ui.dialogs.predict_dialog import PredictImagesDialog
+from workbench.ui.dialogs.search_dialog import SearchDialog
 from workbench.ui.help import about_html, about_text, user_guide_path
 from workbench.ui.layout import DEFAULT_SIZE, WindowLayout
 from workbench.ui.settings import LAYOUT_VERSION, SessionStore
@@ -109,7 +110,9 @@ class MainWindow(WindowLayout):
         session.learning_rate_found.connect(self._show_learning_rate)
         experiments = self.experiments_view
         experiments.startRequested.connect(self.start_experiment)
-        experiments.stopRequested.connect(self.session.experiments.stop)
+        experiments.stopRequested.connect(self.stop_experiment)
+        session.searcher.changed.connect(experiments.show_search)
+        session.searcher.curve_grew.connect(experiments.grow_curve)
         experiments.continueRequested.connect(self.continue_experiment)
         experiments.openRequested.connect(self.open_experiment)
         self.run_history.add_action_button("chooseRunsFolder", "Runs Folder…", self.action_set["file.runs_folder"])
@@ -175,6 +178,29 @@ class MainWindow(WindowLayout):
         if ready_made:
             return self.attempt("Cannot start the experiment", queue.start_ready_made, ready_made, repeats)
         return self.attempt("Cannot start the experiment", queue.start_custom, vary, repeats)
+
+    def stop_experiment(self) -> None:
+        """The Experiments tab's Stop: the search or the experiment running, after its batch."""
+        if self.session.searcher.task is not None:
+            self.session.searcher.stop()
+        else:
+            self.session.experiments.stop()
+
+    def search_settings(self) -> SearchDialog:
+        """Train → Search the settings…: ask for the ranges, then search them on the Experiments tab."""
+        dialog = SearchDialog(self)
+        dialog.accepted.connect(lambda: self.start_search(*dialog.choices()))
+        self.search_dialog = dialog
+        if self.interactive:
+            dialog.open()
+        return dialog
+
+    def start_search(self, space: list[str], trials: int, storage: str | None = None) -> bool:
+        """Search ``space`` over ``trials`` trials of the network and settings being edited."""
+        if self.attempt("Cannot start the search", self.session.searcher.start, space, trials, storage):
+            self.show_tab("experiments")
+            return True
+        return False
 
     def continue_experiment(self) -> bool:
         """Train what is left of the experiment on show."""

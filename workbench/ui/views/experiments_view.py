@@ -37,7 +37,8 @@ from workbench.core.errors import ConfigError
 from workbench.core.experiments.ready_made import READY_MADE
 from workbench.core.experiments.spec import VaryChoice, parse_vary, vary_choices
 from workbench.session.experiments import Curve, ExperimentShown
-from workbench.ui.plotting import REFRESH_MS, TEXT_COLOUR, make_plot
+from workbench.session.searching import SearchShown
+from workbench.ui.plotting import REFRESH_MS, TEXT_COLOUR, VAL_COLOUR, make_plot, set_title
 from workbench.ui.views.plots import OVERLAY_PALETTE
 from workbench.ui.views.sight import out_of_sight
 
@@ -67,6 +68,7 @@ class ExperimentsView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._shown: ExperimentShown | None = None
+        self._searching = False
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._grown: dict[str, Curve] = {}
         self._busy = False
@@ -154,8 +156,14 @@ class ExperimentsView(QWidget):
         curves_layout.setSpacing(2)
         curves_layout.addWidget(self.curves_plot, 1)
         curves_layout.addWidget(self.curve_list)
+        self.importance_plot = make_plot("What mattered most (Optuna's fANOVA)", "importance", "")
+        self.importance_plot.setObjectName("parameterImportance")
+        self.importance_plot.hide()  # a search's; a comparison shows its values on the chart
+        self.charts = charts = QSplitter(Qt.Orientation.Vertical)
+        charts.addWidget(self.chart)
+        charts.addWidget(self.importance_plot)
         plots = QSplitter(Qt.Orientation.Horizontal)
-        plots.addWidget(self.chart)
+        plots.addWidget(charts)
         plots.addWidget(curves)
         plots.setSizes([400, 600])
         splitter = QSplitter(Qt.Orientation.Vertical)
@@ -270,7 +278,7 @@ class ExperimentsView(QWidget):
     def set_busy(self, busy: bool) -> None:
         """Whether something runs in the session (nothing new may start)."""
         self._busy = busy
-        running = self._shown is not None and self._shown.running
+        running = (self._shown is not None and self._shown.running) or (self._searching and busy)
         self.stop_button.setEnabled(running)
         self.continue_button.setEnabled(not busy and self._shown is not None and self._shown.can_continue)
         self.open_button.setEnabled(not running)
@@ -284,9 +292,79 @@ class ExperimentsView(QWidget):
         self._grown = {}
         self.state.setText(f"{shown.state}. Folder: {shown.folder}")
         self.set_busy(self._busy)
+        self._searching = False
+        self.importance_plot.hide()
+        set_title(self.chart, "Accuracy against the varied value")
         self._fill_table(shown)
         self._draw_chart(shown)
-        self._draw_curves(shown)
+        self._draw_curves(shown.curves)
+
+    def show_search(self, shown: SearchShown) -> None:
+        """Draw a search: its trials' table, the optimisation history (each trial's best validation accuracy and
+        the best so far), the parameters' importance, and each trial's curve."""
+        self._shown = None
+        self._searching = shown.running
+        self._grown = {}
+        best = shown.best
+        words = f" — best so far: trial {best[0]}, {best[1]:.2%}" if best else ""
+        self.state.setText(f"Search: {shown.state}{words}. Folder: {shown.folder}")
+        self.set_busy(self._busy)
+        headers = ["run", *shown.keys, "status", *(title for _, title in FIGURES)]
+        lines = [
+            [row["run"], *(_cell(row[key]) for key in shown.keys), row["status"], *(row[f] for f, _ in FIGURES)]
+            for row in shown.rows
+        ]
+        self._fill_lines(headers, lines)
+        self._draw_history(shown)
+        self._draw_importances(shown.importances)
+        self._draw_curves(shown.curves)
+
+    def _draw_history(self, shown: SearchShown) -> None:
+        plot = self.chart.getPlotItem()
+        plot.clear()
+        plot.legend.clear()
+        set_title(self.chart, "Optimisation history")
+        plot.getAxis("bottom").setTicks(None)
+        plot.setLabel("bottom", "trial", color=TEXT_COLOUR)
+        scored = [(number, value * 100) for number, value, _ in shown.history if value is not None]
+        pruned = [number for number, value, status in shown.history if status == "pruned"]
+        if scored:
+            xs, ys = zip(*scored)
+            plot.plot(xs, ys, pen=None, symbol="o", symbolBrush=OVERLAY_PALETTE[0], name="trial")
+            plot.plot(xs, list(np.maximum.accumulate(ys)), pen=pg.mkPen(VAL_COLOUR, width=2), name="best so far")
+        if pruned:
+            low = min((y for _, y in scored), default=0.0)
+            plot.plot(pruned, [low] * len(pruned), pen=None, symbol="x", symbolBrush="#888888", name="pruned")
+        plot.enableAutoRange()
+
+    def _draw_importances(self, importances: dict[str, float]) -> None:
+        plot = self.importance_plot.getPlotItem()
+        plot.clear()
+        if not self.importance_plot.isVisible():
+            self.importance_plot.setVisible(True)
+            self.charts.setSizes([3, 2])
+        names = list(importances)
+        if not names:
+            set_title(self.importance_plot, "What mattered most: after two finished trials")
+            return
+        set_title(self.importance_plot, "What mattered most (Optuna's fANOVA importance)")
+        plot.addItem(
+            pg.BarGraphItem(
+                x=np.arange(len(names)), height=[importances[n] for n in names], width=0.6, brush=OVERLAY_PALETTE[1]
+            )
+        )
+        plot.getAxis("bottom").setTicks([[(index, name) for index, name in enumerate(names)]])
+        plot.setYRange(0, 1, padding=0.02)
+        plot.setXRange(-0.6, len(names) - 0.4, padding=0)
+
+    def importance_bars(self) -> dict[str, float]:
+        """The importance plot's bars by parameter (for tests)."""
+        bars = [item for item in self.importance_plot.getPlotItem().items if isinstance(item, pg.BarGraphItem)]
+        if not bars:
+            return {}
+        ticks = self.importance_plot.getPlotItem().getAxis("bottom")._tickLevels[0]
+        heights = bars[0].opts["height"]
+        return {name: float(heights[int(position)]) for position, name in ticks}
 
     def grow_curve(self, name: str, curve: Curve) -> None:
         """A queued run's newest epoch: drawn on the next refresh (or when the tab is shown)."""
@@ -311,6 +389,9 @@ class ExperimentsView(QWidget):
                 [row["run"], *(str(row[key]) for key in keys), row["status"], *(row[field] for field, _ in FIGURES)]
                 for row in shown.rows
             ]
+        self._fill_lines(headers, lines)
+
+    def _fill_lines(self, headers: list[str], lines: list[list[Any]]) -> None:
         self.table.clear()
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
@@ -410,7 +491,7 @@ class ExperimentsView(QWidget):
                 points.append((list(map(float, x)), list(map(float, y))))
         return points
 
-    def _draw_curves(self, shown: ExperimentShown) -> None:
+    def _draw_curves(self, curves: dict[str, Curve]) -> None:
         plot = self.curves_plot.getPlotItem()
         hidden = {
             self.curve_list.item(row).data(Qt.ItemDataRole.UserRole)
@@ -421,7 +502,7 @@ class ExperimentsView(QWidget):
         self._curves = {}
         self.curve_list.blockSignals(True)
         self.curve_list.clear()
-        for index, (name, curve) in enumerate(shown.curves.items()):
+        for index, (name, curve) in enumerate(curves.items()):
             colour = OVERLAY_PALETTE[index % len(OVERLAY_PALETTE)]
             item = plot.plot(pen=pg.mkPen(colour, width=2))
             self._set_curve(item, curve)
@@ -493,6 +574,10 @@ def _best_row(lines: list[list[Any]], column: int) -> int | None:
         if value > best_value:
             best, best_value = row, value
     return best
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _numbers(values: list[str]) -> list[float] | None:
