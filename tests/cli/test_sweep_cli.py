@@ -115,11 +115,7 @@ def test_a_ready_made_comparison_runs_headless_with_its_own_network_and_values(i
         rows = list(csv.DictReader(file))
     assert [row["optimizer/momentum/lr"] for row in rows] == ["sgd/0/0.01", "sgd/0.9/0.01", "adam/0.9/0.001"]
     names = [read_run(out / "runs" / row["run"])["name"] for row in rows]
-    assert names == [
-        "seed-relu-mlp · SGD, lr 0.01",
-        "seed-relu-mlp · SGD + momentum 0.9, lr 0.01",
-        "seed-relu-mlp · Adam, lr 0.001",
-    ]
+    assert names == ["seed-relu-mlp · SGD", "seed-relu-mlp · SGD + momentum", "seed-relu-mlp · Adam"]
     unknown = in_process("sweep", "--ready-made", "sigmoid", "--out", sandbox.root / "other")
     assert unknown.returncode == 2 and "choose one of sigmoid-vs-relu, mse-vs-cross-entropy" in unknown.stderr
     with_vary = in_process("sweep", "--ready-made", "overfitting", "--vary", "lr=0.1", "--out", sandbox.root / "x")

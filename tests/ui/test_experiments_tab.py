@@ -87,7 +87,7 @@ def test_a_ready_made_experiment_describes_itself_and_fixes_its_values(qtbot, wi
     view.ready_made.setCurrentIndex(index)
     experiment = next(item for item in READY_MADE if item.name == "sgd-momentum-adam")
     assert experiment.lesson in view.description.text()
-    assert "Adam, lr 0.001" in view.description.text()
+    assert "Adam (optimizer adam, momentum 0.9, lr 0.001)" in view.description.text()
     assert not view.values[0].isEnabled()
     assert view.count.text() == "3 runs"
 

@@ -22,7 +22,7 @@ from psygnal import Signal
 from workbench.core.architecture import Architecture, ValidationReport
 from workbench.core.errors import WorkbenchError
 from workbench.core.experiments.ready_made import ready_made
-from workbench.core.experiments.spec import SweepSpec, parse_vary
+from workbench.core.experiments.spec import SweepSpec, parse_vary, value_text
 from workbench.core.experiments.sweep import ENDED, PENDING, PlannedRun, Sweep, summarise
 from workbench.core.runs.folders import read_metrics
 from workbench.core.training.config import TrainConfig
@@ -79,6 +79,13 @@ class ExperimentShown:
     running: bool
     can_continue: bool
     repeat: int
+    value_names: dict[str, dict[str, str]] = field(default_factory=dict)
+    """For a key whose values have names (a ready-made's), each value as the table writes it -> its name."""
+
+    def shown_value(self, key: str, value: Any) -> str:
+        """A value of ``key`` as the tab shows it: its name if it has one."""
+        text = str(value)
+        return self.value_names.get(key, {}).get(text, text)
 
     @property
     def done(self) -> int:
@@ -188,6 +195,11 @@ class ExperimentQueue:
             self.going,
             not self.going and bool(sweep.pending()),
             sweep.spec.repeat,
+            {
+                variation.key: {value_text(value): name for value, name in zip(variation.values, variation.names)}
+                for variation in sweep.spec.variations
+                if variation.names
+            },
         )
 
     # ---- the queue ---------------------------------------------------------------------------------

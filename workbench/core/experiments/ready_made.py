@@ -54,7 +54,14 @@ class ReadyMade:
     def describe(self) -> str:
         """The network, the settings that matter and what varies, in one line for the tab."""
         settings = ", ".join(f"{key.replace('_', ' ')} {_shown(value)}" for key, value in self.settings.items())
-        values = ", ".join(self.variation.name_of(value) for value in self.variation.values)
+        variation = self.variation
+        if variation.names:
+            unnamed = Variation(variation.key, variation.values)
+            values = "; ".join(
+                f"{name} ({unnamed.name_of(value)})" for value, name in zip(variation.values, variation.names)
+            )
+        else:
+            values = ", ".join(variation.name_of(value) for value in variation.values)
         return f"{self.architecture().name}, {settings}: {values}."
 
 
@@ -84,7 +91,7 @@ READY_MADE: tuple[ReadyMade, ...] = (
         Variation(
             "optimizer/momentum/lr",
             (("sgd", 0.0, 0.01), ("sgd", 0.9, 0.01), ("adam", 0.9, 0.001)),
-            ("SGD, lr 0.01", "SGD + momentum 0.9, lr 0.01", "Adam, lr 0.001"),
+            ("SGD", "SGD + momentum", "Adam"),
         ),
     ),
     ReadyMade(
@@ -103,7 +110,7 @@ READY_MADE: tuple[ReadyMade, ...] = (
                 (0.0, 0.0, "erase", 0),
                 (0.0, 0.0, "none", 5),
             ),
-            ("nothing", "Dropout 0.5", "weight decay 0.003", "augmentation (erasing)", "early stopping (5 epochs)"),
+            ("nothing", "Dropout 0.5", "weight decay", "erasing", "early stopping"),
         ),
         dropout_layers=True,
     ),

@@ -149,14 +149,16 @@ class ExperimentsView(QWidget):
         self.curve_list = _named(QListWidget(), "experimentRunList")
         self.curve_list.setToolTip("Tick a run to show its curve")
         self.curve_list.itemChanged.connect(self._curve_ticked)
-        self.curve_list.setMaximumWidth(200)
+        self.curve_list.setMaximumWidth(180)
+        self.curve_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.curve_list.setWordWrap(True)
         curves = QWidget()
         curves_layout = QHBoxLayout(curves)
         curves_layout.setContentsMargins(0, 0, 0, 0)
         curves_layout.setSpacing(2)
         curves_layout.addWidget(self.curves_plot, 1)
         curves_layout.addWidget(self.curve_list)
-        self.importance_plot = make_plot("What mattered most (Optuna's fANOVA)", "importance", "")
+        self.importance_plot = make_plot("Importance (fANOVA)", "importance", "")
         self.importance_plot.setObjectName("parameterImportance")
         self.importance_plot.hide()  # a search's; a comparison shows its values on the chart
         self.charts = charts = QSplitter(Qt.Orientation.Vertical)
@@ -165,11 +167,11 @@ class ExperimentsView(QWidget):
         plots = QSplitter(Qt.Orientation.Horizontal)
         plots.addWidget(charts)
         plots.addWidget(curves)
-        plots.setSizes([400, 600])
+        plots.setSizes([430, 570])
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(plots)
-        splitter.setSizes([300, 520])
+        splitter.setSizes([250, 570])
         return splitter
 
     # ---- what to vary -------------------------------------------------------------------------------
@@ -327,14 +329,19 @@ class ExperimentsView(QWidget):
         plot.getAxis("bottom").setTicks(None)
         plot.setLabel("bottom", "trial", color=TEXT_COLOUR)
         scored = [(number, value * 100) for number, value, _ in shown.history if value is not None]
-        pruned = [number for number, value, status in shown.history if status == "pruned"]
+        reached = {row["run"]: row["best_val_accuracy"] for row in shown.rows}
+        pruned = [
+            (number, float(reached[f"trial-{number:03d}"]))
+            for number, _, status in shown.history
+            if status == "pruned" and reached.get(f"trial-{number:03d}", "") != ""
+        ]
         if scored:
             xs, ys = zip(*scored)
             plot.plot(xs, ys, pen=None, symbol="o", symbolBrush=OVERLAY_PALETTE[0], name="trial")
             plot.plot(xs, list(np.maximum.accumulate(ys)), pen=pg.mkPen(VAL_COLOUR, width=2), name="best so far")
-        if pruned:
-            low = min((y for _, y in scored), default=0.0)
-            plot.plot(pruned, [low] * len(pruned), pen=None, symbol="x", symbolBrush="#888888", name="pruned")
+        if pruned:  # where each stood when the pruner stopped it
+            xs, ys = zip(*pruned)
+            plot.plot(xs, ys, pen=None, symbol="x", symbolBrush="#888888", name="pruned")
         plot.enableAutoRange()
 
     def _draw_importances(self, importances: dict[str, float]) -> None:
@@ -345,9 +352,9 @@ class ExperimentsView(QWidget):
             self.charts.setSizes([3, 2])
         names = list(importances)
         if not names:
-            set_title(self.importance_plot, "What mattered most: after two finished trials")
+            set_title(self.importance_plot, "Importance: after two finished trials")
             return
-        set_title(self.importance_plot, "What mattered most (Optuna's fANOVA importance)")
+        set_title(self.importance_plot, "Importance (Optuna's fANOVA)")
         plot.addItem(
             pg.BarGraphItem(
                 x=np.arange(len(names)), height=[importances[n] for n in names], width=0.6, brush=OVERLAY_PALETTE[1]
@@ -355,7 +362,7 @@ class ExperimentsView(QWidget):
         )
         plot.getAxis("bottom").setTicks([[(index, name) for index, name in enumerate(names)]])
         plot.setYRange(0, 1, padding=0.02)
-        plot.setXRange(-0.6, len(names) - 0.4, padding=0)
+        plot.setXRange(-0.8, len(names) - 0.2, padding=0)
 
     def importance_bars(self) -> dict[str, float]:
         """The importance plot's bars by parameter (for tests)."""
@@ -382,11 +389,16 @@ class ExperimentsView(QWidget):
         combined = shown.repeat > 1
         if combined:
             headers = [*keys, "runs", *(title for _, title in FIGURES)]
-            lines = [self._summary_cells(entry, keys) for entry in shown.summary]
+            lines = [self._summary_cells(entry, keys, shown) for entry in shown.summary]
         else:
             headers = ["run", *keys, "status", *(title for _, title in FIGURES)]
             lines = [
-                [row["run"], *(str(row[key]) for key in keys), row["status"], *(row[field] for field, _ in FIGURES)]
+                [
+                    row["run"],
+                    *(shown.shown_value(key, row[key]) for key in keys),
+                    row["status"],
+                    *(row[field] for field, _ in FIGURES),
+                ]
                 for row in shown.rows
             ]
         self._fill_lines(headers, lines)
@@ -412,8 +424,8 @@ class ExperimentsView(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
 
     @staticmethod
-    def _summary_cells(entry: dict[str, Any], keys: list[str]) -> list[str]:
-        cells = [str(entry[key]) for key in keys]
+    def _summary_cells(entry: dict[str, Any], keys: list[str], shown: ExperimentShown) -> list[str]:
+        cells = [shown.shown_value(key, entry[key]) for key in keys]
         cells.append(f"{entry['ended']} of {entry['runs']}")
         for field, _ in FIGURES:
             figure = entry[field]
@@ -450,7 +462,8 @@ class ExperimentsView(QWidget):
         positions = (np.log10(numeric) if log else np.array(numeric)) if numeric is not None else np.arange(len(values))
         axis = plot.getAxis("bottom")
         if numeric is None or log:
-            axis.setTicks([[(float(position), value) for position, value in zip(positions, values)]])
+            ticks = [(float(position), shown.shown_value(first, value)) for position, value in zip(positions, values)]
+            axis.setTicks([ticks])
         else:
             axis.setTicks(None)
         plot.setLabel("bottom", f"{first} (log scale)" if log else first, color=TEXT_COLOUR)
