@@ -23,7 +23,6 @@ import pytest
 from tests.helpers import EPOCH_LINE, TEST_LINE, Result, Sandbox, assert_refused, write_idx_set
 
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
-RUN_FILES = ["architecture.json", "checkpoint", "evaluation.json", "metrics.jsonl", "model.safetensors", "run.json"]
 
 
 # Files the tests write
@@ -31,6 +30,7 @@ RUN_FILES = [
     "architecture.json",
     "checkpoint",
     "evaluation.json",
+    "gradients.jsonl",
     "metrics.jsonl",
     "model.safetensors",
     "run.json",

@@ -10,6 +10,7 @@ import pytest
 from tests.helpers import digits_config
 from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.core.experiments.sweep import RESULTS_FILE, Sweep
+from workbench.core.runs.summaries import list_runs
 from workbench.session.experiments import ExperimentShown
 from workbench.session.phase import Phase
 from workbench.session.session import Session
@@ -52,8 +53,14 @@ def test_a_two_run_comparison_trains_both_runs_and_fills_its_results_and_curves(
     with open(last.folder / RESULTS_FILE, newline="") as file:
         assert [row["status"] for row in csv.DictReader(file)] == ["finished", "finished"]
     assert last.folder.parent == tmp_path / "runs" / "experiments"
-    names = [session.runs_folder]  # the runs of an experiment stay in its folder, out of the Runs tab's list
-    assert not any(path.name.startswith("run-") for path in names[0].iterdir())
+    # the runs stay in the experiment's folder; the Runs tab lists them with the experiment's name
+    assert list_runs(session.runs_folder) == []
+    grouped = list_runs(session.runs_folder, experiments=True)
+    assert sorted((summary.folder.name, summary.experiment) for summary in grouped) == [
+        ("run-001", last.folder.name),
+        ("run-002", last.folder.name),
+    ]
+    assert {summary.name for summary in grouped} == {"seed-relu-mlp · lr 0.0001", "seed-relu-mlp · lr 0.01"}
 
 
 def test_repeats_are_combined_into_a_mean_and_a_spread(tmp_path):

@@ -41,6 +41,10 @@ def test_a_two_run_comparison_on_digits_fills_the_table_the_chart_and_the_curves
     assert view.visible_curves() == {"lr 0.01": 2}, "a run's box hides its curve"
     assert "All 2 runs ended" in view.state.text()
     assert view.start_button.isEnabled() and not view.continue_button.isEnabled()
+    window.show_runs()  # the Runs tab lists the experiment's runs, named by what differs, grouped by experiment
+    listed = {row[0]: row[-1] for row in window.run_history.row_texts()}
+    experiment = window.session.experiments.sweep.folder.name
+    assert listed == {"seed-relu-mlp · lr 0.0001": experiment, "seed-relu-mlp · lr 0.01": experiment}
 
 
 def test_the_form_refuses_bad_values_before_anything_starts(qtbot, window):

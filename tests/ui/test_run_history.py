@@ -169,8 +169,9 @@ def test_overlay_sends_the_selected_runs_histories(history, root, qtbot, recorde
     with qtbot.waitSignal(history.overlayRequested, timeout=1000) as signal:
         history.button("overlayRuns").click()
     runs = signal.args[0]
-    assert [name for name, _ in runs] == ["adam", "sgd"]
+    assert [name for name, _, _ in runs] == ["adam", "sgd"]
     assert runs[0][1] == recorded[1]["adam"].history and runs[1][1] == read_metrics(root / "sgd")
+    assert [folder for _, _, folder in runs] == [root / "adam", root / "sgd"]
 
 
 def test_load_continue_and_evaluate_send_the_folder(history, root, qtbot):

@@ -25,6 +25,7 @@ from workbench.core.experiments.ready_made import ready_made
 from workbench.core.experiments.spec import SweepSpec, parse_vary, value_text
 from workbench.core.experiments.sweep import ENDED, PENDING, PlannedRun, Sweep, summarise
 from workbench.core.runs.folders import read_metrics
+from workbench.core.runs.summaries import EXPERIMENTS_DIR
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import EpochMetrics
 from workbench.session.phase import Phase, check_transition
@@ -53,7 +54,7 @@ class QueueHost(Protocol):
     def train_request(self, request: RunRequest, status: str) -> None: ...
 
 
-EXPERIMENTS_FOLDER = "experiments"
+EXPERIMENTS_FOLDER = EXPERIMENTS_DIR
 """The sub-folder of the runs folder that new experiments go into (the Runs tab lists only run folders)."""
 
 

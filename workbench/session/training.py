@@ -163,8 +163,9 @@ def train(request: RunRequest, state: TaskState, rate_hz: float = REPORTS_PER_SE
         launched = continue_run(request.resume, request.extra_epochs, progress=False)
     trainer, folder, recorder = launched.trainer, launched.folder, launched.recorder
     assert folder is not None and recorder is not None  # None only on the other ranks of a torchrun
-    monitor = GradientMonitor()
-    trainer.callbacks += [monitor, _Reporter(state, 1.0 / rate_hz, folder, monitor)]
+    # One monitor for the Gradients tab and the run folder's gradients.jsonl: the recorder drives it.
+    monitor = recorder.gradients = GradientMonitor()
+    trainer.callbacks += [_Reporter(state, 1.0 / rate_hz, folder, monitor)]
     state.on("cancel", trainer.stop)
     state.on("pause", trainer.pause)
     state.on("resume", trainer.resume)

@@ -178,12 +178,32 @@ class WindowLayout(QMainWindow):
         self.tabs.setCurrentWidget(self.run_history)
 
     def clear_overlays(self) -> None:
-        """View → Clear overlaid runs."""
+        """View → Clear overlaid runs (the Training tab's and the Gradients tab's)."""
         self.plots.clear_overlays()
+        self.gradient_plots.clear_overlays()
 
-    def _overlay_runs(self, runs: list[tuple[str, list[EpochMetrics]]]) -> None:
-        self.plots.show_overlays(runs)
+    def _overlay_runs(self, runs: list[tuple[str, list[EpochMetrics], Any]]) -> None:
+        """The Runs tab's Overlay of ``(name, history, folder)`` (a Path): the runs' epoch curves on the Training
+        tab, which comes to the front, and their recorded gradient norms (the folders' gradients.jsonl) on the
+        Gradients tab."""
+        from workbench.core.errors import RunError
+        from workbench.core.runs.folders import read_gradients
+        from workbench.core.training.gradients import GradientEpoch
+
+        self.plots.show_overlays([(name, history) for name, history, _ in runs])
+        gradients: list[tuple[str, list[GradientEpoch]]] = []
+        problems = []
+        for name, _, folder in runs:
+            try:
+                gradients.append((name, read_gradients(folder)))
+            except RunError as error:
+                problems.append(f"{name}: {error}")
+        self.gradient_plots.show_overlays(gradients, problems)
         self.tabs.setCurrentIndex(0)
+        self.statusBar().showMessage(
+            f"Overlaid {len(runs)} run{'s' if len(runs) != 1 else ''}: epoch curves on the Training tab, "
+            f"gradient norms on the Gradients tab."
+        )
 
     def show_notice(self, text: str) -> None:
         """A lasting note above the tabs."""

@@ -1,5 +1,5 @@
-"""Run folders: every run leaves run.json, metrics.jsonl, architecture.json and model.safetensors (written by
-:class:`~workbench.core.runs.recorder.RunRecorder`), a checkpoint, and its writer's lock file.
+"""Run folders: every run leaves run.json, metrics.jsonl, gradients.jsonl, architecture.json and model.safetensors
+(written by :class:`~workbench.core.runs.recorder.RunRecorder`), a checkpoint, and its writer's lock file.
 
 Here: making a new run's folder, writing and reading checkpoints, reading run.json and metrics.jsonl, renaming and
 deleting runs. Every file is written atomically (see :mod:`workbench.core.files`), so a run killed at any moment
@@ -33,6 +33,7 @@ from workbench.core.files import atomic_write_bytes, atomic_write_text
 from workbench.core.runs.lock import being_trained, writer_of
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Checkpoint, EpochMetrics
+from workbench.core.training.gradients import GradientEpoch
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
@@ -41,6 +42,9 @@ WEIGHTS_FILE = "model.safetensors"
 CHECKPOINT_DIR = "checkpoint"
 LATEST_FILE = "latest.json"
 EVALUATION_FILE = "evaluation.json"
+GRADIENTS_FILE = "gradients.jsonl"
+"""One line per epoch: each trainable layer's median gradient norm over the epoch's logging steps (see
+:class:`~workbench.core.training.gradients.GradientEpoch`); runs of earlier versions have none."""
 
 
 def default_runs_dir() -> Path:
@@ -308,6 +312,55 @@ def read_metrics(folder: str | os.PathLike) -> list[EpochMetrics]:
         except (ValueError, RecursionError) as error:
             raise RunError(f"{path} is damaged at line {number} ({error_reason(error)}).") from None
     return history
+
+
+def read_gradients(folder: str | os.PathLike) -> list[GradientEpoch]:
+    """The epochs' gradient norms a run recorded in its gradients.jsonl, in order; a null norm reads as NaN. An
+    empty list for a run without the file (trained before the workbench recorded gradients).
+
+    :class:`RunError` when the file cannot be read, or names the first damaged line.
+    """
+    path = run_file(folder, GRADIENTS_FILE)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as error:
+        raise RunError(f"{path} cannot be read ({error_reason(error)}).") from None
+    epochs = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            epochs.append(_gradient_epoch(json.loads(line)))
+        except (ValueError, RecursionError) as error:
+            raise RunError(f"{path} is damaged at line {number} ({error_reason(error)}).") from None
+    return epochs
+
+
+def _gradient_epoch(values: Any) -> GradientEpoch:
+    """One line of gradients.jsonl, parsed; ValueError saying what is wrong with it. Keys a later version adds are
+    ignored."""
+    if not isinstance(values, dict):
+        raise ValueError("not a JSON object")
+    counts = {}
+    for name in ("epoch", "step", "samples"):
+        value = values.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"'{name}' is {value!r}, not a count")
+        counts[name] = value
+    norms = values.get("grad_norms")
+    if not isinstance(norms, dict):
+        raise ValueError(f"'grad_norms' is {norms!r}, not an object of layers")
+    grad_norms = {}
+    for label, norm in norms.items():
+        if norm is None:
+            grad_norms[label] = math.nan
+        elif isinstance(norm, (int, float)) and not isinstance(norm, bool):
+            grad_norms[label] = float(norm)
+        else:
+            raise ValueError(f"the norm of '{label}' is {norm!r}, not a number")
+    return GradientEpoch(counts["epoch"], counts["step"], counts["samples"], grad_norms)
 
 
 def _epoch_metrics(line: str) -> EpochMetrics:

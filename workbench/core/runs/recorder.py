@@ -29,17 +29,23 @@ from workbench.core.files import atomic_write_bytes, atomic_write_text
 from workbench.core.runs.folders import (
     ARCHITECTURE_FILE,
     EVALUATION_FILE,
+    GRADIENTS_FILE,
     METRICS_FILE,
     RUN_FILE,
     WEIGHTS_FILE,
     checkpoint_epoch,
     finite,
+    read_gradients,
     read_run,
     write_checkpoint,
 )
 from workbench.core.runs.lock import RunLock
 from workbench.core.runs.metrics import Evaluation, evaluation_from_predictions
 from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
+from workbench.core.training.gradients import GradientEpoch, GradientMonitor, epoch_gradients
+
+RECORDED_SAMPLES_PER_EPOCH = 4
+"""The logging steps an epoch of a run's own gradient monitor (the median of which gradients.jsonl keeps)."""
 
 
 def library_versions() -> dict[str, str]:
@@ -55,8 +61,15 @@ def library_versions() -> dict[str, str]:
 
 
 class RunRecorder(Callback):
-    """Writes a run's folder as it trains: the start, every epoch (metrics and a checkpoint), and the
-    end (weights, and the test split's evaluation: per-class scores and confusion matrix).
+    """Writes a run's folder as it trains: the start, every epoch (metrics, gradient norms and a checkpoint), and
+    the end (weights, and the test split's evaluation: per-class scores and confusion matrix).
+
+    The recorder drives :attr:`gradients`, a :class:`~workbench.core.training.gradients.GradientMonitor` (it calls
+    the monitor's events itself: do not add it to the trainer's callbacks), and keeps each epoch's median norm of
+    every trainable layer in gradients.jsonl, one line an epoch (:class:`GradientEpoch`). Its own monitor measures
+    the norms only, :data:`RECORDED_SAMPLES_PER_EPOCH` batches an epoch, read back at the epoch's end: it never makes
+    the CPU wait for a GPU. Set :attr:`gradients` to another monitor before the run starts to share it (the app's
+    live Gradients tab samples more often, with dead units): the file then summarises that one's samples.
 
     ``run.json`` records the trainer's own copy of the settings, with the subset sizes it drew, and how it
     trained (``execution``: precision, memory format, processes). Its status is ``running`` until the run
@@ -85,15 +98,25 @@ class RunRecorder(Callback):
         self._write_failure: str | None = None
         self.new_run = not (folder / RUN_FILE).exists()
         self.removed = False
+        self.gradients = GradientMonitor(per_epoch=RECORDED_SAMPLES_PER_EPOCH, dead_units=False, live=False)
+        self.gradient_epochs: list[GradientEpoch] = []  # what gradients.jsonl holds
+        self._summarised = 0  # the monitor's samples already in gradient_epochs
 
     def on_train_start(self, trainer: Trainer, state: TrainState) -> None:
+        self.gradients.on_train_start(trainer, state)
+        self._summarised = 0
         with self._writing(state):
             atomic_write_text(self.folder / ARCHITECTURE_FILE, trainer.architecture.to_json())
             if not state.history:
                 atomic_write_text(self.folder / METRICS_FILE, "")
+            self._take_up_gradients(len(state.history))
             self._write_run(trainer, "running", None)
 
+    def on_batch_end(self, trainer: Trainer, state: TrainState) -> None:
+        self.gradients.on_batch_end(trainer, state)
+
     def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
+        summary = self._epoch_gradients(trainer, state, metrics)
         with self._writing(state):
             write_checkpoint(self.folder, trainer.checkpoint(state))
             changed = {entry["after_epoch"] + 1: _settings_changed(entry) for entry in self.continuations}
@@ -102,6 +125,33 @@ class RunRecorder(Callback):
                 for epoch in state.history
             )
             atomic_write_text(self.folder / METRICS_FILE, "".join(lines))
+            if summary is not None:
+                self.gradient_epochs.append(summary)
+            atomic_write_text(self.folder / GRADIENTS_FILE, _gradient_lines(self.gradient_epochs))
+
+    def _epoch_gradients(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> GradientEpoch | None:
+        """The epoch's line of gradients.jsonl, from the monitor's samples of its batches."""
+        self.gradients.on_epoch_end(trainer, state, metrics)  # a monitor that is not live reads its samples back
+        new = self.gradients.samples(self._summarised)
+        self._summarised += len(new)
+        end = state.epoch * state.batches_per_epoch
+        in_epoch = [sample for sample in new if end - state.batches_per_epoch < sample.step <= end]
+        return epoch_gradients(state.epoch, end, in_epoch)
+
+    def _take_up_gradients(self, epochs: int) -> None:
+        """Keep the lines of gradients.jsonl of the first ``epochs`` epochs (those of the checkpoint a run continues),
+        and write the file again without any that a killed process wrote after its checkpoint, or that cannot be
+        read. A new run writes the file at its first epoch's end (nothing of a run that never was)."""
+        self.gradient_epochs = []
+        if not epochs:
+            return
+        try:
+            recorded = read_gradients(self.folder)
+        except RunError:
+            recorded = [GradientEpoch(0, 0, 0, {})]  # damaged: written again, without it
+        self.gradient_epochs = [epoch for epoch in recorded if 1 <= epoch.epoch <= epochs]
+        if len(self.gradient_epochs) != len(recorded):
+            atomic_write_text(self.folder / GRADIENTS_FILE, _gradient_lines(self.gradient_epochs))
 
     @contextlib.contextmanager
     def _writing(self, state: TrainState) -> Iterator[None]:
@@ -113,6 +163,7 @@ class RunRecorder(Callback):
             raise RunError(self._write_failure) from None
 
     def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
+        self.gradients.on_train_end(trainer, state, result)
         try:
             if not result.history and self.new_run:
                 self.removed = True  # stopped before its first epoch: nothing to keep, nothing to continue
@@ -137,6 +188,7 @@ class RunRecorder(Callback):
         self._write_run(trainer, result.status, result)
 
     def on_train_failed(self, trainer: Trainer, state: TrainState, message: str) -> None:
+        self.gradients.on_train_failed(trainer, state, message)
         try:
             if self._write_failure and self.new_run and checkpoint_epoch(self.folder) is None:
                 self.removed = True  # a new run that could not save anything: leave the folder free to start again
@@ -228,6 +280,18 @@ def _settings_changed(entry: dict[str, Any]) -> dict[str, Any]:
 
 def _changed(changes: dict[str, Any] | None) -> dict[str, Any]:
     return {"changed": changes} if changes else {}
+
+
+def _gradient_lines(epochs: list[GradientEpoch]) -> str:
+    """gradients.jsonl's text: one JSON line an epoch, each norm to 6 significant digits (a norm that is not finite
+    as null)."""
+    return "".join(
+        json.dumps({**epoch.to_dict(), "grad_norms": finite(_rounded(epoch.grad_norms))}) + "\n" for epoch in epochs
+    )
+
+
+def _rounded(norms: dict[str, float]) -> dict[str, float]:
+    return {label: float(f"{norm:.6g}") for label, norm in norms.items()}
 
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -72,6 +73,8 @@ class RunSummary:
     checkpoint_epoch: int | None = None
     has_weights: bool = False
     writer: int | None = None
+    experiment: str = ""
+    """The experiment or search folder the run belongs to (``experiments/NAME/runs/``), or empty."""
 
     @property
     def status_text(self) -> str:
@@ -86,19 +89,36 @@ class RunSummary:
         return self.status == "damaged"
 
 
-def list_runs(root: str | os.PathLike | None = None) -> list[RunSummary]:
+EXPERIMENTS_DIR = "experiments"
+"""Where the app puts experiments and searches inside the runs folder, each with its runs in ``runs/``."""
+
+
+def list_runs(root: str | os.PathLike | None = None, experiments: bool = False) -> list[RunSummary]:
     """Every run folder under ``root`` (default :func:`default_runs_dir`), newest first; damaged ones too.
 
-    Folders that are not run folders (:func:`is_run_folder`) and files are left out. Whatever the folders
-    hold, this does not raise: a run that cannot be read is listed as damaged, with the reason.
+    With ``experiments``, also the runs of every experiment and search in ``root/experiments/NAME/runs/``, each
+    with its experiment's folder name in :attr:`RunSummary.experiment`. Folders that are not run folders
+    (:func:`is_run_folder`) and files are left out. Whatever the folders hold, this does not raise: a run that
+    cannot be read is listed as damaged, with the reason.
     """
     root = Path(root) if root is not None else default_runs_dir()
+    summaries = _runs_in(root)
+    if experiments:
+        try:
+            groups = sorted(path for path in (root / EXPERIMENTS_DIR).iterdir() if path.is_dir())
+        except OSError:
+            groups = []
+        for group in groups:
+            summaries += [dataclasses.replace(summary, experiment=group.name) for summary in _runs_in(group / "runs")]
+    return sorted(summaries, key=lambda summary: summary.started, reverse=True)
+
+
+def _runs_in(folder: Path) -> list[RunSummary]:
     try:
-        entries = list(root.iterdir())
+        entries = list(folder.iterdir())
     except OSError:
         return []
-    summaries = [_summarise_safely(folder) for folder in entries if is_run_folder(folder)]
-    return sorted(summaries, key=lambda summary: summary.started, reverse=True)
+    return [_summarise_safely(entry) for entry in entries if is_run_folder(entry)]
 
 
 def _summarise_safely(folder: Path) -> RunSummary:

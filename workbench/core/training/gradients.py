@@ -9,9 +9,13 @@ What it costs: on a logging step, one norm per parameter tensor and two small re
 on the training device, then one read-back (``.tolist()``) for all of them together; the per-layer sums are
 done on those few Python floats. The activation layers get forward hooks only for the forward pass of a
 logging step, so the batches in between run exactly as without the monitor. On a CPU, where each tiny torch
-operation costs tens of microseconds, the number of operations matters more than their size.
+operation costs tens of microseconds, the number of operations matters more than their size. A monitor that is
+not ``live`` reads its logging steps back only at the epoch's end, when the validation has made the CPU wait for
+the device anyway: its logging steps never make the CPU wait for a GPU. Every epoch has at least one logging step.
 
 The GUI thread reads the samples with :meth:`GradientMonitor.take_new` while the training thread appends them.
+:class:`~workbench.core.runs.recorder.RunRecorder` owns a monitor and keeps each epoch's median norms in the run
+folder (see :class:`GradientEpoch`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import torch
 from torch import nn
 
 from workbench.core.layers import CATALOG
-from workbench.core.training.engine import Callback, Trainer, TrainResult, TrainState
+from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
 
 DEFAULT_MAX_POINTS = 500
 NON_NEGATIVE_ACTIVATIONS = frozenset({"ReLU", "Sigmoid", "Softmax"})
@@ -36,6 +40,40 @@ SATURATION_MARGIN = 0.05
 """An output of a bounded activation this close to a bound is *saturated*: its slope is nearly 0."""
 BOUNDED_ACTIVATIONS: dict[str, tuple[float, float]] = {"Sigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0)}
 """The activation layers whose outputs saturate, with their bounds."""
+
+
+@dataclass(frozen=True)
+class GradientEpoch:
+    """What a run folder keeps of one epoch's gradients (a line of its gradients.jsonl).
+
+    ``grad_norms`` maps each trainable layer's label to the median of its gradient norm over the epoch's logging
+    steps (``samples`` of them): the median, not the mean, because one batch's norm can be many times the others'
+    (the first batches of a run, a batch of hard images), and the median is the norm of a typical batch.
+    ``step`` is the run's batch count at the epoch's end (``epoch * batches_per_epoch``).
+    """
+
+    epoch: int
+    step: int
+    samples: int
+    grad_norms: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "step": self.step, "samples": self.samples, "grad_norms": dict(self.grad_norms)}
+
+
+def epoch_gradients(epoch: int, step: int, samples: Sequence[GradientSample]) -> GradientEpoch | None:
+    """The :class:`GradientEpoch` of ``samples`` (an epoch's logging steps): each layer's median norm over the
+    samples that have a finite norm for it; None when there is no sample."""
+    if not samples:
+        return None
+    labels = dict.fromkeys(label for sample in samples for label in sample.grad_norms)
+    norms = {}
+    for label in labels:
+        values = [
+            sample.grad_norms[label] for sample in samples if math.isfinite(sample.grad_norms.get(label, math.nan))
+        ]
+        norms[label] = statistics.median(values) if values else math.nan
+    return GradientEpoch(epoch, step, len(samples), norms)
 
 
 @dataclass(frozen=True)
@@ -110,21 +148,50 @@ def logging_every(total_batches: int, max_points: int = DEFAULT_MAX_POINTS) -> i
     return max(1, math.ceil(total_batches / max(1, max_points)))
 
 
+def _automatic_every(total_batches: int, batches_per_epoch: int, max_points: int, per_epoch: int | None) -> int:
+    """The interval a monitor chooses: ``per_epoch`` logging steps an epoch, else ``max_points`` over the run;
+    never more than an epoch's batches, so that every epoch has a logging step (any ``batches_per_epoch``
+    consecutive steps hold one)."""
+    if per_epoch is not None:
+        every = math.ceil(batches_per_epoch / per_epoch)
+    else:
+        every = logging_every(total_batches, max_points)
+    return max(1, min(every, batches_per_epoch))
+
+
 class GradientMonitor(Callback):
     """Records a :class:`GradientSample` every ``every`` batches of a run (the first batch always).
 
-    With ``every=None`` the interval is chosen at the start of each run by :func:`logging_every`, so a run
-    records at most about ``max_points`` samples. ``layers`` (trainable layers), ``activations`` (layers of
-    the catalog's "Activation" group) and ``total_steps`` (batches in the whole run, the x range of a plot)
-    describe the current run from its start on.
+    With ``every=None`` the interval is chosen at the start of each run: about ``per_epoch`` samples an epoch if
+    given, else by :func:`logging_every`, so that a run records at most about ``max_points`` samples; and never
+    longer than an epoch, so that every epoch has one (a run of more epochs than ``max_points`` records one an
+    epoch). ``layers`` (trainable layers), ``activations`` (layers of the catalog's "Activation" group) and
+    ``total_steps`` (batches in the whole run, the x range of a plot) describe the current run from its start on.
     A resumed run (one that starts with history) continues the step numbering where its checkpoint ended.
+
+    ``dead_units=False`` measures the gradient norms only (no hooks, no dead or saturated fractions). ``live=False``
+    keeps a logging step's numbers on the device until the epoch ends and reads them all back then, at once: the
+    samples of an epoch appear at its end (``on_epoch_end``), and a GPU is never waited for in between.
     """
 
-    def __init__(self, every: int | None = None, max_points: int = DEFAULT_MAX_POINTS):
+    def __init__(
+        self,
+        every: int | None = None,
+        max_points: int = DEFAULT_MAX_POINTS,
+        *,
+        per_epoch: int | None = None,
+        dead_units: bool = True,
+        live: bool = True,
+    ):
         if every is not None and every < 1:
             raise ValueError(f"every must be 1 or more, not {every}.")
+        if per_epoch is not None and per_epoch < 1:
+            raise ValueError(f"per_epoch must be 1 or more, not {per_epoch}.")
         self._requested_every = every
         self.max_points = max_points
+        self.per_epoch = per_epoch
+        self.dead_units = dead_units
+        self.live = live
         self.every = every or 1
         self.layers: list[str] = []
         self.activations: list[str] = []
@@ -137,6 +204,7 @@ class GradientMonitor(Callback):
         self._hooks: list[torch.utils.hooks.RemovableHandle] = []
         self._captured: dict[str, tuple[torch.Tensor, int]] = {}
         self._saturated: dict[str, tuple[torch.Tensor, int]] = {}
+        self._pending: list[_Measured] = []  # logging steps not read back yet (not live)
 
     # -- reading, from any thread --------------------------------------------------------------------------------
 
@@ -147,10 +215,10 @@ class GradientMonitor(Callback):
             self._taken = len(self._samples)
         return new
 
-    def samples(self) -> list[GradientSample]:
-        """Every sample of the current run so far."""
+    def samples(self, start: int = 0) -> list[GradientSample]:
+        """Every sample of the current run so far, from the ``start``-th on."""
         with self._lock:
-            return list(self._samples)
+            return self._samples[start:]
 
     # -- callbacks, on the training thread ----------------------------------------------------------------------
 
@@ -159,8 +227,11 @@ class GradientMonitor(Callback):
         self._remove_hooks()
         with self._lock:
             self._samples, self._taken = [], 0
+        self._pending = []
         self.total_steps = state.epochs * state.batches_per_epoch
-        self.every = self._requested_every or logging_every(self.total_steps, self.max_points)
+        self.every = self._requested_every or _automatic_every(
+            self.total_steps, state.batches_per_epoch, self.max_points, self.per_epoch
+        )
         self._find_layers(trainer)
         first_step = len(state.history) * state.batches_per_epoch + 1
         if self._is_logging_step(first_step):
@@ -175,9 +246,19 @@ class GradientMonitor(Callback):
         if self._is_logging_step(step + 1):
             self._arm()
 
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
+        """Read back the epoch's logging steps (not live)."""
+        self._read_back()
+
     def on_train_end(self, trainer: Trainer, state: TrainState, result: TrainResult) -> None:
+        """Remove any hooks still on the model; read back what an epoch that did not end measured."""
+        self._remove_hooks()
+        self._read_back()
+
+    def on_train_failed(self, trainer: Trainer, state: TrainState, message: str) -> None:
         """Remove any hooks still on the model."""
         self._remove_hooks()
+        self._pending = []
 
     # -- internals ------------------------------------------------------------------------------------------------
 
@@ -191,7 +272,7 @@ class GradientMonitor(Callback):
             params = [p for p in module.parameters() if p.requires_grad]
             if params:
                 self._layer_params.append((label, params))
-            if CATALOG[layer.type].group == "Activation":
+            if self.dead_units and CATALOG[layer.type].group == "Activation":
                 self._activation_modules.append((label, module, layer.type))
         self.layers = [label for label, _ in self._layer_params]
         self.activations = [label for label, _, _ in self._activation_modules]
@@ -220,7 +301,8 @@ class GradientMonitor(Callback):
         self._hooks = []
 
     def _record(self, step: int) -> None:
-        """Reduce the gradients and the captured activations to numbers with one read-back.
+        """Reduce the gradients and the captured activations to numbers, read back at once (live) or at the epoch's
+        end.
 
         Read back: the norm of each parameter's gradient and each activation layer's count of live units (as
         float32, exact up to 2**24 units); a layer's norm is the root of the sum of its parameters' squares.
@@ -231,22 +313,56 @@ class GradientMonitor(Callback):
                 if param.grad is not None:
                     owners.append(index)
                     tensors.append(torch.linalg.vector_norm(param.grad.detach(), dtype=torch.float32))
-        dead_labels = [label for label in self.activations if label in self._captured]
-        tensors += [self._captured[label][0] for label in dead_labels]
-        saturated_labels = [label for label in self.activations if label in self._saturated]
-        tensors += [self._saturated[label][0] for label in saturated_labels]
-        values = torch.stack(tensors).tolist() if tensors else []
-        squares = [0.0] * len(self.layers)
-        for index, norm in zip(owners, values):
-            squares[index] += norm * norm
-        live = values[len(owners) : len(owners) + len(dead_labels)]
-        dead = {label: 1.0 - count / self._captured[label][1] for label, count in zip(dead_labels, live)}
-        near = values[len(owners) + len(dead_labels) :]
-        saturated = {label: count / self._saturated[label][1] for label, count in zip(saturated_labels, near)}
+        dead = [(label, self._captured[label][1]) for label in self.activations if label in self._captured]
+        tensors += [self._captured[label][0] for label, _ in dead]
+        saturated = [(label, self._saturated[label][1]) for label in self.activations if label in self._saturated]
+        tensors += [self._saturated[label][0] for label, _ in saturated]
         self._captured, self._saturated = {}, {}
-        sample = GradientSample(step, dict(zip(self.layers, map(math.sqrt, squares))), dead, saturated)
+        measured = _Measured(step, owners, dead, saturated, torch.stack(tensors) if tensors else None)
+        if self.live:
+            self._keep([measured], measured.values.tolist() if measured.values is not None else [])
+        else:
+            self._pending.append(measured)
+
+    def _read_back(self) -> None:
+        """Turn the logging steps kept on the device into samples, with one read-back for all of them."""
+        pending, self._pending = self._pending, []
+        stacked = [measured.values for measured in pending if measured.values is not None]
+        self._keep(pending, torch.cat(stacked).tolist() if stacked else [])
+
+    def _keep(self, measured: Sequence[_Measured], values: list[float]) -> None:
+        """Add the samples of ``measured`` logging steps, whose numbers are ``values`` one after another."""
+        samples, offset = [], 0
+        for step in measured:
+            count = len(step.owners) + len(step.dead) + len(step.saturated)
+            samples.append(step.sample(self.layers, values[offset : offset + count]))
+            offset += count
         with self._lock:
-            self._samples.append(sample)
+            self._samples += samples
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """A logging step's numbers, maybe still on the device: ``values`` holds each gradient's norm (of the layer
+    ``owners`` names), then the live units of the ``dead`` layers, then the saturated outputs of the ``saturated``
+    ones, each of those with its count of units."""
+
+    step: int
+    owners: list[int]
+    dead: list[tuple[str, int]]
+    saturated: list[tuple[str, int]]
+    values: torch.Tensor | None
+
+    def sample(self, layers: Sequence[str], values: Sequence[float]) -> GradientSample:
+        """The sample, from ``values`` read back; the per-layer sums are done on those few Python floats."""
+        squares = [0.0] * len(layers)
+        for index, norm in zip(self.owners, values):
+            squares[index] += norm * norm
+        live = values[len(self.owners) : len(self.owners) + len(self.dead)]
+        near = values[len(self.owners) + len(self.dead) :]
+        dead = {label: 1.0 - count / units for (label, units), count in zip(self.dead, live)}
+        saturated = {label: count / units for (label, units), count in zip(self.saturated, near)}
+        return GradientSample(self.step, dict(zip(layers, map(math.sqrt, squares))), dead, saturated)
 
 
 def vanishing_ratio(samples: Sequence[GradientSample], layers: Sequence[str]) -> float:

@@ -5,21 +5,32 @@ Fed with :class:`~workbench.core.training.gradients.GradientSample` lists (from 
 them to the curves at most twice a second, or :meth:`GradientPlots.flush` does it at once; while the Gradients
 tab is not in front, the curves themselves wait until it is. Depth reads as
 colour: the first layer's curve is dark purple, the last one's green, along the viridis ramp.
+
+Earlier runs' recorded gradients (each run folder's gradients.jsonl, read as
+:class:`~workbench.core.training.gradients.GradientEpoch` lists) are overlaid above the live plots by
+:meth:`GradientPlots.show_overlays`: one layer's norm per epoch for every run, the layer chosen in a combo (the same
+trainable layer of each run, counted from the input), and every layer's norm at each run's last epoch, input to
+output: the vanishing-gradient picture, in which a deep sigmoid network's norms fall layer by layer towards the input
+and a ReLU network's stay level. Each run has its colour from :data:`~workbench.ui.views.plots.OVERLAY_PALETTE`.
 """
 
 from __future__ import annotations
 
+import html
 import math
+import textwrap
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from workbench.core.training.gradients import GradientSample
+from workbench.core.training.gradients import GradientEpoch, GradientSample
 from workbench.ui.plotting import REFRESH_MS, Series, make_plot, set_title
+from workbench.ui.views.plots import OVERLAY_PALETTE
 from workbench.ui.views.sight import out_of_sight
 
 NORM_TITLE = "Gradient norm per layer"
@@ -37,6 +48,33 @@ EXPLANATION = (
     "gradients. Sigmoid saturates, so deep stacks of it starve the first layers; ReLU keeps gradients alive, "
     "but its units can die (dead = output 0 for the whole batch, so no gradient flows through them)."
 )
+OVERLAY_LAYER_TITLE = "{layer}, per epoch"
+OVERLAY_PROFILE_TITLE = "Every layer, each run's last epoch"
+PROFILE_AXIS = "trainable layer, from the input"
+LEGEND_LINE = 22
+"""Characters on a line of the overlay legends: a longer run name (the app's are ``date-time-network-dataset``) goes
+on over more lines, so that the two plots side by side keep room for their curves."""
+NORM_AXIS = "gradient norm (log)"
+NO_GRADIENTS = "{name} has no recorded gradients: trained before this version."
+
+
+def ordinal(number: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``4th``, ... ``11th``, ``21st``."""
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+@dataclass
+class _OverlaidRun:
+    """A run on the overlay plots: its name, colour, recorded epochs and trainable layers (input first), and its
+    curves."""
+
+    name: str
+    colour: str
+    epochs: list[GradientEpoch]
+    layers: list[str]
+    layer_curve: pg.PlotDataItem | None = None
+    profile_curve: pg.PlotDataItem | None = None
 
 
 def layer_colours(count: int) -> list[str]:
@@ -78,6 +116,7 @@ class GradientPlots(QWidget):
         self.norm_plot = make_plot(NORM_TITLE, "gradient norm (log scale)", "batch")
         self.norm_plot.getPlotItem().setLogMode(y=True)
         self.dead_plot = make_plot(DEAD_TITLE, "dead units (%)", "batch")
+        self._make_overlay_box()
         self._series: dict[str, Series] = {}
         self._norm_labels: list[str] = []
         self._dead_labels: list[str] = []
@@ -93,9 +132,45 @@ class GradientPlots(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         layout.addWidget(self.explanation)
+        layout.addWidget(self.overlay_box, 3)
         layout.addWidget(self.norm_plot, 3)
         layout.addWidget(self.dead_plot, 2)
         self.clear()
+        self.clear_overlays()
+
+    def _make_overlay_box(self) -> None:
+        """The overlaid runs' row, shown only while there are some: the layer combo, the note on runs without
+        recorded gradients, and the two plots side by side."""
+        self.overlay_box = QWidget()
+        self.layer_combo = QComboBox()
+        self.layer_combo.setObjectName("overlayLayer")
+        self.layer_combo.setToolTip("The layer whose gradient norm the left plot shows for every overlaid run")
+        self.layer_combo.currentIndexChanged.connect(self._draw_layer)
+        self.clear_overlay_button = QPushButton("Clear overlay")
+        self.clear_overlay_button.setObjectName("clearGradientOverlay")
+        self.clear_overlay_button.clicked.connect(self.clear_overlays)
+        self.overlay_note = QLabel()
+        self.overlay_note.setObjectName("overlayNote")
+        self.overlay_note.setWordWrap(True)
+        self.overlay_layer_plot = make_plot(OVERLAY_LAYER_TITLE.format(layer="One layer"), NORM_AXIS, "epoch", True)
+        self.overlay_profile_plot = make_plot(OVERLAY_PROFILE_TITLE, NORM_AXIS, PROFILE_AXIS, True)
+        for widget in (self.overlay_layer_plot, self.overlay_profile_plot):
+            widget.getPlotItem().setLogMode(y=True)
+        chooser = QHBoxLayout()
+        chooser.addWidget(QLabel("Overlaid runs, layer:"))
+        chooser.addWidget(self.layer_combo)
+        chooser.addStretch(1)
+        chooser.addWidget(self.clear_overlay_button)
+        plots = QHBoxLayout()
+        plots.addWidget(self.overlay_layer_plot, 1)
+        plots.addWidget(self.overlay_profile_plot, 1)
+        box = QVBoxLayout(self.overlay_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(2)
+        box.addLayout(chooser)
+        box.addWidget(self.overlay_note)
+        box.addLayout(plots, 1)
+        self._overlays: list[_OverlaidRun] = []
 
     def start(self, layers: Sequence[str], activations: Sequence[str], total_steps: int) -> None:
         """Forget the previous run and make one curve per trainable layer and per activation layer, the
@@ -193,3 +268,157 @@ class GradientPlots(QWidget):
     def _append(self, label: str, x: np.ndarray, y: np.ndarray) -> None:
         if len(x):
             self._series[label].append(x, y)
+
+    # -- earlier runs, overlaid ---------------------------------------------------------------------------------------
+
+    def show_overlays(self, runs: Sequence[tuple[str, Sequence[GradientEpoch]]], problems: Sequence[str] = ()) -> None:
+        """Overlay earlier runs' recorded gradients, replacing the overlays shown before.
+
+        Each ``(name, epochs)`` gets its colour from :data:`OVERLAY_PALETTE`, in the order given: on the left, the
+        chosen layer's norm at every recorded epoch; on the right, every trainable layer's norm at the run's last
+        recorded epoch, input to output. The same layer of two runs is the same trainable layer counted from the
+        input (``"2 Linear"``, the first, in both a sigmoid and a ReLU stack). A run without recorded epochs is
+        named in the note above the plots, with ``problems`` (runs whose gradients could not be read).
+        """
+        self._remove_overlays()
+        notes = list(problems)
+        for index, (name, epochs) in enumerate(runs):
+            colour = OVERLAY_PALETTE[index % len(OVERLAY_PALETTE)]
+            layers = list(dict.fromkeys(label for epoch in epochs for label in epoch.grad_norms))
+            if not epochs or not layers:
+                notes.append(NO_GRADIENTS.format(name=name))
+                continue
+            self._overlays.append(_OverlaidRun(name, colour, list(epochs), layers))
+        self.overlay_note.setText("\n".join(notes))
+        self.overlay_note.setVisible(bool(notes))
+        self._fill_layer_combo()
+        for run in self._overlays:
+            run.profile_curve = self._overlay_curve(self.overlay_profile_plot, run, self._profile_points(run))
+        last = {run.epochs[-1].epoch for run in self._overlays}
+        title = f"Every layer at epoch {last.pop()}" if len(last) == 1 else OVERLAY_PROFILE_TITLE
+        set_title(self.overlay_profile_plot, title)
+        self._draw_layer()
+        self.overlay_box.setVisible(bool(self._overlays) or bool(notes))
+
+    def clear_overlays(self) -> None:
+        """Remove every overlaid run, and hide their row."""
+        self._remove_overlays()
+        self.overlay_note.clear()
+        self.overlay_note.hide()
+        self._fill_layer_combo()
+        self.overlay_box.hide()
+
+    def overlay_names(self) -> list[str]:
+        """The names of the runs drawn on the overlay plots (those with recorded gradients), in order."""
+        return [run.name for run in self._overlays]
+
+    def overlay_colour(self, index: int) -> str:
+        """The colour (``#rrggbb``) of the ``index``-th drawn run."""
+        return self._overlays[index].colour
+
+    def overlay_note_text(self) -> str:
+        """The note above the overlay plots: the runs that have no recorded gradients (empty if none)."""
+        return self.overlay_note.text()
+
+    def overlay_layers(self) -> list[str]:
+        """The layer combo's entries: ``"1st trainable layer: 2 Linear"``, ..."""
+        return [self.layer_combo.itemText(index) for index in range(self.layer_combo.count())]
+
+    def choose_overlay_layer(self, position: int) -> None:
+        """Show the ``position``-th trainable layer (0: the first, next to the input) on the left plot."""
+        self.layer_combo.setCurrentIndex(position)
+
+    def overlay_series(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``(epochs, norms)`` the ``index``-th drawn run's curve holds for the chosen layer (empty where the
+        run has no such layer)."""
+        return _data(self._overlays[index].layer_curve)
+
+    def overlay_profile(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``(layer positions from 1, norms)`` of the ``index``-th drawn run's last recorded epoch."""
+        return _data(self._overlays[index].profile_curve)
+
+    def overlay_legend_labels(self, which: str = "layer") -> list[str]:
+        """The run names in the legend of the ``"layer"`` or the ``"profile"`` overlay plot, as given."""
+        widget = self.overlay_layer_plot if which == "layer" else self.overlay_profile_plot
+        return [html.unescape(label.text.replace("<br>", "")) for _, label in widget.getPlotItem().legend.items]
+
+    def _fill_layer_combo(self) -> None:
+        """One entry for each trainable layer position any drawn run has, naming each run's layer there; the first
+        layer chosen (where gradients vanish first)."""
+        self.layer_combo.blockSignals(True)
+        self.layer_combo.clear()
+        for position in range(max((len(run.layers) for run in self._overlays), default=0)):
+            labels = dict.fromkeys(run.layers[position] for run in self._overlays if position < len(run.layers))
+            self.layer_combo.addItem(f"{ordinal(position + 1)} trainable layer: {' / '.join(labels)}")
+        self.layer_combo.setCurrentIndex(0 if self.layer_combo.count() else -1)
+        self.layer_combo.setEnabled(self.layer_combo.count() > 1)
+        self.layer_combo.blockSignals(False)
+
+    def _draw_layer(self, *_: object) -> None:
+        """Draw the chosen layer's norm per epoch for every run that has that layer."""
+        position = self.layer_combo.currentIndex()
+        chosen = [run.layers[position] for run in self._overlays if 0 <= position < len(run.layers)]
+        layer = " / ".join(dict.fromkeys(chosen)) if chosen else "One layer"
+        set_title(self.overlay_layer_plot, OVERLAY_LAYER_TITLE.format(layer=layer))
+        for run in self._overlays:
+            if run.layer_curve is not None:
+                self.overlay_layer_plot.getPlotItem().removeItem(run.layer_curve)
+                run.layer_curve = None
+            if 0 <= position < len(run.layers):
+                label = run.layers[position]
+                epochs = np.array([epoch.epoch for epoch in run.epochs], dtype=np.float64)
+                points = _norm_points(epochs, [epoch.grad_norms.get(label, math.nan) for epoch in run.epochs])
+                run.layer_curve = self._overlay_curve(self.overlay_layer_plot, run, points)
+        self.overlay_layer_plot.enableAutoRange()
+
+    @staticmethod
+    def _profile_points(run: _OverlaidRun) -> tuple[np.ndarray, np.ndarray]:
+        last = run.epochs[-1]
+        positions = np.arange(1, len(run.layers) + 1, dtype=np.float64)
+        return _norm_points(positions, [last.grad_norms.get(label, math.nan) for label in run.layers])
+
+    @staticmethod
+    def _overlay_curve(
+        widget: pg.PlotWidget, run: _OverlaidRun, points: tuple[np.ndarray, np.ndarray]
+    ) -> pg.PlotDataItem:
+        """A run's curve with dots at its points, named after the run in the legend."""
+        return widget.plot(
+            *points,
+            pen=pg.mkPen(run.colour, width=2),
+            symbol="o",
+            symbolSize=6,
+            symbolPen=run.colour,
+            symbolBrush=run.colour,
+            antialias=True,
+            name=legend_name(run.name),
+        )
+
+    def _remove_overlays(self) -> None:
+        """Take the overlaid curves off their plots; removing a curve removes its legend entry too."""
+        for run in self._overlays:
+            for widget, curve in (
+                (self.overlay_layer_plot, run.layer_curve),
+                (self.overlay_profile_plot, run.profile_curve),
+            ):
+                if curve is not None:
+                    widget.getPlotItem().removeItem(curve)
+        self._overlays = []
+        for widget in (self.overlay_layer_plot, self.overlay_profile_plot):
+            widget.enableAutoRange()
+
+
+def legend_name(name: str) -> str:
+    """A run's name for an overlay legend: HTML-escaped, on lines of at most :data:`LEGEND_LINE` characters, broken
+    after hyphens and spaces where it can be."""
+    lines = textwrap.wrap(name, LEGEND_LINE, drop_whitespace=False) or [name]
+    return "<br>".join(html.escape(line) for line in lines)
+
+
+def _data(curve: pg.PlotDataItem | None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(x, y)`` a curve holds (y as given, not its logarithm); empty for no curve."""
+    if curve is None:
+        return np.empty(0), np.empty(0)
+    x, y = curve.getOriginalDataset()
+    if x is None:
+        return np.empty(0), np.empty(0)
+    return x, y

@@ -68,6 +68,7 @@ COLUMNS = (
     "Duration",
     "Date",
     "Network",
+    "Experiment",
 )
 NUMERIC_COLUMNS = frozenset(
     {"LR", "Momentum", "Batch", "Train images", "Weight decay", "Epochs", "Best val acc", "Test acc", "Duration"}
@@ -156,6 +157,7 @@ def _cells(summary: RunSummary) -> list[tuple[str, Any]]:
         _duration(summary.duration_seconds),
         _date(summary.started),
         (summary.architecture, summary.architecture.casefold()),
+        (summary.experiment or MISSING, summary.experiment.casefold()),
     ]
 
 
@@ -191,7 +193,8 @@ class RunHistory(QWidget):
     """
 
     overlayRequested = Signal(list)
-    """``[(name, [EpochMetrics, …]), …]``: the selected runs' histories, to draw over the live plots."""
+    """``[(name, [EpochMetrics, …], folder), …]``: the selected runs' histories, to draw over the live plots, and
+    their folders (a Path each), where their other records are."""
     loadRequested = Signal(object)
     """The folder (a Path) of the run whose architecture and settings go back into the builder."""
     continueRequested = Signal(object, int)
@@ -319,7 +322,7 @@ class RunHistory(QWidget):
         """Read the runs folder again, keeping the selected runs selected where they still exist."""
         self.folder_label.setText(f"Runs folder: {self._root}")
         selected = self.selected_folders()
-        self._summaries = {summary.folder: summary for summary in list_runs(self._root)}
+        self._summaries = {summary.folder: summary for summary in list_runs(self._root, experiments=True)}
         self._model.setRowCount(0)
         for summary in self._summaries.values():
             self._model.appendRow(_row_items(summary))
@@ -485,13 +488,14 @@ class RunHistory(QWidget):
     # Actions
 
     def overlay_selected(self) -> None:
-        """Emit :attr:`overlayRequested` with the histories of the selected runs that are not damaged."""
+        """Emit :attr:`overlayRequested` with the names, histories and folders of the selected runs that are not
+        damaged."""
         runs, problems = [], []
         for summary in self._selected():
             if summary.damaged:
                 continue
             try:
-                runs.append((summary.name, read_metrics(summary.folder)))
+                runs.append((summary.name, read_metrics(summary.folder), summary.folder))
             except RunError as error:
                 problems.append(str(error))
         if problems:
