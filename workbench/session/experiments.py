@@ -170,15 +170,7 @@ class ExperimentQueue:
 
     def new_folder(self, title: str) -> Path:
         """A new, unused folder for an experiment called ``title`` under the runs folder."""
-        slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40] or "experiment"
-        root = self.session.runs_folder / EXPERIMENTS_FOLDER
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder = root / f"{stamp}-{slug}"
-        number = 2
-        while folder.exists():
-            folder = root / f"{stamp}-{slug}-{number}"
-            number += 1
-        return folder
+        return new_experiment_folder(self.session.runs_folder, title)
 
     def shown(self) -> ExperimentShown | None:
         """What the tab shows now (None before any experiment)."""
@@ -304,3 +296,16 @@ class ExperimentQueue:
         shown = self.shown()
         if shown is not None:
             self.changed.emit(shown)
+
+
+def new_experiment_folder(runs_folder: Path, title: str) -> Path:
+    """A new, unused folder ``experiments/<date>-<title>`` under ``runs_folder`` for an experiment or a search."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40] or "experiment"
+    root = runs_folder / EXPERIMENTS_FOLDER
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = root / f"{stamp}-{slug}"
+    number = 2
+    while folder.exists():
+        folder = root / f"{stamp}-{slug}-{number}"
+        number += 1
+    return folder

@@ -10,10 +10,8 @@ search is started again. Pause holds the trial at its next batch.
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +23,7 @@ from workbench.core.experiments.search import Search, SearchSpec, SearchTrial, p
 from workbench.core.runs.launch import LaunchedRun
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainState
-from workbench.session.experiments import EXPERIMENTS_FOLDER, Curve
+from workbench.session.experiments import Curve, new_experiment_folder
 from workbench.session.phase import Phase, check_transition
 from workbench.session.tasks import Task, TaskState
 
@@ -189,14 +187,7 @@ class Searcher:
 
     def _new_folder(self, dimensions: tuple[Any, ...]) -> Path:
         keys = "-".join(dimension.key for dimension in dimensions)
-        slug = re.sub(r"[^a-z0-9]+", "-", f"search-{keys}".lower()).strip("-")[:40]
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder = self.session.runs_folder / EXPERIMENTS_FOLDER / f"{stamp}-{slug}"
-        number = 2
-        while folder.exists():
-            folder = folder.with_name(f"{stamp}-{slug}-{number}")
-            number += 1
-        return folder
+        return new_experiment_folder(self.session.runs_folder, f"search-{keys}")
 
 
 class _EpochReports(Callback):

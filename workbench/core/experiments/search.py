@@ -23,9 +23,7 @@ in its user attributes, so that a process on another machine writes the same row
 from __future__ import annotations
 
 import contextlib
-import csv
 import fcntl
-import io
 import json
 import math
 import os
@@ -54,7 +52,7 @@ from workbench.core.experiments.spec import (
     parse_vary,
     value_parser,
 )
-from workbench.core.experiments.sweep import ENDED, RESULT_COLUMNS, RESULTS_FILE, RUNS_DIR
+from workbench.core.experiments.sweep import ENDED, RESULTS_FILE, RUNS_DIR, results_table
 from workbench.core.files import atomic_write_text
 from workbench.core.runs.folders import MAX_NAME_LENGTH, RUN_FILE, checkpoint_epoch, read_metrics
 from workbench.core.runs.launch import LaunchedRun, continue_run, new_run
@@ -702,13 +700,7 @@ class Search:
 
     def results_csv(self) -> str:
         """:meth:`results` as CSV text, with a header line."""
-        buffer = io.StringIO()
-        writer = csv.DictWriter(
-            buffer, ["run", *self.keys(), "status", *RESULT_COLUMNS], lineterminator="\n", extrasaction="ignore"
-        )
-        writer.writeheader()
-        writer.writerows(self.results())
-        return buffer.getvalue()
+        return results_table(self.keys(), self.results())
 
     def save(self) -> None:
         """Write results.csv as the study stands (atomically; one process sharing the folder at a time, so that the

@@ -225,13 +225,7 @@ class Sweep:
 
     def results_csv(self) -> str:
         """:meth:`results` as CSV text, with a header line."""
-        buffer = io.StringIO()
-        writer = csv.DictWriter(
-            buffer, ["run", *self.keys(), "status", *RESULT_COLUMNS], lineterminator="\n", extrasaction="ignore"
-        )
-        writer.writeheader()
-        writer.writerows(self.results())
-        return buffer.getvalue()
+        return results_table(self.keys(), self.results())
 
     def save(self) -> None:
         """Write experiment.json and results.csv as they stand (atomically)."""
@@ -245,6 +239,18 @@ class Sweep:
         }
         atomic_write_text(self.folder / EXPERIMENT_FILE, json.dumps(document, indent=2) + "\n")
         atomic_write_text(self.folder / RESULTS_FILE, self.results_csv())
+
+
+def results_table(keys: list[str], rows: list[dict[str, Any]]) -> str:
+    """results.csv's text: a header line (``run``, each varied key, ``status``, :data:`RESULT_COLUMNS`), then
+    ``rows`` (a sweep's or a search's)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(
+        buffer, ["run", *keys, "status", *RESULT_COLUMNS], lineterminator="\n", extrasaction="ignore"
+    )
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def summarise(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:

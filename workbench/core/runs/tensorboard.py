@@ -34,12 +34,11 @@ from typing import Any
 import numpy as np
 
 from workbench.core.architecture import Architecture
-from workbench.core.data import datasets
 from workbench.core.errors import RunError, WorkbenchError
 from workbench.core.runs.folders import EVALUATION_FILE, error_reason, read_metrics, read_run, run_file
 from workbench.core.runs.lock import writer_of
-from workbench.core.runs.metrics import Evaluation, evaluate_model
-from workbench.core.runs.trained import load_trained
+from workbench.core.runs.metrics import Evaluation
+from workbench.core.runs.trained import evaluate_trained, load_trained
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.state import EpochMetrics
 
@@ -185,26 +184,10 @@ def _evaluation(run_folder: Path, compute: bool) -> tuple[Evaluation | None, str
 
 
 def _evaluate_saved(run_folder: Path) -> Evaluation:
-    """The run's saved weights scored on its dataset's test split, as the app's "evaluate" does
-    (:func:`~workbench.core.runs.trained.evaluate_trained`) but never downloading the dataset: exporting logs
-    must not fetch hundreds of megabytes. :class:`WorkbenchError` saying why it cannot be done."""
-    trained = load_trained(run_folder)  # refuses weights holding NaN or infinite values
-    config = trained.config
-    dataset = datasets.load(
-        config.dataset,
-        config.data_dir,
-        download=False,
-        progress=False,
-        image_size=config.image_size,
-        channels=config.channels,
-        seed=config.seed,
-    )
-    if tuple(dataset.info.input_shape) != tuple(trained.architecture.input_shape):
-        raise RunError(
-            f"{trained.name} takes {trained.architecture.input_shape} inputs but {dataset.info.title} "
-            f"has {dataset.info.input_shape}."
-        )
-    return evaluate_model(trained.model, dataset.test_x, dataset.test_y, dataset.info.class_names)
+    """The run's saved weights scored on its dataset's test split, as the app's "evaluate" does, but never
+    downloading the dataset: exporting logs must not fetch hundreds of megabytes. :class:`WorkbenchError` saying
+    why it cannot be done."""
+    return evaluate_trained(load_trained(run_folder), download=False)  # refuses NaN or infinite weights
 
 
 def _refuse_foreign(target: Path) -> None:

@@ -290,14 +290,16 @@ def _weights_path(folder: Path) -> tuple[Path, str]:
         raise RunError(f"{folder} has no trained weights: neither {WEIGHTS_FILE} nor a readable checkpoint.") from None
 
 
-def evaluate_trained(trained: TrainedModel, data_dir: str | None = None) -> Evaluation:
-    """Score ``trained`` on the test split of the dataset it was trained on; :class:`RunError` for weights that
-    hold NaN or infinite values (:func:`check_finite`), whose scores would mean nothing."""
+def evaluate_trained(trained: TrainedModel, data_dir: str | None = None, download: bool = True) -> Evaluation:
+    """Score ``trained`` on the test split of the dataset it was trained on (``download``: fetch the dataset if it
+    is not here); :class:`RunError` for weights that hold NaN or infinite values (:func:`check_finite`), whose
+    scores would mean nothing."""
     check_finite(trained.model, trained.name)
     config = trained.config
     dataset = datasets.load(
         config.dataset,
         data_dir or config.data_dir,
+        download=download,
         progress=False,
         image_size=config.image_size,
         channels=config.channels,
