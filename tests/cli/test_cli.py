@@ -28,6 +28,7 @@ SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
 # Files the tests write
 RUN_FILES = [
     "architecture.json",
+    "batches.jsonl",
     "checkpoint",
     "evaluation.json",
     "gradients.jsonl",

@@ -12,7 +12,14 @@ import pytest
 from tests import helpers
 from workbench.core.errors import RunError
 from workbench.core.presets import load_preset
-from workbench.core.runs.folders import GRADIENTS_FILE, load_checkpoint, new_run_dir, read_gradients, read_metrics
+from workbench.core.runs.folders import (
+    GRADIENTS_FILE,
+    load_checkpoint,
+    new_run_dir,
+    read_batch_losses,
+    read_gradients,
+    read_metrics,
+)
 from workbench.core.runs.launch import continue_run
 from workbench.core.runs.recorder import RunRecorder
 from workbench.core.training.config import TrainConfig
@@ -104,6 +111,14 @@ def test_a_continued_run_keeps_its_earlier_epochs_and_appends_the_new_ones(tmp_p
     train(tmp_path / "straight", 4)  # a continued run trains exactly as one run would: the same norms
     for continued, straight in zip(lines(tmp_path / "split"), lines(tmp_path / "straight")):
         assert continued["grad_norms"] == pytest.approx(straight["grad_norms"], rel=1e-5)
+    # and the same batch losses (batches.jsonl), each epoch once, at the same global steps
+    split, straight = read_batch_losses(tmp_path / "split"), read_batch_losses(tmp_path / "straight")
+    assert [(epoch.epoch, epoch.first_step) for epoch in split] == [
+        (epoch.epoch, epoch.first_step) for epoch in straight
+    ]
+    assert [epoch.epoch for epoch in split] == [1, 2, 3, 4] and split[1].first_step == len(split[0].losses) + 1
+    for continued, one_run in zip(split, straight):
+        assert continued.losses == pytest.approx(one_run.losses, rel=1e-4)
 
 
 def test_epochs_past_the_checkpoint_are_dropped_when_the_run_continues(tmp_path):

@@ -20,10 +20,11 @@ from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from workbench.core.errors import RunError
 from workbench.core.presets import load_preset
-from workbench.core.runs.folders import new_run_dir, read_metrics, read_run
+from workbench.core.runs.folders import new_run_dir, read_batch_losses, read_metrics, read_run
 from workbench.core.runs.metrics import Evaluation
 from workbench.core.runs.recorder import RunRecorder
 from workbench.core.runs.tensorboard import (
+    BATCH_TAG,
     CONFUSION_TAG,
     EPOCH_FIELDS,
     EVALUATION_TAG,
@@ -104,7 +105,17 @@ def test_every_epoch_the_hyperparameters_and_the_recorded_confusion_matrix_read_
     ended = [point.wall_time for point in events.Scalars("epoch/train_loss")]
     expected_ends = list(itertools.accumulate((epoch.epoch_seconds for epoch in history), initial=started))[1:]
     assert ended == pytest.approx(expected_ends), "each epoch at the time it ended"
-    assert not [tag for tag in events.Tags()["scalars"] if tag.startswith("batch/")], "a run folder keeps no batches"
+    recorded = read_batch_losses(run)
+    assert [epoch.epoch for epoch in recorded] == [1, 2, 3]
+    per_epoch = len(recorded[0].losses)
+    batches = events.Scalars(BATCH_TAG)
+    assert [point.step for point in batches] == list(range(1, EPOCHS * per_epoch + 1)), "every batch at its step"
+    assert [point.value for point in batches] == pytest.approx(
+        [loss for epoch in recorded for loss in epoch.losses], rel=1e-5
+    )
+    for epoch, metrics in zip(recorded, history):  # the batches' losses are those the epoch's loss averages
+        assert sum(epoch.losses) / per_epoch == pytest.approx(metrics.train_loss, rel=0.05)
+    assert batches[per_epoch - 1].wall_time == pytest.approx(expected_ends[0]), "an epoch's last batch as it ends"
 
     document = read_run(run)
     start = hparams_metadata.parse_session_start_info_plugin_data(

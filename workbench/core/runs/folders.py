@@ -43,6 +43,7 @@ CHECKPOINT_DIR = "checkpoint"
 LATEST_FILE = "latest.json"
 EVALUATION_FILE = "evaluation.json"
 GRADIENTS_FILE = "gradients.jsonl"
+BATCHES_FILE = "batches.jsonl"
 """One line per epoch: each trainable layer's median gradient norm over the epoch's logging steps (see
 :class:`~workbench.core.training.gradients.GradientEpoch`); runs of earlier versions have none."""
 
@@ -312,6 +313,51 @@ def read_metrics(folder: str | os.PathLike) -> list[EpochMetrics]:
         except (ValueError, RecursionError) as error:
             raise RunError(f"{path} is damaged at line {number} ({error_reason(error)}).") from None
     return history
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchLosses:
+    """One epoch's line of batches.jsonl: the training loss of each of its batches, the first at global step
+    ``first_step`` (counting from 1); a null loss reads as NaN."""
+
+    epoch: int
+    first_step: int
+    losses: list[float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "first_step": self.first_step, "losses": self.losses}
+
+
+def read_batch_losses(folder: str | os.PathLike) -> list[BatchLosses]:
+    """The epochs' per-batch training losses a run recorded in its batches.jsonl, in order; an empty list for a run
+    without the file (trained before the workbench recorded them). :class:`RunError` when the file cannot be read,
+    or names the first damaged line."""
+    path = run_file(folder, BATCHES_FILE)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as error:
+        raise RunError(f"{path} cannot be read ({error_reason(error)}).") from None
+    epochs = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            values = json.loads(line)
+            losses = values["losses"]
+            if not isinstance(losses, list):
+                raise ValueError("losses is not a list")
+            epochs.append(
+                BatchLosses(
+                    int(values["epoch"]),
+                    int(values["first_step"]),
+                    [math.nan if loss is None else float(loss) for loss in losses],
+                )
+            )
+        except (ValueError, TypeError, KeyError, RecursionError) as error:
+            raise RunError(f"{path} is damaged at line {number} ({error_reason(error)}).") from None
+    return epochs
 
 
 def read_gradients(folder: str | os.PathLike) -> list[GradientEpoch]:

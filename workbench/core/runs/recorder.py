@@ -28,13 +28,16 @@ from workbench.core.errors import RunError
 from workbench.core.files import atomic_write_bytes, atomic_write_text
 from workbench.core.runs.folders import (
     ARCHITECTURE_FILE,
+    BATCHES_FILE,
     EVALUATION_FILE,
     GRADIENTS_FILE,
     METRICS_FILE,
     RUN_FILE,
     WEIGHTS_FILE,
+    BatchLosses,
     checkpoint_epoch,
     finite,
+    read_batch_losses,
     read_gradients,
     read_run,
     write_checkpoint,
@@ -43,6 +46,7 @@ from workbench.core.runs.lock import RunLock
 from workbench.core.runs.metrics import Evaluation, evaluation_from_predictions
 from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
 from workbench.core.training.gradients import GradientEpoch, GradientMonitor, epoch_gradients
+from workbench.core.training.loss_watch import read_losses
 
 RECORDED_SAMPLES_PER_EPOCH = 4
 """The logging steps an epoch of a run's own gradient monitor (the median of which gradients.jsonl keeps)."""
@@ -101,6 +105,8 @@ class RunRecorder(Callback):
         self.gradients = GradientMonitor(per_epoch=RECORDED_SAMPLES_PER_EPOCH, dead_units=False, live=False)
         self.gradient_epochs: list[GradientEpoch] = []  # what gradients.jsonl holds
         self._summarised = 0  # the monitor's samples already in gradient_epochs
+        self.batch_epochs: list[BatchLosses] = []  # what batches.jsonl holds
+        self._batch_losses: list[torch.Tensor | float] = []  # this epoch's, read back at its end
 
     def on_train_start(self, trainer: Trainer, state: TrainState) -> None:
         self.gradients.on_train_start(trainer, state)
@@ -110,13 +116,16 @@ class RunRecorder(Callback):
             if not state.history:
                 atomic_write_text(self.folder / METRICS_FILE, "")
             self._take_up_gradients(len(state.history))
+            self._take_up_batches(len(state.history))
             self._write_run(trainer, "running", None)
 
     def on_batch_end(self, trainer: Trainer, state: TrainState) -> None:
         self.gradients.on_batch_end(trainer, state)
+        self._batch_losses.append(state.batch_loss_value)  # no read-back per batch: all at the epoch's end
 
     def on_epoch_end(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> None:
         summary = self._epoch_gradients(trainer, state, metrics)
+        self._epoch_batches(state)
         with self._writing(state):
             write_checkpoint(self.folder, trainer.checkpoint(state))
             changed = {entry["after_epoch"] + 1: _settings_changed(entry) for entry in self.continuations}
@@ -128,6 +137,27 @@ class RunRecorder(Callback):
             if summary is not None:
                 self.gradient_epochs.append(summary)
             atomic_write_text(self.folder / GRADIENTS_FILE, _gradient_lines(self.gradient_epochs))
+            atomic_write_text(self.folder / BATCHES_FILE, _batch_lines(self.batch_epochs))
+
+    def _epoch_batches(self, state: TrainState) -> None:
+        """This epoch's batch losses, read back from the device at once, as batches.jsonl's next line."""
+        losses, self._batch_losses = read_losses(self._batch_losses), []
+        first = (state.epoch - 1) * state.batches_per_epoch + 1
+        self.batch_epochs.append(BatchLosses(state.epoch, first, losses[-state.batches_per_epoch :]))
+
+    def _take_up_batches(self, epochs: int) -> None:
+        """As :meth:`_take_up_gradients`, for batches.jsonl."""
+        self._batch_losses = []
+        self.batch_epochs = []
+        if not epochs:
+            return
+        try:
+            recorded = read_batch_losses(self.folder)
+        except RunError:
+            recorded = [BatchLosses(0, 0, [])]  # damaged: written again, without it
+        self.batch_epochs = [epoch for epoch in recorded if 1 <= epoch.epoch <= epochs]
+        if len(self.batch_epochs) != len(recorded):
+            atomic_write_text(self.folder / BATCHES_FILE, _batch_lines(self.batch_epochs))
 
     def _epoch_gradients(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> GradientEpoch | None:
         """The epoch's line of gradients.jsonl, from the monitor's samples of its batches."""
@@ -287,6 +317,20 @@ def _gradient_lines(epochs: list[GradientEpoch]) -> str:
     as null)."""
     return "".join(
         json.dumps({**epoch.to_dict(), "grad_norms": finite(_rounded(epoch.grad_norms))}) + "\n" for epoch in epochs
+    )
+
+
+def _batch_lines(epochs: list[BatchLosses]) -> str:
+    """batches.jsonl's text: one JSON line an epoch, each loss to 5 significant digits (one not finite as null)."""
+    return "".join(
+        json.dumps(
+            {
+                **epoch.to_dict(),
+                "losses": [float(f"{loss:.5g}") if math.isfinite(loss) else None for loss in epoch.losses],
+            }
+        )
+        + "\n"
+        for epoch in epochs
     )
 
 

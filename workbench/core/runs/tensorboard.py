@@ -6,7 +6,9 @@ tool that reads its logs (Aim), beside the user's other work.
 - every epoch of metrics.jsonl as scalars ``epoch/train_loss``, ``epoch/val_loss``, ``epoch/val_accuracy``,
   ``epoch/lr``, ``epoch/epoch_seconds`` and ``epoch/samples_per_second`` (the step is the epoch; figures the run
   did not measure, null in the file, are left out). Their wall times are when the epochs ended: the run's start
-  (or its continuation's) plus the epochs' durations. A run folder keeps no per-batch figures, so there are none;
+  (or its continuation's) plus the epochs' durations;
+- every batch's training loss of batches.jsonl as ``batch/train_loss`` (the step is the batch's global number; a
+  run recorded before the workbench kept them has none);
 - the settings that shape a run as hyperparameters (:data:`HPARAMS`, the network's name and the precision it
   trained in), with the metrics ``hparam/best_val_accuracy``, ``hparam/test_accuracy`` and ``hparam/test_loss``
   (NaN where the run has none);
@@ -35,7 +37,15 @@ import numpy as np
 
 from workbench.core.architecture import Architecture
 from workbench.core.errors import RunError, WorkbenchError
-from workbench.core.runs.folders import EVALUATION_FILE, error_reason, read_metrics, read_run, run_file
+from workbench.core.runs.folders import (
+    EVALUATION_FILE,
+    BatchLosses,
+    error_reason,
+    read_batch_losses,
+    read_metrics,
+    read_run,
+    run_file,
+)
 from workbench.core.runs.lock import writer_of
 from workbench.core.runs.metrics import Evaluation
 from workbench.core.runs.trained import evaluate_trained, load_trained
@@ -47,6 +57,8 @@ MARKER_FILE = ".workbench-tensorboard"
 
 MARKER_FORMAT = "workbench-tensorboard"
 
+BATCH_TAG = "batch/train_loss"
+"""Each batch's training loss, at its global step (from batches.jsonl)."""
 EPOCH_FIELDS = ("train_loss", "val_loss", "val_accuracy", "lr", "epoch_seconds", "samples_per_second")
 """The figures of metrics.jsonl written as per-epoch scalars, each under the tag ``epoch/<field>``."""
 
@@ -135,6 +147,10 @@ def write_tensorboard(run_folder: Path, log_dir: Path, *, compute_confusion: boo
     except WorkbenchError as error:
         raise RunError(f"{run_folder} is damaged: {error}") from None
     history = read_metrics(run_folder)
+    try:
+        batches = read_batch_losses(run_folder)
+    except RunError:
+        batches = []  # a damaged batches.jsonl costs the per-batch curve, not the export
     target = Path(log_dir) / log_name(run_folder)
     _refuse_foreign(target)
     evaluation, confusion, note = _evaluation(run_folder, compute_confusion)
@@ -142,7 +158,7 @@ def write_tensorboard(run_folder: Path, log_dir: Path, *, compute_confusion: boo
     _clear(target)
     try:
         _mark(target, run_folder)
-        _write_events(target, document, architecture, config, history, evaluation, confusion, status)
+        _write_events(target, document, architecture, config, history, evaluation, confusion, status, batches)
     except OSError as error:
         raise RunError(f"Cannot write {target}: {error.strerror or error}.") from None
     name = document.get("name")
@@ -228,6 +244,7 @@ def _write_events(
     evaluation: Evaluation | None,
     confusion: str,
     status: str,
+    batches: Sequence[BatchLosses] = (),
 ) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
@@ -240,6 +257,15 @@ def _write_events(
                 value = getattr(epoch, field)
                 if math.isfinite(value):
                     writer.add_scalar(f"epoch/{field}", value, global_step=epoch.epoch, walltime=walltime)
+        ends = {epoch.epoch: walltime for epoch, walltime in zip(history, ended)}
+        for recorded in batches:
+            end = ends.get(recorded.epoch, last_time)
+            start = ends.get(recorded.epoch - 1, end)
+            count = max(len(recorded.losses), 1)
+            for index, loss in enumerate(recorded.losses):
+                if math.isfinite(loss):
+                    moment = None if end is None or start is None else start + (end - start) * (index + 1) / count
+                    writer.add_scalar(BATCH_TAG, loss, global_step=recorded.first_step + index, walltime=moment)
         writer.add_text("run", _run_text(document, config, status, len(history)), last_step, last_time)
         writer.add_text("architecture", _code(architecture.to_json()), last_step, last_time)
         if evaluation is not None:
