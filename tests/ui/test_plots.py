@@ -238,7 +238,22 @@ def test_an_overlaid_run_without_validation_draws_only_its_training_loss(plots):
     plots.show_overlays([("no validation", history)])
     assert len(plots.overlay_series(0, "val_accuracy")[0]) == 0
     assert len(plots.overlay_series(0, "train_loss")[0]) == 2
-    assert _legend_labels(plots.epoch_loss_plot)[-1] == "no validation (train)"
+    assert _legend_labels(plots.epoch_loss_plot)[-1] == "no validation <br>(train)", "a long name wraps"
+
+
+def test_long_run_names_wrap_in_the_legend_so_that_it_keeps_beside_the_plot(plots, qtbot):
+    qtbot.addWidget(plots)
+    plots.resize(900, 500)
+    plots.show()
+    name = "seed-relu-mlp · SGD m0.9 lr 0.001"
+    plots.show_overlays([(name, _history(3))])
+    [label] = _legend_labels(plots.accuracy_plot)[-1:]
+    assert label.replace("<br>", "") == f"{name} (val)" and label.count("<br>") >= 2
+    qtbot.wait(50)
+    widget = plots.accuracy_plot
+    legend = widget.getPlotItem().legend
+    shown = legend.mapRectToScene(legend.boundingRect())
+    assert widget.sceneRect().contains(shown), "the legend is drawn whole inside its plot's widget"
 
 
 def test_legends_sit_beside_the_curves_never_over_them(qtbot, plots):

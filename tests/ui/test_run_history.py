@@ -310,6 +310,7 @@ def test_the_settings_that_matter_have_columns_and_those_the_selected_runs_diffe
         "0",
     )
     assert adam["Momentum"] == "—" and sgd["Momentum"] == "0.9", "momentum only where the optimizer uses it"
+    assert adam["Augment"] == "none"
 
     history.select_folders([history.root / "adam", history.root / "sgd"])
     assert history.differing_columns() == ["Optimizer", "LR", "Momentum", "Epochs"]

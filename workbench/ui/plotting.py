@@ -5,7 +5,9 @@ Used by the training plots, the gradient plots and the activation explorer.
 
 from __future__ import annotations
 
+import html
 import math
+import textwrap
 
 import numpy as np
 import pyqtgraph as pg
@@ -20,6 +22,8 @@ RAW_COLOUR = "#b9cbe3"
 VAL_COLOUR = "#e07000"
 TEXT_COLOUR = "#202020"
 GRID_ALPHA = 0.15
+LEGEND_LINE = 16
+"""The longest line of a run's name in an overlay legend: longer names wrap, so the legend keeps beside the plot."""
 
 
 class Series:
@@ -114,3 +118,10 @@ def make_plot(
     plot.legend = legend  # curves given a name join it, as with addLegend
     plot.setMenuEnabled(False)
     return widget
+
+
+def legend_name(name: str) -> str:
+    """A run's name for an overlay legend: HTML-escaped, on lines of at most :data:`LEGEND_LINE` characters, broken
+    after hyphens and spaces where it can be."""
+    lines = textwrap.wrap(name, LEGEND_LINE, drop_whitespace=False) or [name]
+    return "<br>".join(html.escape(line) for line in lines)

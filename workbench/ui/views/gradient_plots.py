@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import html
 import math
-import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -29,7 +28,7 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from workbench.core.training.gradients import GradientEpoch, GradientSample
-from workbench.ui.plotting import REFRESH_MS, Series, make_plot, set_title
+from workbench.ui.plotting import REFRESH_MS, Series, legend_name, make_plot, set_title
 from workbench.ui.views.plots import OVERLAY_PALETTE
 from workbench.ui.views.sight import out_of_sight
 
@@ -51,9 +50,6 @@ EXPLANATION = (
 OVERLAY_LAYER_TITLE = "{layer}, per epoch"
 OVERLAY_PROFILE_TITLE = "Every layer, each run's last epoch"
 PROFILE_AXIS = "trainable layer, from the input"
-LEGEND_LINE = 22
-"""Characters on a line of the overlay legends: a longer run name (the app's are ``date-time-network-dataset``) goes
-on over more lines, so that the two plots side by side keep room for their curves."""
 NORM_AXIS = "gradient norm (log)"
 NO_GRADIENTS = "{name} has no recorded gradients: trained before this version."
 
@@ -405,13 +401,6 @@ class GradientPlots(QWidget):
         self._overlays = []
         for widget in (self.overlay_layer_plot, self.overlay_profile_plot):
             widget.enableAutoRange()
-
-
-def legend_name(name: str) -> str:
-    """A run's name for an overlay legend: HTML-escaped, on lines of at most :data:`LEGEND_LINE` characters, broken
-    after hyphens and spaces where it can be."""
-    lines = textwrap.wrap(name, LEGEND_LINE, drop_whitespace=False) or [name]
-    return "<br>".join(html.escape(line) for line in lines)
 
 
 def _data(curve: pg.PlotDataItem | None) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,6 @@ other and with the run training now.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 
@@ -29,6 +28,7 @@ from workbench.ui.plotting import (
     TRAIN_COLOUR,
     VAL_COLOUR,
     Series,
+    legend_name,
     make_plot,
     set_title,
 )
@@ -251,7 +251,6 @@ class LivePlots(QWidget):
         return (np.empty(0), np.empty(0)) if x is None else (x, y)
 
     def _overlay_curves(self, name: str, colour: str, history: Sequence[EpochMetrics]) -> dict[str, pg.PlotDataItem]:
-        label = html.escape(name)
         epochs = np.array([metrics.epoch for metrics in history], dtype=np.float64)
         figures = {
             "val_accuracy": [metrics.val_accuracy * 100.0 for metrics in history],
@@ -259,9 +258,9 @@ class LivePlots(QWidget):
             "train_loss": [metrics.train_loss for metrics in history],
         }
         layout = {
-            "val_accuracy": (Qt.PenStyle.SolidLine, f"{label} (val)"),
-            "val_loss": (Qt.PenStyle.DashLine, f"{label} (val)"),
-            "train_loss": (Qt.PenStyle.SolidLine, f"{label} (train)"),
+            "val_accuracy": (Qt.PenStyle.SolidLine, legend_name(f"{name} (val)")),
+            "val_loss": (Qt.PenStyle.DashLine, legend_name(f"{name} (val)")),
+            "train_loss": (Qt.PenStyle.SolidLine, legend_name(f"{name} (train)")),
         }
         curves = {}
         for series, (style, legend) in layout.items():

@@ -62,6 +62,7 @@ COLUMNS = (
     "Batch",
     "Train images",
     "Weight decay",
+    "Augment",
     "Epochs",
     "Best val acc",
     "Test acc",
@@ -73,7 +74,18 @@ COLUMNS = (
 NUMERIC_COLUMNS = frozenset(
     {"LR", "Momentum", "Batch", "Train images", "Weight decay", "Epochs", "Best val acc", "Test acc", "Duration"}
 )
-SETTING_COLUMNS = ("Dataset", "Optimizer", "LR", "Momentum", "Loss", "Batch", "Train images", "Weight decay", "Epochs")
+SETTING_COLUMNS = (
+    "Dataset",
+    "Optimizer",
+    "LR",
+    "Momentum",
+    "Loss",
+    "Batch",
+    "Train images",
+    "Weight decay",
+    "Augment",
+    "Epochs",
+)
 """The columns of what a run was asked to do: those that differ between the selected runs are drawn bold."""
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -144,6 +156,7 @@ def _cells(summary: RunSummary) -> list[tuple[str, Any]]:
     texts = (summary.name, summary.status, summary.dataset, summary.optimizer)
     momentum = _setting(summary, "momentum") if summary.optimizer in MOMENTUM_OPTIMIZERS else (MISSING, None)
     loss = str((summary.config or {}).get("loss", MISSING))
+    augment = str((summary.config or {}).get("augment", "none"))
     return [(text, text.casefold()) for text in texts] + [
         lr,
         momentum,
@@ -151,6 +164,7 @@ def _cells(summary: RunSummary) -> list[tuple[str, Any]]:
         _setting(summary, "batch_size"),
         _setting(summary, "train_size"),
         _setting(summary, "weight_decay"),
+        (augment, augment),
         _epochs(summary),
         _percent(summary.best_val_accuracy),
         _percent(summary.test_accuracy),
