@@ -29,6 +29,7 @@ from workbench.cli.train_options import (
     add_data_arguments,
     add_execution_arguments,
     add_image_arguments,
+    add_network_arguments,
     add_optimisation_arguments,
     chosen_preset,
     new_folder,
@@ -126,9 +127,7 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
         "setting, file or dataset was refused.",
         formatter_class=DefaultsHelpFormatter,
     )
-    source = train.add_mutually_exclusive_group()
-    source.add_argument("--preset", help=f"a bundled network: {', '.join(preset_names())} (default seed-simplenet)")
-    source.add_argument("--arch", type=Path, metavar="FILE", help="an architecture JSON file")
+    source = add_network_arguments(train)
     source.add_argument(
         "--resume",
         type=Path,

@@ -10,6 +10,7 @@ from workbench.cli.train_options import (
     Default,
     DefaultsHelpFormatter,
     add_data_arguments,
+    add_network_arguments,
     add_optimisation_arguments,
     chosen_preset,
     typed_settings,
@@ -31,9 +32,7 @@ def add_lr_find_command(commands: argparse._SubParsersAction) -> None:
         "network's weights are put back afterwards and no run folder is written.",
         formatter_class=DefaultsHelpFormatter,
     )
-    source = finder.add_mutually_exclusive_group()
-    source.add_argument("--preset", help="a bundled network (default seed-simplenet)")
-    source.add_argument("--arch", type=Path, metavar="FILE", help="an architecture JSON file")
+    add_network_arguments(finder)
     add_data_arguments(finder)
     add_optimisation_arguments(finder)
     finder.add_argument("--device", default=TrainConfig().device, help="auto, cpu, cuda, cuda:N or mps")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.cli.console import ConsoleReporter
@@ -17,6 +16,7 @@ from workbench.cli.train_options import (
     DefaultsHelpFormatter,
     add_data_arguments,
     add_execution_arguments,
+    add_network_arguments,
     add_optimisation_arguments,
     chosen_preset,
     typed_settings,
@@ -57,9 +57,7 @@ def add_search_command(commands: argparse._SubParsersAction) -> None:
         "a study that searches something else; 130/143: stopped by a signal.",
         formatter_class=DefaultsHelpFormatter,
     )
-    source = search.add_mutually_exclusive_group()
-    source.add_argument("--preset", help="a bundled network (default seed-simplenet)")
-    source.add_argument("--arch", type=Path, metavar="FILE", help="an architecture JSON file")
+    add_network_arguments(search)
     search.add_argument(
         "--space",
         action="append",

@@ -15,6 +15,7 @@ from workbench.cli.train_options import (
     DefaultsHelpFormatter,
     add_data_arguments,
     add_execution_arguments,
+    add_network_arguments,
     add_optimisation_arguments,
     chosen_preset,
     typed_settings,
@@ -46,9 +47,7 @@ def add_sweep_command(commands: argparse._SubParsersAction) -> None:
         "run. Exit status 0: every run ended; 2: a bad spec; 130/143: stopped by a signal.",
         formatter_class=DefaultsHelpFormatter,
     )
-    source = sweep.add_mutually_exclusive_group()
-    source.add_argument("--preset", help="a bundled network (default seed-simplenet)")
-    source.add_argument("--arch", type=Path, metavar="FILE", help="an architecture JSON file")
+    source = add_network_arguments(sweep)
     source.add_argument(
         "--resume", type=Path, metavar="DIR", help="finish the sweep in DIR, with the settings it was started with"
     )

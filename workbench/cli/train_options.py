@@ -12,7 +12,7 @@ from typing import Any
 from workbench.core.architecture import Architecture
 from workbench.core.data import datasets
 from workbench.core.errors import ConfigError
-from workbench.core.presets import load_preset, with_classes
+from workbench.core.presets import load_preset, preset_names, with_classes
 from workbench.core.training.augment import AUGMENTATIONS
 from workbench.core.training.config import (
     CHANNELS,
@@ -218,3 +218,12 @@ def chosen_preset(name: str | None, dataset: str) -> Architecture:
     if not datasets.is_folder(dataset):
         return preset
     return with_classes(preset, len(datasets.get_info(dataset).class_names))
+
+
+def add_network_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
+    """``--preset NAME | --arch FILE``, the network a command trains; the group, for a command to add its own
+    alternatives (``--resume``, ``--ready-made``)."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--preset", help=f"a bundled network: {', '.join(preset_names())} (default seed-simplenet)")
+    source.add_argument("--arch", type=Path, metavar="FILE", help="an architecture JSON file")
+    return source
