@@ -38,7 +38,7 @@ def test_the_estimate_is_measured_for_the_network_and_settings_shown(tmp_path):
 def test_a_new_request_drops_the_measurement_before_it(tmp_path):
     runner = HeldRunner()
     session = digits_session(tmp_path)
-    session.runner = session.estimates.runner = runner
+    session.runner = session.estimates.work.runner = runner
     session.request_estimate()
     first = runner.held[0]
     session.edit_config(TrainConfig(dataset="digits", train_size=500, val_size=100, epochs=3))
@@ -69,7 +69,7 @@ def test_no_estimate_for_a_network_that_does_not_fit_or_settings_out_of_range(tm
 def test_starting_a_run_stops_the_measurement_and_none_is_made_while_it_trains(tmp_path):
     runner = HeldRunner()
     session = digits_session(tmp_path)
-    session.runner = session.estimates.runner = runner
+    session.runner = session.estimates.work.runner = runner
     session.request_estimate()
     measuring = runner.held[0]
     session.start_training()
@@ -97,7 +97,7 @@ def test_a_continued_run_keeps_the_precision_it_was_started_in(tmp_path, monkeyp
 def test_no_measurement_starts_once_the_session_has_shut_down(tmp_path):
     runner = HeldRunner()
     session = digits_session(tmp_path)
-    session.runner = session.estimates.runner = runner
+    session.runner = session.estimates.work.runner = runner
     session.request_estimate()
     session.shutdown()  # the window closes; its debounce timer may still fire afterwards
     assert runner.held[0].state.cancelled

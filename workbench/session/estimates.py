@@ -14,8 +14,7 @@ from workbench.core.architecture import Architecture
 from workbench.core.data.catalog import DatasetInfo
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.estimate import EstimateStopped, RunEstimate, estimate_run
-from workbench.session.phase import Phase
-from workbench.session.tasks import Runner, Task, TaskState
+from workbench.session.tasks import NewestOnly, Runner, TaskState
 
 MEASURING = "Estimating the run's time…"
 
@@ -30,7 +29,7 @@ class Estimates:
         self.runner = runner
         self.line = ""
         self.latest: RunEstimate | None = None
-        self._task: Task | None = None
+        self.work = NewestOnly(runner, "Estimating the run's time")
 
     def request(self, architecture: Architecture, config: TrainConfig, info: DatasetInfo) -> None:
         """Measure the run these would start; what is being measured now is dropped."""
@@ -42,35 +41,22 @@ class Estimates:
             except EstimateStopped:
                 return None
 
-        # Started on the runner directly: measuring is not a phase of the session, editing goes on meanwhile.
-        task = Task("Estimating the run's time", Phase.IDLE, work)
-        task.on_success = lambda estimate: self._measured(task, estimate)
-        task.on_failure = lambda message: self._failed(task, message)
-        self._task = task
         self._tell(MEASURING)
-        self.runner.start(task)
+        self.work.start(work, self._measured, self._failed)  # not a phase of the session: editing goes on
 
     def cancel(self, clear: bool = True) -> None:
         """Stop measuring (a run starts, the settings cannot train); with ``clear``, show no estimate."""
-        if self._task is not None:
-            self._task.state.cancel()
-            self._task = None
+        self.work.cancel()
         if clear:
             self.latest = None
             self._tell("")
 
-    def _measured(self, task: Task, estimate: RunEstimate | None) -> None:
-        if task is not self._task:
-            return
-        self._task = None
+    def _measured(self, estimate: RunEstimate | None) -> None:
         self.latest = estimate
         self._tell("" if estimate is None else f"Estimated: {estimate.words()}")
 
-    def _failed(self, task: Task, message: str) -> None:
+    def _failed(self, message: str) -> None:
         """Settings or a network that cannot train: Start says why when pressed; the estimate only steps aside."""
-        if task is not self._task:
-            return
-        self._task = None
         self.latest = None
         self._tell(f"No estimate: {message}")
 

@@ -21,8 +21,7 @@ from psygnal import Signal
 from workbench.core.architecture import Architecture
 from workbench.core.inspect.attribution import applicable_methods, attribute, black_pixel
 from workbench.core.inspect.one_image import Inspection, inspect_image
-from workbench.session.phase import Phase
-from workbench.session.tasks import Runner, Task, TaskState
+from workbench.session.tasks import NewestOnly, Runner, TaskState
 
 UNLABELLED = -1
 
@@ -70,9 +69,8 @@ class Inspector:
         self.latest: Inspected | None = None
         self.visible = False
         self.stale = False
-        self.busy = False
         self._network: tuple[torch.nn.Module, Architecture, tuple[str, ...], str] | None = None
-        self._task: Task | None = None
+        self.work = NewestOnly(runner, "Inspecting an image")
 
     def set_network(
         self, model: torch.nn.Module | None, architecture: Architecture, class_names: tuple[str, ...], label: str
@@ -126,12 +124,14 @@ class Inspector:
         """The attribution methods that apply to the network on show."""
         return applicable_methods(self._network[1]) if self._network is not None else ["saliency"]
 
+    @property
+    def busy(self) -> bool:
+        """Whether an inspection is under way."""
+        return self.work.busy
+
     def cancel(self) -> None:
         """Stop measuring (the window closes)."""
-        if self._task is not None:
-            self._task.state.cancel()
-            self._task = None
-        self.busy = False
+        self.work.cancel()
 
     # ---- internals -----------------------------------------------------------------------------------------
 
@@ -172,28 +172,12 @@ class Inspector:
             methods = tuple(applicable_methods(architecture))
             return Inspected(subject, inspection, attribution, method, frozen, architecture, label, target, methods)
 
-        task = Task("Inspecting an image", Phase.IDLE, work)
-        task.on_success = lambda result: self._measured(task, result)
-        task.on_failure = lambda message: self._failed(task, message)
-        self._task = task
-        self.busy = True
-        self.runner.start(task)
+        self.work.start(work, self._measured, self.failed.emit)
 
-    def _measured(self, task: Task, result: Inspected | None) -> None:
-        if task is not self._task:
-            return
-        self._task = None
-        self.busy = False
+    def _measured(self, result: Inspected | None) -> None:
         if result is not None:
             self.latest = result
             self.changed.emit(result)
-
-    def _failed(self, task: Task, message: str) -> None:
-        if task is not self._task:
-            return
-        self._task = None
-        self.busy = False
-        self.failed.emit(message)
 
 
 def _predicted(model: torch.nn.Module, image: torch.Tensor) -> int:

@@ -18,8 +18,7 @@ from psygnal import Signal
 
 from workbench.core.architecture import Architecture
 from workbench.core.inspect.attribution import attribute
-from workbench.session.phase import Phase
-from workbench.session.tasks import Runner, Task, TaskState
+from workbench.session.tasks import NewestOnly, Runner, TaskState
 
 
 @dataclass(frozen=True)
@@ -40,9 +39,7 @@ class LookedAt:
     failed = Signal(str)
 
     def __init__(self, runner: Runner):
-        self.runner = runner
-        self.busy = False
-        self._task: Task | None = None
+        self.work = NewestOnly(runner, "Finding what the network looked at")
 
     def request(
         self,
@@ -57,7 +54,6 @@ class LookedAt:
     ) -> None:
         """Measure, by ``method``, how each of ``images`` (normalised ``(N, C, H, W)``, the gallery's items
         ``indices``) counted for its class in ``targets``; ``black`` is a black pixel in the network's input."""
-        self.cancel()
         frozen = copy.deepcopy(model)  # taken here, in the session's thread: a run replaces weights at epoch ends
         chosen = images.detach().clone()
         asked = tuple(int(index) for index in indices)
@@ -67,31 +63,17 @@ class LookedAt:
             maps = attribute(frozen, architecture, chosen, classes, method, black)
             return None if state.cancelled else PageMaps(key, asked, maps, method)
 
-        task = Task("Finding what the network looked at", Phase.IDLE, work)
-        task.on_success = lambda result: self._measured(task, result)
-        task.on_failure = lambda message: self._failed(task, message)
-        self._task = task
-        self.busy = True
-        self.runner.start(task)
+        self.work.start(work, self._measured, self.failed.emit)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a page's maps are being measured."""
+        return self.work.busy
 
     def cancel(self) -> None:
         """Drop the measurement under way, if any."""
-        if self._task is not None:
-            self._task.state.cancel()
-            self._task = None
-        self.busy = False
+        self.work.cancel()
 
-    def _measured(self, task: Task, result: PageMaps | None) -> None:
-        if task is not self._task:
-            return
-        self._task = None
-        self.busy = False
+    def _measured(self, result: PageMaps | None) -> None:
         if result is not None:
             self.changed.emit(result)
-
-    def _failed(self, task: Task, message: str) -> None:
-        if task is not self._task:
-            return
-        self._task = None
-        self.busy = False
-        self.failed.emit(message)

@@ -120,3 +120,47 @@ class InlineRunner:
 
     def shutdown(self) -> None:
         """Nothing runs after :meth:`start` returns."""
+
+
+class NewestOnly:
+    """Background work where only the newest request matters (an estimate, an inspection, a page's maps): starting
+    one cancels the one before, and only the newest one's outcome reaches its handlers.
+
+    The work runs on the runner directly, under no phase of the session: editing goes on meanwhile.
+    """
+
+    def __init__(self, runner: Runner, name: str):
+        self.runner = runner
+        self.name = name
+        self._task: Task | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a request is being worked on."""
+        return self._task is not None
+
+    def start(
+        self,
+        work: Callable[[TaskState], Any],
+        on_success: Callable[[Any], None],
+        on_failure: Callable[[str], None],
+    ) -> None:
+        """Cancel what is under way and start ``work``; its handlers are called only if no newer work started."""
+        self.cancel()
+        task = Task(self.name, Phase.IDLE, work)
+        task.on_success = lambda result: self._delivered(task, on_success, result)
+        task.on_failure = lambda message: self._delivered(task, on_failure, message)
+        self._task = task
+        self.runner.start(task)
+
+    def cancel(self) -> None:
+        """Drop the work under way, if any: its outcome is never delivered."""
+        if self._task is not None:
+            self._task.state.cancel()
+            self._task = None
+
+    def _delivered(self, task: Task, handler: Callable[[Any], None], outcome: Any) -> None:
+        if task is not self._task:
+            return
+        self._task = None
+        handler(outcome)
