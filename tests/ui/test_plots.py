@@ -177,14 +177,8 @@ def test_overlays_hold_each_runs_points_under_its_name(plots):
             plots.overlay_series(index, "train_loss")[1], [epoch.train_loss for epoch in history]
         )
     assert _legend_labels(plots.accuracy_plot) == ["validation", "adam (val)", "sgd (val)"]
-    assert _legend_labels(plots.epoch_loss_plot) == [
-        "training",
-        "validation",
-        "adam (val)",
-        "adam (train)",
-        "sgd (val)",
-        "sgd (train)",
-    ]
+    assert _legend_labels(plots.epoch_loss_plot) == ["training", "validation", "adam", "sgd"], "one entry a run"
+    assert "dashed: validation" in plots.epoch_loss_plot.getPlotItem().titleLabel.text
     assert plots.point_counts() == dict.fromkeys(SERIES_NAMES, 0), "overlays are not the live run's curves"
 
 
@@ -194,7 +188,9 @@ def test_overlay_colours_differ_from_each_other_and_from_the_live_run(plots):
     assert len(set(colours)) == 8
     assert not set(colours) & {TRAIN_COLOUR, VAL_COLOUR, RAW_COLOUR}
     pen = plots.epoch_loss_plot.getPlotItem().legend.items[2][0].item.opts["pen"]
-    assert pen.color().name() == colours[0] and pen.style() == Qt.PenStyle.DashLine
+    assert pen.color().name() == colours[0] and pen.style() == Qt.PenStyle.SolidLine, "the run's training loss"
+    dashed = plots._overlays[0][2]["val_loss"].opts["pen"]
+    assert dashed.color().name() == colours[0] and dashed.style() == Qt.PenStyle.DashLine, "its validation loss"
 
 
 def test_new_overlays_replace_the_old_and_clear_overlays_removes_them(plots):
@@ -238,7 +234,8 @@ def test_an_overlaid_run_without_validation_draws_only_its_training_loss(plots):
     plots.show_overlays([("no validation", history)])
     assert len(plots.overlay_series(0, "val_accuracy")[0]) == 0
     assert len(plots.overlay_series(0, "train_loss")[0]) == 2
-    assert _legend_labels(plots.epoch_loss_plot)[-1] == "no validation <br>(train)", "a long name wraps"
+    assert _legend_labels(plots.accuracy_plot) == ["validation"], "no accuracy curve, no entry"
+    assert _legend_labels(plots.epoch_loss_plot)[-1] == "no validation"
 
 
 def test_long_run_names_wrap_in_the_legend_so_that_it_keeps_beside_the_plot(plots, qtbot):

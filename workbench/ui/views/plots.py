@@ -36,6 +36,8 @@ from workbench.ui.views.sight import out_of_sight
 
 SMOOTHING = 0.05
 ACCURACY_TITLE = "Validation accuracy per epoch"
+LOSS_TITLE = "Loss per epoch"
+OVERLAID_LOSS_TITLE = "Loss (dashed: validation)"
 SERIES_NAMES = ("batch_loss", "batch_loss_smooth", "train_loss", "val_loss", "val_accuracy")
 # Overlaid runs: a qualitative palette (ColorBrewer Dark2 without its orange, plus cyan and grey) that keeps
 # clear of the live run's blue and orange; a ninth run takes the first colour again.
@@ -55,7 +57,7 @@ class LivePlots(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.batch_plot = make_plot("Training loss per batch", "loss", "batch")
-        self.epoch_loss_plot = make_plot("Loss per epoch", "loss", "epoch", whole_x=True)
+        self.epoch_loss_plot = make_plot(LOSS_TITLE, "loss", "epoch", whole_x=True)
         self.accuracy_plot = make_plot(ACCURACY_TITLE, "accuracy (%)", "epoch", whole_x=True)
 
         batch_item = self.batch_plot.getPlotItem()
@@ -216,8 +218,8 @@ class LivePlots(QWidget):
         """Draw earlier runs on the epoch plots, replacing the overlays shown before.
 
         Each ``(name, history)`` gets its own colour from :data:`OVERLAY_PALETTE`: validation accuracy (%) on
-        the accuracy plot, validation loss (dashed) and training loss on the loss plot, named in the legends
-        "name (val)" and "name (train)". Non-finite figures are skipped, like the live run's. The epoch axes
+        the accuracy plot ("name (val)" in its legend), training loss (solid) and validation loss (dashed) on the
+        loss plot ("name" once in its legend, the title saying which line is which). Non-finite figures are skipped, like the live run's. The epoch axes
         widen to the longest run shown, the loss axis rises to its highest loss.
         """
         self._remove_overlay_curves()
@@ -226,12 +228,14 @@ class LivePlots(QWidget):
             self._overlays.append((name, colour, self._overlay_curves(name, colour, history)))
         self._fit_epoch_range()
         self._fit_loss_top()
+        set_title(self.epoch_loss_plot, OVERLAID_LOSS_TITLE if self._overlays else LOSS_TITLE)
 
     def clear_overlays(self) -> None:
         """Remove every overlaid run, from the plots and their legends."""
         self._remove_overlay_curves()
         self._fit_epoch_range()
         self._fit_loss_top()
+        set_title(self.epoch_loss_plot, LOSS_TITLE)
 
     def overlay_names(self) -> list[str]:
         """The names of the overlaid runs, in the order given to :meth:`show_overlays`."""
@@ -259,8 +263,9 @@ class LivePlots(QWidget):
         }
         layout = {
             "val_accuracy": (Qt.PenStyle.SolidLine, legend_name(f"{name} (val)")),
-            "val_loss": (Qt.PenStyle.DashLine, legend_name(f"{name} (val)")),
-            "train_loss": (Qt.PenStyle.SolidLine, legend_name(f"{name} (train)")),
+            # one entry a run on the loss plot, the title saying which line is which: six would not fit beside it
+            "val_loss": (Qt.PenStyle.DashLine, None),
+            "train_loss": (Qt.PenStyle.SolidLine, legend_name(name)),
         }
         curves = {}
         for series, (style, legend) in layout.items():
@@ -274,7 +279,7 @@ class LivePlots(QWidget):
 
     @staticmethod
     def _overlay_curve(
-        widget: pg.PlotWidget, x: np.ndarray, y: np.ndarray, colour: str, style: Qt.PenStyle, legend: str
+        widget: pg.PlotWidget, x: np.ndarray, y: np.ndarray, colour: str, style: Qt.PenStyle, legend: str | None
     ) -> pg.PlotDataItem:
         """A thin curve with small dots at the epochs, drawn behind the live run's curves."""
         curve = widget.plot(
