@@ -119,7 +119,7 @@ def test_networks_that_do_not_fit_explain_why(layers, message):
     [
         ([], "must be a JSON object"),
         (document([], format="other"), "not a workbench architecture"),
-        (document([], version=2), "newer workbench"),
+        (document([], version=3), "newer workbench"),
         (document([], input_shape=[28, 28]), "input_shape"),
         (document([], num_classes=1), "num_classes"),
         (dict(document([]), layers={}), "'layers' must be a list"),

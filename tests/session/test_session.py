@@ -249,3 +249,16 @@ def test_every_action_names_a_rule_that_answers_on_a_fresh_session():
     for spec in ACTIONS:
         assert spec.enabled(session) in (True, False), spec.id
     assert len({spec.id for spec in ACTIONS}) == len(ACTIONS)
+
+
+def test_a_network_with_blocks_is_refused_by_the_window_with_the_command_that_trains_it(tmp_path):
+    from workbench.session.actions import preset_actions
+
+    session = digits_session(tmp_path)
+    before = session.architecture
+    with pytest.raises(WorkbenchError, match=r"resnet-20 has Residual or Parallel blocks.*workbench train --preset"):
+        session.load_preset("resnet-20")
+    assert session.architecture == before, "the network being edited stays"
+    offered = {spec.argument for spec in preset_actions()}
+    assert "seed-simplenet" in offered and not offered & {"resnet-20", "res-mlp-12"}
+    assert {"plain-20", "deep-mlp-12"} <= offered, "the plain ones are chains: the builder shows them"

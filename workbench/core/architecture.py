@@ -1,9 +1,22 @@
 """Architectures: the versioned JSON document of a network, its validation and its build.
 
-An :class:`Architecture` is a plain list of layers from the catalog plus the input shape and the
-number of classes. :func:`validate` walks the layers with the input shape and reports, per
-layer, the output shape and parameter count, or a message in plain words saying what does not
-fit. :func:`build` turns a valid architecture into an ``nn.Sequential``.
+An :class:`Architecture` is a list of layers from the catalog plus the input shape and the number of
+classes. :func:`validate` walks the layers with the input shape and reports, per layer, the output
+shape and parameter count, or a message in plain words saying what does not fit. :func:`build` turns
+a valid architecture into an ``nn.Sequential``.
+
+Version 2 of the document adds blocks (:mod:`workbench.core.blocks`): a layer may be
+``{"type": "Residual", "shortcut": "identity"|"projection", "layers": [...]}`` or
+``{"type": "Parallel", "merge": "concat"|"sum", "branches": [[...], [...]]}``, nested up to
+:data:`~workbench.core.blocks.MAX_DEPTH` blocks deep. A :class:`Layer` that is a block holds its layers in
+``layers`` (a Residual's) or ``branches`` (a Parallel's). Version-1 documents load unchanged; a document is
+saved as version 1 while its network has no block, so flat networks' files never change.
+
+Every layer has a number, used by every message and by the report's rows: the top-level layers count from
+1 (``"5"``); the layers inside block 5 are ``"5.1"``, ``"5.2"``...; inside a Parallel block 6, layer 1 of
+branch 2 is ``"6.b2.1"``; deeper blocks continue the same way (``"5.2.b1.3"``). Messages name a layer
+``layer 5.2 Conv2d`` and a block ``block 5 Residual``. :func:`module_path` gives a number's module in the
+built network (``"5.2"`` is ``"4.layers.1"``, ``"6.b2.1"`` is ``"5.branches.1.0"``).
 """
 
 from __future__ import annotations
@@ -13,20 +26,35 @@ import difflib
 import json
 import math
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from workbench.core.blocks import (
+    BLOCK_PARAMS,
+    BLOCK_TYPES,
+    MAX_DEPTH,
+    PARALLEL,
+    RESIDUAL,
+    Parallel,
+    Residual,
+    projection,
+    projection_parameters,
+    projection_stride,
+)
 from workbench.core.errors import ArchitectureError
 from workbench.core.files import atomic_write_text
 from workbench.core.layers import CATALOG, InputKind, LayerType, Param
 
 FORMAT = "workbench-architecture"
-VERSION = 1
+VERSION = 2
+"""The newest version of the document this workbench reads and writes (version 2 when the network has blocks)."""
+FLAT_VERSION = 1
+"""The version of a document without blocks: every such network is saved as version 1, as before blocks."""
 MAX_LAYERS = 200
 MAX_PARAMETERS = 50_000_000
 MAX_CHANNELS = 4
@@ -39,18 +67,46 @@ _TOP_LEVEL_KEYS = ("format", "version", "name", "description", "input_shape", "n
 
 @dataclass
 class Layer:
-    """One layer of a network: a catalog type and the parameters set on it."""
+    """One layer of a network: a catalog type and the parameters set on it, or a block and the layers in it.
+
+    A ``Residual`` block holds its layers in ``layers``, a ``Parallel`` block its branches (each a list of
+    layers) in ``branches``; other layers leave both empty. A block's ``params`` hold its ``shortcut`` or
+    ``merge``.
+    """
 
     type: str
     params: dict[str, Any] = field(default_factory=dict)
+    layers: list[Layer] = field(default_factory=list)
+    branches: list[list[Layer]] = field(default_factory=list)
+
+    @property
+    def is_block(self) -> bool:
+        """Whether this is a block (``Residual`` or ``Parallel``) rather than a catalog layer."""
+        return self.type in BLOCK_TYPES
+
+    def sequences(self) -> list[list[Layer]]:
+        """The lists of layers inside: a Residual's ``layers``, a Parallel's ``branches``; none for a layer."""
+        if self.type == RESIDUAL:
+            return [self.layers]
+        if self.type == PARALLEL:
+            return self.branches
+        return []
 
     def resolved_params(self) -> dict[str, Any]:
         """The catalog defaults overlaid with this layer's own parameters."""
+        if self.is_block:
+            param = BLOCK_PARAMS[self.type]
+            return {param.name: param.default, **self.params}
         layer_type = CATALOG[self.type]
         return {**layer_type.defaults(), **self.params}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, **self.params}
+        document: dict[str, Any] = {"type": self.type, **self.params}
+        if self.type == RESIDUAL:
+            document["layers"] = [layer.to_dict() for layer in self.layers]
+        elif self.type == PARALLEL:
+            document["branches"] = [[layer.to_dict() for layer in branch] for branch in self.branches]
+        return document
 
 
 @dataclass
@@ -84,12 +140,22 @@ class Architecture:
             raise ArchitectureError(f"'layers' must be a list of layers, not {_json_kind(raw_layers)}.")
         if len(raw_layers) > MAX_LAYERS:
             raise ArchitectureError(f"The network has {len(raw_layers)} layers; the workbench allows {MAX_LAYERS}.")
-        layers = [_parse_layer(index, raw) for index, raw in enumerate(raw_layers)]
-        for index, layer in enumerate(layers):
-            problem = parameter_problem(index, layer)
+        version = document["version"]
+        layers = [_parse_layer(str(index + 1), raw, 0, version) for index, raw in enumerate(raw_layers)]
+        architecture = cls(
+            name=name, input_shape=input_shape, num_classes=num_classes, layers=layers, description=description
+        )
+        count = 0
+        for number, depth, layer in architecture.walk():
+            problem = _parameter_problem(number, layer) or _structure_problem(number, layer, depth)
             if problem:
                 raise ArchitectureError(problem)
-        return cls(name=name, input_shape=input_shape, num_classes=num_classes, layers=layers, description=description)
+            count += 1
+        if count > MAX_LAYERS:
+            raise ArchitectureError(
+                f"The network has {count} layers, counting those inside blocks; the workbench allows {MAX_LAYERS}."
+            )
+        return architecture
 
     @classmethod
     def from_json(cls, text: str, source: str = "The architecture") -> Architecture:
@@ -123,7 +189,8 @@ class Architecture:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of DESIGN.md."""
-        document: dict[str, Any] = {"format": FORMAT, "version": VERSION, "name": self.name}
+        version = VERSION if self.has_blocks() else FLAT_VERSION
+        document: dict[str, Any] = {"format": FORMAT, "version": version, "name": self.name}
         if self.description:
             document["description"] = self.description
         document.update(
@@ -140,7 +207,7 @@ class Architecture:
             for key, value in self.to_dict().items()
             if key != "layers"
         ]
-        layers = ",\n".join(f"    {json.dumps(layer.to_dict(), ensure_ascii=False)}" for layer in self.layers)
+        layers = ",\n".join(_layer_json(layer, "    ") for layer in self.layers)
         lines.append(f'  "layers": [\n{layers}\n  ]' if layers else '  "layers": []')
         return "{\n" + ",\n".join(lines) + "\n}\n"
 
@@ -153,17 +220,91 @@ class Architecture:
         return copy.deepcopy(self)
 
     def summary(self) -> str:
-        """A one-line description, e.g. ``Flatten → Linear(120) → Linear(10)``."""
+        """A one-line description, e.g. ``Flatten → Linear(120) → Linear(10)``; a block shows as
+        ``Residual(4 layers)`` or ``Parallel(2 branches)``."""
         parts = []
         for layer in self.layers:
             size = layer.params.get("out_features", layer.params.get("out_channels"))
-            parts.append(f"{layer.type}({size})" if size is not None else layer.type)
+            if layer.type == RESIDUAL:
+                parts.append(f"Residual({_count(len(layer.layers), 'layer')})")
+            elif layer.type == PARALLEL:
+                parts.append(f"Parallel({_count(len(layer.branches), 'branch')})")
+            else:
+                parts.append(f"{layer.type}({size})" if size is not None else layer.type)
         return " → ".join(parts) if parts else "(no layers)"
+
+    def walk(self) -> Iterator[tuple[str, int, Layer]]:
+        """Every layer, blocks and the layers inside them, in order: its number (see the module's docstring), its
+        depth (0 for the top-level layers, 1 inside a block...) and the layer."""
+        return _walk_layers(self.layers, "", 0)
+
+    def has_blocks(self) -> bool:
+        """Whether any layer is a block (the document is then version 2)."""
+        return any(layer.is_block for layer in self.layers)
+
+
+def _walk_layers(layers: list[Layer], prefix: str, depth: int) -> Iterator[tuple[str, int, Layer]]:
+    for index, layer in enumerate(layers):
+        number = f"{prefix}{index + 1}"
+        yield number, depth, layer
+        for sequence_prefix, sequence in _sequence_prefixes(number, layer):
+            yield from _walk_layers(sequence, sequence_prefix, depth + 1)
+
+
+def _sequence_prefixes(number: str, layer: Layer) -> list[tuple[str, list[Layer]]]:
+    """The number prefix of each list of layers inside ``layer``: ``5.`` for a Residual's, ``6.b1.``... for a
+    Parallel's branches."""
+    if layer.type == PARALLEL:
+        return [(f"{number}.b{branch + 1}.", layers) for branch, layers in enumerate(layer.branches)]
+    return [(f"{number}.", layers) for layers in layer.sequences()]
+
+
+def module_path(number: str) -> str:
+    """The name in the built ``nn.Sequential`` of the layer numbered ``number``: ``"5"`` -> ``"4"``, ``"5.2"`` ->
+    ``"4.layers.1"``, ``"6.b2.1"`` -> ``"5.branches.1.0"``."""
+    parts = number.split(".")
+    path = [str(int(parts[0]) - 1)]
+    for part in parts[1:]:
+        if part.startswith("b"):
+            path += ["branches", str(int(part[1:]) - 1)]
+        elif path[-2:-1] == ["branches"]:
+            path.append(str(int(part) - 1))
+        else:
+            path += ["layers", str(int(part) - 1)]
+    return ".".join(path)
+
+
+def _layer_json(layer: Layer, indent: str) -> str:
+    """A layer as JSON text; a block over several lines, one inner layer per line, indented by depth."""
+    if not layer.is_block:
+        return f"{indent}{json.dumps(layer.to_dict(), ensure_ascii=False)}"
+    head = indent + json.dumps({"type": layer.type, **layer.params}, ensure_ascii=False)[:-1]
+    inner = indent + "  "
+    if layer.type == RESIDUAL:
+        body = ",\n".join(_layer_json(child, inner) for child in layer.layers)
+        return f'{head}, "layers": [\n{body}\n{indent}]}}' if body else f'{head}, "layers": []}}'
+    branches = []
+    for branch in layer.branches:
+        body = ",\n".join(_layer_json(child, inner + "  ") for child in branch)
+        branches.append(f"{inner}[\n{body}\n{inner}]" if body else f"{inner}[]")
+    listed = ",\n".join(branches)
+    return f'{head}, "branches": [\n{listed}\n{indent}]}}' if branches else f'{head}, "branches": []}}'
+
+
+def _count(count: int, noun: str) -> str:
+    plural = noun + ("es" if noun.endswith("ch") else "s")
+    return f"{count} {noun if count == 1 else plural}"
 
 
 @dataclass(frozen=True)
 class LayerReport:
-    """What validation found for one layer; ``index`` counts from 0, messages count from 1."""
+    """What validation found for one layer or block.
+
+    ``index`` counts from 0 within the layer's own list (the network's, a block's, a branch's); ``number`` is the
+    layer's number in messages (``"5"``, ``"5.2"``, ``"6.b2.1"``: see the module's docstring) and ``depth`` the
+    number of blocks around it (0 for a top-level layer). A block's row has the block's input and output shapes,
+    and its ``parameters`` count every parameter inside it, its projection shortcut's included.
+    """
 
     index: int
     type: str
@@ -172,17 +313,25 @@ class LayerReport:
     parameters: int
     error: str | None = None
     warning: str | None = None
+    number: str = ""
+    depth: int = 0
 
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """The result of :func:`validate`: per-layer rows, totals, errors and warnings."""
+    """The result of :func:`validate`: per-layer rows, totals, errors and warnings.
+
+    ``layers`` has one row per top-level layer (a block is one row); ``rows`` has every row, blocks and the
+    layers inside them, in the order of :meth:`Architecture.walk`. For a network without blocks the two are
+    the same.
+    """
 
     layers: tuple[LayerReport, ...]
     output_shape: tuple[int, ...] | None
     total_parameters: int
     errors: tuple[str, ...]
     warnings: tuple[str, ...]
+    rows: tuple[LayerReport, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -194,12 +343,17 @@ class ValidationReport:
             raise ArchitectureError("\n".join(self.errors))
 
     def input_shapes(self) -> list[tuple[int, ...]]:
-        """Every layer's input shape; :class:`ArchitectureError` (see :meth:`raise_if_invalid`) if invalid."""
+        """Every top-level layer's input shape; :class:`ArchitectureError` (see :meth:`raise_if_invalid`) if
+        invalid."""
         self.raise_if_invalid()
         shapes = [row.input_shape for row in self.layers]
         # A valid network has no layer after a misfit, so every shape is known.
         assert all(shape is not None for shape in shapes), "a valid report has every layer's input shape"
         return [shape for shape in shapes if shape is not None]
+
+    def row(self, number: str) -> LayerReport | None:
+        """The row of the layer numbered ``number`` (``"5.2"``), or None."""
+        return next((row for row in self.rows if row.number == number), None)
 
 
 def format_shape(shape: tuple[int, ...]) -> str:
@@ -208,11 +362,17 @@ def format_shape(shape: tuple[int, ...]) -> str:
 
 
 def parameter_problem(index: int, layer: Layer) -> str | None:
-    """What is wrong with a layer's type or parameters, in words; None when they are fine."""
-    where = f"layer {index + 1} {layer.type}"
+    """What is wrong with a top-level layer's type or parameters, in words; None when they are fine."""
+    return _parameter_problem(str(index + 1), layer)
+
+
+def _parameter_problem(number: str, layer: Layer) -> str | None:
+    if layer.is_block:
+        return _block_parameter_problem(number, layer)
+    where = f"layer {number} {layer.type}"
     layer_type = CATALOG.get(layer.type)
     if layer_type is None:
-        return f"layer {index + 1}: unknown layer type '{layer.type}'{_suggest(layer.type, CATALOG)}."
+        return f"layer {number}: unknown layer type '{layer.type}'{_suggest(layer.type, [*CATALOG, *BLOCK_TYPES])}."
     for name, value in layer.params.items():
         spec = layer_type.param(name)
         if spec is None:
@@ -225,59 +385,243 @@ def parameter_problem(index: int, layer: Layer) -> str | None:
     return None
 
 
+def _block_parameter_problem(number: str, layer: Layer) -> str | None:
+    where = f"block {number} {layer.type}"
+    spec = BLOCK_PARAMS[layer.type]
+    for name, value in layer.params.items():
+        if name != spec.name:
+            inside = "layers" if layer.type == RESIDUAL else "branches"
+            return (
+                f"{where}: no parameter '{name}'{_suggest(name, [spec.name, inside])}; its parameter is "
+                f"{spec.name}, and its layers go in '{inside}'."
+            )
+        if not _value_fits(spec, value):
+            return f"{where}: {name} must be {spec.describe_range()}, not {_show(value)}."
+    return None
+
+
+def _structure_problem(number: str, layer: Layer, depth: int) -> str | None:
+    """What is wrong with what a layer holds: a block's depth, its layers or branches; a layer holding layers.
+    ``depth`` is the number of blocks around the layer."""
+    if not layer.is_block:
+        if layer.layers or layer.branches:
+            return f"layer {number} {layer.type} holds layers of its own; only Residual and Parallel blocks may."
+        return None
+    where = f"block {number} {layer.type}"
+    if depth + 1 > MAX_DEPTH:
+        return f"{where} is nested {depth + 1} blocks deep; the workbench allows blocks {MAX_DEPTH} deep."
+    if layer.type == RESIDUAL:
+        if layer.branches:
+            return f"{where} has branches; only a Parallel block has branches, a Residual block has layers."
+        if not layer.layers:
+            return f"{where} has no layers: add at least one layer inside it, or remove the block."
+        return None
+    if layer.layers:
+        return f"{where} has layers outside its branches; put them in a branch."
+    if len(layer.branches) < 2:
+        return (
+            f"{where} has {_count(len(layer.branches), 'branch')}; it needs at least two (with one, use its "
+            f"layers without the block)."
+        )
+    for branch, layers in enumerate(layer.branches, start=1):
+        if not layers:
+            return (
+                f"{where}: branch {branch} has no layers: add one (an Identity passes the input through) or "
+                f"remove the branch."
+            )
+    return None
+
+
+@dataclass
+class _Walk:
+    """What :func:`validate` collects on its way through the layers."""
+
+    loss: str
+    rows: list[LayerReport] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
 def validate(architecture: Architecture, loss: str = "cross-entropy") -> ValidationReport:
     """Walk the layers with the input shape: output shape and parameters per layer, or errors.
 
     Never raises for a bad network; every problem becomes a message in the report. The walk
     stops at the first layer that does not fit, since the shapes after it are unknown. The warnings
     follow the ``loss`` the network will be trained with (a Softmax or a final Sigmoid hurts
-    cross-entropy, not the class's MSE).
+    cross-entropy, not the class's MSE). Blocks are walked inside (see :class:`ValidationReport`).
     """
-    rows: list[LayerReport] = []
-    errors: list[str] = []
-    warnings: list[str] = []
-    shape: tuple[int, ...] | None = tuple(architecture.input_shape)
-    total = 0
-    for index, layer in enumerate(architecture.layers):
-        if shape is None:
-            rows.append(LayerReport(index, layer.type, None, None, 0))
-            continue
-        error = parameter_problem(index, layer) or _fit_problem(index, layer, shape)
-        output, parameters = (None, 0)
-        if error is None:
-            output, parameters, error = _trace(index, layer, shape)
-        warning = _warning(index, layer, len(architecture.layers)) if loss == "cross-entropy" else None
-        rows.append(LayerReport(index, layer.type, shape, output, parameters, error, warning))
-        if error:
-            errors.append(error)
-        if warning:
-            warnings.append(warning)
-        total += parameters
-        shape = output
+    walk = _Walk(loss)
+    shape, total = _walk_sequence(walk, architecture.layers, tuple(architecture.input_shape), "", 0)
+    rows, errors = walk.rows, walk.errors
     if shape is not None:
         ending = _ending_problem(architecture, shape)
         if ending:
             errors.append(ending)
-            if rows:
-                rows[-1] = _with_error(rows[-1], ending)
+            last = max((position for position, row in enumerate(rows) if row.depth == 0), default=None)
+            if last is not None:
+                rows[last] = _with_error(rows[last], ending)
     if total > MAX_PARAMETERS:
         errors.append(
             f"The network has {total:,} parameters; the workbench trains at most {MAX_PARAMETERS:,}. "
             f"Use fewer units or channels, or pool before the first Linear."
         )
-    return ValidationReport(tuple(rows), shape, total, tuple(errors), tuple(warnings))
+    top = tuple(row for row in rows if row.depth == 0)
+    return ValidationReport(top, shape, total, tuple(errors), tuple(walk.warnings), tuple(rows))
+
+
+def _walk_sequence(
+    walk: _Walk, layers: list[Layer], shape: tuple[int, ...] | None, prefix: str, depth: int
+) -> tuple[tuple[int, ...] | None, int]:
+    """Validate ``layers`` one after another from ``shape``: their output shape (None once one does not fit) and
+    their parameters."""
+    total = 0
+    for index, layer in enumerate(layers):
+        last = depth == 0 and index == len(layers) - 1
+        shape, parameters = _walk_layer(walk, index, f"{prefix}{index + 1}", depth, layer, shape, last)
+        total += parameters
+    return shape, total
+
+
+def _walk_layer(
+    walk: _Walk, index: int, number: str, depth: int, layer: Layer, shape: tuple[int, ...] | None, last: bool
+) -> tuple[tuple[int, ...] | None, int]:
+    if shape is None:
+        walk.rows.append(LayerReport(index, layer.type, None, None, 0, number=number, depth=depth))
+        for prefix, layers in _sequence_prefixes(number, layer):
+            _walk_sequence(walk, layers, None, prefix, depth + 1)
+        return None, 0
+    if layer.is_block:
+        return _walk_block(walk, index, number, depth, layer, shape)
+    error = (
+        _parameter_problem(number, layer)
+        or _structure_problem(number, layer, depth)
+        or _fit_problem(number, layer, shape)
+    )
+    output, parameters = (None, 0)
+    if error is None:
+        output, parameters, error = _trace(number, layer, shape)
+    warning = _warning(number, layer, last) if walk.loss == "cross-entropy" else None
+    walk.rows.append(LayerReport(index, layer.type, shape, output, parameters, error, warning, number, depth))
+    if error:
+        walk.errors.append(error)
+    if warning:
+        walk.warnings.append(warning)
+    return output, parameters
+
+
+def _walk_block(
+    walk: _Walk, index: int, number: str, depth: int, layer: Layer, shape: tuple[int, ...]
+) -> tuple[tuple[int, ...] | None, int]:
+    position = len(walk.rows)
+    walk.rows.append(LayerReport(index, layer.type, shape, None, 0, number=number, depth=depth))
+    error = _parameter_problem(number, layer) or _structure_problem(number, layer, depth)
+    output: tuple[int, ...] | None = None
+    parameters = 0
+    if error is not None:
+        for prefix, layers in _sequence_prefixes(number, layer):
+            _walk_sequence(walk, layers, None, prefix, depth + 1)
+    elif layer.type == RESIDUAL:
+        output, parameters, error = _walk_residual(walk, number, depth, layer, shape)
+    else:
+        output, parameters, error = _walk_parallel(walk, number, depth, layer, shape)
+    walk.rows[position] = LayerReport(index, layer.type, shape, output, parameters, error, None, number, depth)
+    if error:
+        walk.errors.append(error)
+    return output, parameters
+
+
+def _walk_residual(
+    walk: _Walk, number: str, depth: int, layer: Layer, shape: tuple[int, ...]
+) -> tuple[tuple[int, ...] | None, int, str | None]:
+    inner, parameters = _walk_sequence(walk, layer.layers, shape, f"{number}.", depth + 1)
+    if inner is None:
+        return None, parameters, None
+    where = f"block {number} Residual: its layers turn {format_shape(shape)} into {format_shape(inner)}"
+    if len(inner) != len(shape):
+        return None, parameters, f"{where}, so no shortcut can add the input: move the Flatten out of the block."
+    fits = len(shape) == 1 or projection_stride(shape, inner) is not None
+    if layer.resolved_params()["shortcut"] == "identity":
+        if inner == shape:
+            return inner, parameters, None
+        if fits:
+            return None, parameters, f"{where}, so the input cannot be added: set its shortcut to projection."
+    elif fits:
+        return inner, parameters + projection_parameters(shape, inner), None
+    return (
+        None,
+        parameters,
+        (
+            f"{where}, so the input cannot be added even by a projection, which shrinks the height and width "
+            f"by one stride: keep them (padding) or halve both (stride 2)."
+        ),
+    )
+
+
+def _walk_parallel(
+    walk: _Walk, number: str, depth: int, layer: Layer, shape: tuple[int, ...]
+) -> tuple[tuple[int, ...] | None, int, str | None]:
+    outputs: list[tuple[int, ...] | None] = []
+    parameters = 0
+    for prefix, layers in _sequence_prefixes(number, layer):
+        output, branch_parameters = _walk_sequence(walk, layers, shape, prefix, depth + 1)
+        outputs.append(output)
+        parameters += branch_parameters
+    shapes = [output for output in outputs if output is not None]
+    if len(shapes) < len(outputs):
+        return None, parameters, None
+    listed = ", ".join(f"{format_shape(output)} (branch {branch})" for branch, output in enumerate(shapes, start=1))
+    where = f"block {number} Parallel: its branches end with {listed}"
+    if layer.resolved_params()["merge"] == "sum":
+        if len(set(shapes)) > 1:
+            return None, parameters, f"{where}, so they cannot be added: sum needs the same shape from every branch."
+        return shapes[0], parameters, None
+    if len({len(output) for output in shapes}) > 1:
+        return (
+            None,
+            parameters,
+            f"{where}, so they cannot be concatenated: every branch must end with an image, or every one with a "
+            f"flat vector.",
+        )
+    if len({output[1:] for output in shapes}) > 1:
+        return (
+            None,
+            parameters,
+            f"{where}, so they cannot be concatenated along the channels: every branch must end with the same "
+            f"height and width.",
+        )
+    return (sum(output[0] for output in shapes), *shapes[0][1:]), parameters, None
 
 
 def build(architecture: Architecture) -> nn.Sequential:
     """An ``nn.Sequential`` of the architecture's layers, initialised by torch's defaults.
 
     Raises :class:`ArchitectureError` if the architecture does not validate. The model's output
-    for a batch of ``input_shape`` images has the shape ``(batch, num_classes)``.
+    for a batch of ``input_shape`` images has the shape ``(batch, num_classes)``. A block becomes a
+    :class:`~workbench.core.blocks.Residual` or :class:`~workbench.core.blocks.Parallel` module
+    (see :func:`module_path` for the names of the layers inside).
     """
-    shapes = validate(architecture).input_shapes()
-    return nn.Sequential(
-        *(_make_module(CATALOG[layer.type], layer, shape) for layer, shape in zip(architecture.layers, shapes))
-    )
+    report = validate(architecture)
+    report.raise_if_invalid()
+    rows = {row.number: row for row in report.rows}
+    return nn.Sequential(*_make_sequence(architecture.layers, "", rows))
+
+
+def _make_sequence(layers: list[Layer], prefix: str, rows: dict[str, LayerReport]) -> list[nn.Module]:
+    return [_make_layer(layer, f"{prefix}{index + 1}", rows) for index, layer in enumerate(layers)]
+
+
+def _make_layer(layer: Layer, number: str, rows: dict[str, LayerReport]) -> nn.Module:
+    row = rows[number]
+    # A valid network has every layer's shapes.
+    assert row.input_shape is not None and row.output_shape is not None, "a valid report has every shape"
+    if layer.type == RESIDUAL:
+        body = _make_sequence(layer.layers, f"{number}.", rows)
+        shortcut = projection(row.input_shape, row.output_shape)
+        return Residual(body, shortcut if layer.resolved_params()["shortcut"] == "projection" else None)
+    if layer.type == PARALLEL:
+        branches = [_make_sequence(layers, prefix, rows) for prefix, layers in _sequence_prefixes(number, layer)]
+        return Parallel(branches, layer.resolved_params()["merge"])
+    return _make_module(CATALOG[layer.type], layer, row.input_shape)
 
 
 def _make_module(layer_type: LayerType, layer: Layer, shape: tuple[int, ...]) -> nn.Module:
@@ -287,7 +631,35 @@ def _make_module(layer_type: LayerType, layer: Layer, shape: tuple[int, ...]) ->
     return layer_type.torch_class(**kwargs)
 
 
-def _trace(index: int, layer: Layer, shape: tuple[int, ...]) -> tuple[tuple[int, ...] | None, int, str | None]:
+_Traced = tuple[tuple[int, ...] | None, int, str | None]
+_TRACED: dict[tuple[Any, ...], _Traced] = {}
+_TRACED_LIMIT = 4096
+# Layers that keep their input's shape and have no parameters, whatever their settings: no need to trace them.
+_SHAPE_KEEPING_GROUPS = ("Activation", "Regularisation")
+
+
+def _trace(number: str, layer: Layer, shape: tuple[int, ...]) -> _Traced:
+    """The layer's output shape and parameters, or why it cannot take ``shape``: from :func:`_trace_once`, whose
+    answers for layers that fit are kept (the builder validates on every edit, and deep networks repeat the same
+    layers)."""
+    layer_type = CATALOG[layer.type]
+    if layer_type.group in _SHAPE_KEEPING_GROUPS and not layer_type.inferred:
+        return shape, 0, None
+    key = (layer.type, tuple(sorted(layer.params.items())), shape)
+    try:
+        traced = _TRACED.get(key)
+    except TypeError:  # a parameter's value that cannot be a key (validation has refused it already)
+        return _trace_once(number, layer, shape)
+    if traced is None:
+        traced = _trace_once(number, layer, shape)
+        if traced[2] is None:
+            if len(_TRACED) >= _TRACED_LIMIT:
+                _TRACED.clear()
+            _TRACED[key] = traced
+    return traced
+
+
+def _trace_once(number: str, layer: Layer, shape: tuple[int, ...]) -> _Traced:
     """Build the layer on the meta device (no memory, no compute) and push a batch through it."""
     layer_type = CATALOG[layer.type]
     try:
@@ -297,24 +669,24 @@ def _trace(index: int, layer: Layer, shape: tuple[int, ...]) -> tuple[tuple[int,
             output = tuple(module(torch.empty((2, *shape))).shape[1:])
     except (RuntimeError, ValueError) as error:
         reason = str(error).splitlines()[0]
-        return None, 0, f"layer {index + 1} {layer.type} cannot take an input of {format_shape(shape)}: {reason}"
+        return None, 0, f"layer {number} {layer.type} cannot take an input of {format_shape(shape)}: {reason}"
     parameters = sum(p.numel() for p in module.parameters())
     if 0 in output:
         return (
             None,
             0,
             (
-                f"layer {index + 1} {layer.type} turns {format_shape(shape)} into {format_shape(output)}, "
+                f"layer {number} {layer.type} turns {format_shape(shape)} into {format_shape(output)}, "
                 f"which is empty: make it smaller or remove it."
             ),
         )
     return output, parameters, None
 
 
-def _fit_problem(index: int, layer: Layer, shape: tuple[int, ...]) -> str | None:
+def _fit_problem(number: str, layer: Layer, shape: tuple[int, ...]) -> str | None:
     """The common mistakes, explained before torch would complain in its own words."""
     layer_type = CATALOG[layer.type]
-    where = f"layer {index + 1} {layer.type}"
+    where = f"layer {number} {layer.type}"
     if layer_type.accepts is InputKind.FLAT and len(shape) != 1:
         return f"{where} expects a flat input but gets {format_shape(shape)}: add a Flatten before it."
     if layer_type.accepts is InputKind.IMAGE and len(shape) != 3:
@@ -357,14 +729,15 @@ def _ending_problem(architecture: Architecture, shape: tuple[int, ...]) -> str |
     return None
 
 
-def _warning(index: int, layer: Layer, count: int) -> str | None:
-    where = f"layer {index + 1} {layer.type}"
+def _warning(number: str, layer: Layer, last: bool) -> str | None:
+    """The warning for cross-entropy of a layer; ``last``: whether it is the network's last (top-level) layer."""
+    where = f"layer {number} {layer.type}"
     if layer.type == "Softmax":
         return (
             f"{where}: cross-entropy already applies a softmax; a Softmax layer before it squashes the "
             f"gradients and slows learning. Keep it only for the MSE loss."
         )
-    if layer.type == "Sigmoid" and index == count - 1:
+    if layer.type == "Sigmoid" and last:
         return (
             f"{where} is the last layer: it squeezes every score into (0, 1), so cross-entropy can hardly "
             f"tell the classes apart and learning crawls (the class's SigmoidNet shows this)."
@@ -373,9 +746,7 @@ def _warning(index: int, layer: Layer, count: int) -> str | None:
 
 
 def _with_error(row: LayerReport, error: str) -> LayerReport:
-    return LayerReport(
-        row.index, row.type, row.input_shape, row.output_shape, row.parameters, row.error or error, row.warning
-    )
+    return replace(row, error=row.error or error)
 
 
 def _value_fits(spec: Param, value: Any) -> bool:
@@ -406,15 +777,48 @@ def _unknown_param_problem(layer_type: LayerType, name: str, value: Any) -> str 
     return f"no parameter '{name}'{_suggest(name, known)}; its parameters are {', '.join(known)}."
 
 
-def _parse_layer(index: int, raw: Any) -> Layer:
+def _parse_layer(number: str, raw: Any, depth: int, version: int) -> Layer:
+    """The layer numbered ``number`` from its JSON object; ``depth`` blocks around it, in a document of ``version``."""
     if not isinstance(raw, dict):
         raise ArchitectureError(
-            f'layer {index + 1} must be an object like {{"type": "Linear", ...}}, not {_json_kind(raw)}.'
+            f'layer {number} must be an object like {{"type": "Linear", ...}}, not {_json_kind(raw)}.'
         )
     kind = raw.get("type")
     if not isinstance(kind, str):
-        raise ArchitectureError(f"layer {index + 1} needs a 'type' naming the layer, e.g. \"Linear\".")
-    return Layer(kind, {key: value for key, value in raw.items() if key != "type"})
+        raise ArchitectureError(f"layer {number} needs a 'type' naming the layer, e.g. \"Linear\".")
+    if kind not in BLOCK_TYPES:
+        return Layer(kind, {key: value for key, value in raw.items() if key != "type"})
+    where = f"block {number} {kind}"
+    if version < VERSION:
+        raise ArchitectureError(
+            f"{where}: blocks need version {VERSION} of the architecture format, but the file says version "
+            f'{version}: set its "version" to {VERSION}.'
+        )
+    if depth + 1 > MAX_DEPTH:
+        raise ArchitectureError(f"{where} is nested deeper than {MAX_DEPTH} blocks, the most the workbench allows.")
+    inside = "layers" if kind == RESIDUAL else "branches"
+    params = {key: value for key, value in raw.items() if key not in ("type", inside)}
+    content = raw.get(inside)
+    if kind == RESIDUAL:
+        if not isinstance(content, list):
+            raise ArchitectureError(
+                f"{where} needs 'layers': a list of the layers inside it, not {_json_kind(content)}."
+            )
+        layers = [_parse_layer(f"{number}.{index + 1}", item, depth + 1, version) for index, item in enumerate(content)]
+        return Layer(kind, params, layers=layers)
+    if not isinstance(content, list):
+        raise ArchitectureError(
+            f"{where} needs 'branches': a list of branches, each a list of layers, not {_json_kind(content)}."
+        )
+    branches = []
+    for branch, items in enumerate(content, start=1):
+        if not isinstance(items, list):
+            raise ArchitectureError(f"{where}: branch {branch} must be a list of layers, not {_json_kind(items)}.")
+        prefix = f"{number}.b{branch}."
+        branches.append(
+            [_parse_layer(f"{prefix}{index + 1}", item, depth + 1, version) for index, item in enumerate(items)]
+        )
+    return Layer(kind, params, branches=branches)
 
 
 def _check_header(document: dict) -> None:

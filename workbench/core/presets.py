@@ -18,6 +18,10 @@ _ORDER = {
     "seed-relunet-6": 6,
     "cnn-small": 7,
     "cnn-strong": 8,
+    "deep-mlp-12": 9,
+    "res-mlp-12": 10,
+    "plain-20": 11,
+    "resnet-20": 12,
 }
 
 

@@ -131,16 +131,20 @@ ACTIONS: tuple[ActionSpec, ...] = (
 
 
 def preset_actions() -> tuple[ActionSpec, ...]:
-    """One action per bundled preset, in the Presets menu, with the preset's description as its tooltip."""
+    """One action per bundled preset the window can show, in the Presets menu, with the preset's description as its
+    tooltip (the presets with Residual or Parallel blocks train with ``workbench train`` until the builder shows
+    blocks)."""
+    presets = [load_preset(name) for name in preset_names()]
     return tuple(
         ActionSpec(
-            f"presets.{name}",
-            name,
+            f"presets.{preset.name}",
+            preset.name,
             "&Presets",
             "load_preset",
             can_edit,
-            tooltip=load_preset(name).description,
-            argument=name,
+            tooltip=preset.description,
+            argument=preset.name,
         )
-        for name in preset_names()
+        for preset in presets
+        if not preset.has_blocks()
     )

@@ -356,6 +356,8 @@ def with_layer_param(architecture: Architecture, key: str, value: Any) -> Archit
             f"{key}: the network '{architecture.name}' has layers 1 to {len(architecture.layers)}, not {number}."
         )
     layer = architecture.layers[number - 1]
+    if layer.is_block:
+        raise ConfigError(f"{key}: layer {number} is a {layer.type} block; vary a layer that is not inside a block.")
     param = CATALOG[layer.type].param(name)
     if param is None:
         names = ", ".join(p.name for p in CATALOG[layer.type].params) or "none"
@@ -427,6 +429,7 @@ def vary_choices(architecture: Architecture) -> list[VaryChoice]:
     widths = [
         (number, layer, param)
         for number, layer in enumerate(architecture.layers, start=1)
+        if not layer.is_block
         for param in CATALOG[layer.type].params
         if param.name in WIDTHS
     ]

@@ -3,7 +3,9 @@
 The module needs only torch and safetensors. Its layers are attributes named after their type and a running number
 (:func:`layer_attribute_names`: ``conv1``, ``relu2``, ``fc1``), each built with the arguments that differ from
 torch's defaults; its ``load()`` reads the export's weights (keys named after the layers) or a run's (keys numbered
-by position). Every text from the run (its name, the dataset's title, the class names) is quoted or escaped, so
+by position). A block of the network becomes a ``Residual`` or ``Parallel`` module, whose classes the module
+defines (only when the network has blocks), with the layers inside as a list: the weights' keys inside a block read
+``residual1.layers.0.weight``, ``parallel1.branches.1.0.weight``, as the workbench's own. Every text from the run (its name, the dataset's title, the class names) is quoted or escaped, so
 no name can inject code.
 """
 
@@ -20,7 +22,8 @@ from datetime import UTC, datetime
 from torch import nn
 
 from workbench import __version__
-from workbench.core.architecture import Architecture, Layer, format_shape, validate
+from workbench.core.architecture import Architecture, Layer, LayerReport, format_shape, validate
+from workbench.core.blocks import PARALLEL, RESIDUAL, projection_stride
 from workbench.core.errors import ExportError
 from workbench.core.layers import CATALOG
 from workbench.core.runs.trained import DataDescription, TrainedModel
@@ -40,6 +43,42 @@ _SHORT_NAMES = {
 _POSITIONAL = ("in_features", "out_features", "in_channels", "out_channels", "num_features")
 _MODULE_NAMES = ("CLASS_NAMES", "INPUT_SHAPE", "MEAN", "STD", "WEIGHTS", "LAYER_NAMES")
 _LINE_LENGTH = 100
+# The classes of the blocks, written into the module of a network that uses them; as workbench/core/blocks.py's.
+_BLOCK_CLASSES = {
+    RESIDUAL: '''
+class Residual(nn.Module):
+    """A residual block: shortcut(x) + layers(x). The shortcut is x itself, or a projection
+    (a 1×1 convolution or a Linear) where the layers change the shape."""
+
+    def __init__(self, layers: list[nn.Module], shortcut: nn.Module | None = None) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(*layers)
+        self.shortcut = shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skipped = x if self.shortcut is None else self.shortcut(x)
+        return skipped + self.layers(x)
+''',
+    PARALLEL: '''
+class Parallel(nn.Module):
+    """Branches side by side on the same input; their outputs concatenated along the channels
+    (or the features), or summed."""
+
+    def __init__(self, branches: list[list[nn.Module]], merge: str = "concat") -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(nn.Sequential(*branch) for branch in branches)
+        self.merge = merge
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = [branch(x) for branch in self.branches]
+        if self.merge == "concat":
+            return torch.cat(outputs, dim=1)
+        total = outputs[0]
+        for output in outputs[1:]:
+            total = total + output
+        return total
+''',
+}
 # The module's first line: how an export recognises a file it may replace (see formats.py's foreign_files).
 MARK_LINE = "# workbench-export: python (the workbench wrote this file; exporting here again replaces it)"
 
@@ -61,7 +100,8 @@ def class_name(architecture: Architecture) -> str:
     name = "".join(part[:1].upper() + part[1:] for part in parts)
     if not name or name[0].isdigit():
         name = "Net" + name
-    if keyword.iskeyword(name) or hasattr(builtins, name) or name in _MODULE_NAMES:
+    reserved = (*_MODULE_NAMES, *_BLOCK_CLASSES) if architecture.has_blocks() else _MODULE_NAMES
+    if keyword.iskeyword(name) or hasattr(builtins, name) or name in reserved:
         name += "Net"
     return name
 
@@ -72,10 +112,9 @@ def python_source(trained: TrainedModel, weights_name: str) -> str:
     cls = class_name(architecture)
     names = layer_attribute_names(architecture)
     report = validate(architecture)
-    shapes = report.input_shapes()
-    constructors = [
-        _constructor(index, layer, shape) for index, (layer, shape) in enumerate(zip(architecture.layers, shapes))
-    ]
+    report.raise_if_invalid()
+    rows = {row.number: row for row in report.rows}
+    constructors = [_module_lines(str(index + 1), layer, rows) for index, layer in enumerate(architecture.layers)]
     lines = [
         *_header_lines(trained, cls, weights_name),
         "",
@@ -86,6 +125,7 @@ def python_source(trained: TrainedModel, weights_name: str) -> str:
         *_constant_lines(trained.data, names),
         "",
         "",
+        *_block_class_lines(architecture),
         f"class {cls}(nn.Module):",
         f'    """The network {_docstring_text(architecture.name)}: {report.total_parameters:,} parameters.',
         "",
@@ -94,7 +134,7 @@ def python_source(trained: TrainedModel, weights_name: str) -> str:
         "",
         "    def __init__(self) -> None:",
         "        super().__init__()",
-        *(f"        self.{name} = {constructor}" for name, constructor in zip(names, constructors)),
+        *(line for name, lines in zip(names, constructors) for line in _assigned(f"self.{name}", lines, "        ")),
         "",
         "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
         *(f"        x = self.{name}(x)" for name in names),
@@ -163,14 +203,67 @@ def _load_lines(cls: str) -> list[str]:
     ]
 
 
-def _constructor(index: int, layer: Layer, input_shape: tuple[int, ...]) -> str:
+def _assigned(target: str, lines: list[str], indent: str) -> list[str]:
+    """``target = <the expression of lines>``, its continuation lines indented under ``indent``."""
+    return [f"{indent}{target} = {lines[0]}", *(f"{indent}{line}" for line in lines[1:])]
+
+
+def _module_lines(number: str, layer: Layer, rows: dict[str, LayerReport]) -> list[str]:
+    """The expression that makes the layer numbered ``number``: one line for a layer, several for a block (its
+    layers listed one per line, indented)."""
+    row = rows[number]
+    assert row.input_shape is not None and row.output_shape is not None, "a valid report has every shape"
+    if layer.type == RESIDUAL:
+        lines = ["Residual(", "    ["]
+        for index, child in enumerate(layer.layers):
+            lines += _listed(_module_lines(f"{number}.{index + 1}", child, rows), "        ")
+        lines.append("    ],")
+        if layer.resolved_params()["shortcut"] == "projection":
+            lines.append(f"    shortcut={_projection(row.input_shape, row.output_shape)},")
+        return [*lines, ")"]
+    if layer.type == PARALLEL:
+        lines = ["Parallel(", "    ["]
+        for branch, layers in enumerate(layer.branches, start=1):
+            lines.append("        [")
+            for index, child in enumerate(layers):
+                lines += _listed(_module_lines(f"{number}.b{branch}.{index + 1}", child, rows), "            ")
+            lines.append("        ],")
+        return [*lines, "    ],", f"    merge={layer.resolved_params()['merge']!r},", ")"]
+    return [_constructor(number, layer, row.input_shape)]
+
+
+def _listed(lines: list[str], indent: str) -> list[str]:
+    """An expression's lines as an item of a list: indented, with a comma after its last line."""
+    return [*(f"{indent}{line}" for line in lines[:-1]), f"{indent}{lines[-1]},"]
+
+
+def _projection(input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> str:
+    """The constructor of the workbench's projection shortcut (:func:`workbench.core.blocks.projection`)."""
+    if len(input_shape) == 1:
+        return f"nn.Linear({input_shape[0]}, {output_shape[0]})"
+    stride = projection_stride(input_shape, output_shape)
+    strided = f", stride={stride}" if stride != 1 else ""
+    return f"nn.Conv2d({input_shape[0]}, {output_shape[0]}, kernel_size=1{strided})"
+
+
+def _block_class_lines(architecture: Architecture) -> list[str]:
+    """The classes of the blocks the network uses, each followed by two blank lines; none without blocks."""
+    used = {layer.type for _, _, layer in architecture.walk()}
+    lines: list[str] = []
+    for name in _BLOCK_CLASSES:
+        if name in used:
+            lines += [*_BLOCK_CLASSES[name].strip("\n").splitlines(), "", ""]
+    return lines
+
+
+def _constructor(number: str, layer: Layer, input_shape: tuple[int, ...]) -> str:
     """``nn.Conv2d(1, 16, kernel_size=3, padding=1)``: the layer's torch class with the arguments that differ
     from torch's defaults (the build's own arguments: parameters, fixed ones, the inferred input size)."""
     layer_type = CATALOG[layer.type]
     torch_class = layer_type.torch_class
     if getattr(nn, torch_class.__name__, None) is not torch_class:
         raise ExportError(
-            f"This network cannot be exported to Python: layer {index + 1} {layer.type} is not a torch.nn class."
+            f"This network cannot be exported to Python: layer {number} {layer.type} is not a torch.nn class."
         )
     arguments = {**layer.resolved_params(), **layer_type.fixed}
     if layer_type.inferred:

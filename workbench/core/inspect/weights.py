@@ -76,7 +76,8 @@ def _first_index(architecture: Architecture, layer_type: str) -> int | None:
 def _reads_pixels(architecture: Architecture, index: int) -> bool:
     """Whether every layer before ``index`` keeps each value where its pixel was (so the input is the image)."""
     return all(
-        layer.type in _PIXEL_PRESERVING_TYPES or CATALOG[layer.type].group in _PIXEL_PRESERVING_GROUPS
+        not layer.is_block
+        and (layer.type in _PIXEL_PRESERVING_TYPES or CATALOG[layer.type].group in _PIXEL_PRESERVING_GROUPS)
         for layer in architecture.layers[:index]
     )
 

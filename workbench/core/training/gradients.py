@@ -272,7 +272,7 @@ class GradientMonitor(Callback):
             params = [p for p in module.parameters() if p.requires_grad]
             if params:
                 self._layer_params.append((label, params))
-            if self.dead_units and CATALOG[layer.type].group == "Activation":
+            if self.dead_units and not layer.is_block and CATALOG[layer.type].group == "Activation":
                 self._activation_modules.append((label, module, layer.type))
         self.layers = [label for label, _ in self._layer_params]
         self.activations = [label for label, _, _ in self._activation_modules]
