@@ -19,9 +19,10 @@ import re
 import shutil
 import tempfile
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import platformdirs
 import safetensors.torch
@@ -44,6 +45,7 @@ LATEST_FILE = "latest.json"
 EVALUATION_FILE = "evaluation.json"
 GRADIENTS_FILE = "gradients.jsonl"
 BATCHES_FILE = "batches.jsonl"
+T = TypeVar("T")
 """One line per epoch: each trainable layer's median gradient norm over the epoch's logging steps (see
 :class:`~workbench.core.training.gradients.GradientEpoch`); runs of earlier versions have none."""
 
@@ -332,32 +334,21 @@ def read_batch_losses(folder: str | os.PathLike) -> list[BatchLosses]:
     """The epochs' per-batch training losses a run recorded in its batches.jsonl, in order; an empty list for a run
     without the file (trained before the workbench recorded them). :class:`RunError` when the file cannot be read,
     or names the first damaged line."""
-    path = run_file(folder, BATCHES_FILE)
+    return _epoch_lines(folder, BATCHES_FILE, _batch_losses)
+
+
+def _batch_losses(values: Any) -> BatchLosses:
+    """One line of batches.jsonl, parsed; ValueError saying what is wrong with it."""
+    if not isinstance(values, dict):
+        raise ValueError("not a JSON object")
+    losses = values.get("losses")
+    if not isinstance(losses, list):
+        raise ValueError(f"'losses' is {losses!r}, not a list")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as error:
-        raise RunError(f"{path} cannot be read ({error_reason(error)}).") from None
-    epochs = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            values = json.loads(line)
-            losses = values["losses"]
-            if not isinstance(losses, list):
-                raise ValueError("losses is not a list")
-            epochs.append(
-                BatchLosses(
-                    int(values["epoch"]),
-                    int(values["first_step"]),
-                    [math.nan if loss is None else float(loss) for loss in losses],
-                )
-            )
-        except (ValueError, TypeError, KeyError, RecursionError) as error:
-            raise RunError(f"{path} is damaged at line {number} ({error_reason(error)}).") from None
-    return epochs
+        epoch, first_step = int(values["epoch"]), int(values["first_step"])
+        return BatchLosses(epoch, first_step, [math.nan if loss is None else float(loss) for loss in losses])
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"no number for {error}") from None
 
 
 def read_gradients(folder: str | os.PathLike) -> list[GradientEpoch]:
@@ -366,22 +357,28 @@ def read_gradients(folder: str | os.PathLike) -> list[GradientEpoch]:
 
     :class:`RunError` when the file cannot be read, or names the first damaged line.
     """
-    path = run_file(folder, GRADIENTS_FILE)
+    return _epoch_lines(folder, GRADIENTS_FILE, _gradient_epoch)
+
+
+def _epoch_lines(folder: str | os.PathLike, name: str, parse: Callable[[Any], T]) -> list[T]:
+    """The lines of the run's JSON-lines file ``name``, each parsed by ``parse`` (ValueError for a damaged one);
+    [] when the file is not there, :class:`RunError` when it cannot be read or names its first damaged line."""
+    path = run_file(folder, name)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as error:
         raise RunError(f"{path} cannot be read ({error_reason(error)}).") from None
-    epochs = []
+    parsed = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            epochs.append(_gradient_epoch(json.loads(line)))
+            parsed.append(parse(json.loads(line)))
         except (ValueError, RecursionError) as error:
             raise RunError(f"{path} is damaged at line {number} ({error_reason(error)}).") from None
-    return epochs
+    return parsed
 
 
 def _gradient_epoch(values: Any) -> GradientEpoch:

@@ -12,11 +12,11 @@ import math
 import platform
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy
 import safetensors.torch
@@ -47,6 +47,9 @@ from workbench.core.runs.metrics import Evaluation, evaluation_from_predictions
 from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
 from workbench.core.training.gradients import GradientEpoch, GradientMonitor, epoch_gradients
 from workbench.core.training.loss_watch import read_losses
+
+Epochal = TypeVar("Epochal", BatchLosses, GradientEpoch)
+"""A line of a per-epoch file (batches.jsonl, gradients.jsonl)."""
 
 RECORDED_SAMPLES_PER_EPOCH = 4
 """The logging steps an epoch of a run's own gradient monitor (the median of which gradients.jsonl keeps)."""
@@ -148,16 +151,7 @@ class RunRecorder(Callback):
     def _take_up_batches(self, epochs: int) -> None:
         """As :meth:`_take_up_gradients`, for batches.jsonl."""
         self._batch_losses = []
-        self.batch_epochs = []
-        if not epochs:
-            return
-        try:
-            recorded = read_batch_losses(self.folder)
-        except RunError:
-            recorded = [BatchLosses(0, 0, [])]  # damaged: written again, without it
-        self.batch_epochs = [epoch for epoch in recorded if 1 <= epoch.epoch <= epochs]
-        if len(self.batch_epochs) != len(recorded):
-            atomic_write_text(self.folder / BATCHES_FILE, _batch_lines(self.batch_epochs))
+        self.batch_epochs = self._kept_lines(BATCHES_FILE, read_batch_losses, _batch_lines, epochs)
 
     def _epoch_gradients(self, trainer: Trainer, state: TrainState, metrics: EpochMetrics) -> GradientEpoch | None:
         """The epoch's line of gradients.jsonl, from the monitor's samples of its batches."""
@@ -172,16 +166,30 @@ class RunRecorder(Callback):
         """Keep the lines of gradients.jsonl of the first ``epochs`` epochs (those of the checkpoint a run continues),
         and write the file again without any that a killed process wrote after its checkpoint, or that cannot be
         read. A new run writes the file at its first epoch's end (nothing of a run that never was)."""
-        self.gradient_epochs = []
+        self.gradient_epochs = self._kept_lines(GRADIENTS_FILE, read_gradients, _gradient_lines, epochs)
+
+    def _kept_lines(
+        self,
+        name: str,
+        read: Callable[[Path], list[Epochal]],
+        lines: Callable[[list[Epochal]], str],
+        epochs: int,
+    ) -> list[Epochal]:
+        """The lines of the per-epoch file ``name`` for epochs 1 to ``epochs``; the file is written again when it
+        held others (or could not be read)."""
         if not epochs:
-            return
+            return []
         try:
-            recorded = read_gradients(self.folder)
+            recorded = read(self.folder)
         except RunError:
-            recorded = [GradientEpoch(0, 0, 0, {})]  # damaged: written again, without it
-        self.gradient_epochs = [epoch for epoch in recorded if 1 <= epoch.epoch <= epochs]
-        if len(self.gradient_epochs) != len(recorded):
-            atomic_write_text(self.folder / GRADIENTS_FILE, _gradient_lines(self.gradient_epochs))
+            recorded = []
+            damaged = True  # written again, without what cannot be read
+        else:
+            damaged = False
+        kept = [line for line in recorded if 1 <= line.epoch <= epochs]
+        if damaged or len(kept) != len(recorded):
+            atomic_write_text(self.folder / name, lines(kept))
+        return kept
 
     @contextlib.contextmanager
     def _writing(self, state: TrainState) -> Iterator[None]:
