@@ -11,6 +11,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from workbench.cli.interrupts import SIGNALLED, signal_name
+from workbench.core.runs.launch import LaunchedRun
 from workbench.core.runs.predict import Guess
 from workbench.core.text import printable
 from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState, plural
@@ -148,3 +150,24 @@ def execution_words(trainer: Trainer, threads: Threads | None = None) -> str:
 
 def percent(value: float | None) -> str:
     return "  n/a " if value is None or math.isnan(value) else f"{value:6.2%}"
+
+
+def report_run(launch: LaunchedRun, quiet: bool, threads: Threads) -> None:
+    """Print a queued run's lines as ``train`` does (its first lines, a progress bar, one line per epoch)."""
+    if launch.folder is not None:
+        reporter = ConsoleReporter(quiet=quiet)
+        launch.trainer.callbacks.append(reporter)
+        reporter.announce(launch.trainer, launch.folder, threads)
+
+
+def queue_ended(ended: bool, signum: int | None, table: str, results: Path, not_ended: str, go_on: str) -> int:
+    """A sweep's or a search's last lines and exit status: the table and results.csv, then, unless every run
+    ended, why (the signal, else ``not_ended``) and ``go_on`` on stderr; 0, 128 + the signal, or 1."""
+    print()
+    print(table)
+    print(f"Results: {results}")
+    if ended:
+        return 0
+    how = f"Stopped by {signal_name(signum)}" if signum is not None else not_ended
+    print(f"{how}; {go_on}", file=sys.stderr)
+    return SIGNALLED + signum if signum is not None else 1

@@ -8,7 +8,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from workbench.cli.console import ConsoleReporter
+from workbench.cli.console import queue_ended, report_run
 from workbench.cli.interrupts import SIGNALLED, Interrupted, Interrupts, signal_name
 from workbench.cli.train_options import (
     SETTINGS,
@@ -114,10 +114,7 @@ def run_search(args: argparse.Namespace) -> int:
             if interrupts.received is not None:  # a signal while the trial was being prepared
                 launch.trainer.stop()
             print(f"\n[{trial.name}] {trial.label}", flush=True)
-            if launch.folder is not None:
-                reporter = ConsoleReporter(quiet=args.quiet)
-                launch.trainer.callbacks.append(reporter)
-                reporter.announce(launch.trainer, launch.folder, threads)
+            report_run(launch, args.quiet, threads)
 
         try:
             done = search.run(
@@ -128,19 +125,15 @@ def run_search(args: argparse.Namespace) -> int:
         except Interrupted as interrupted:  # a signal while the next trial was being claimed
             interrupts.received = interrupted.signum
             done = False
-        print()
-        print(_summary(search))
-        print(f"Results: {search.folder / RESULTS_FILE}")
-        if done:
-            return 0
-        signum = interrupts.received
-        how = f"Stopped by {signal_name(signum)}" if signum is not None else "A trial's run did not end"
-        print(
-            f"{how}; continue the search by running the same command again (the same --out and --storage): the "
-            f"stopped trial goes on from its checkpoint.",
-            file=sys.stderr,
+        return queue_ended(
+            done,
+            interrupts.received,
+            _summary(search),
+            search.folder / RESULTS_FILE,
+            "A trial's run did not end",
+            "continue the search by running the same command again (the same --out and --storage): the stopped "
+            "trial goes on from its checkpoint.",
         )
-        return SIGNALLED + signum if signum is not None else 1
 
 
 def trial_line(trial: SearchTrial) -> str:

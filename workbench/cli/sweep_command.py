@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from workbench.cli.console import ConsoleReporter
+from workbench.cli.console import queue_ended, report_run
 from workbench.cli.interrupts import SIGNALLED, Interrupted, Interrupts, signal_name
 from workbench.cli.train_options import (
     SETTINGS,
@@ -92,25 +92,21 @@ def run_sweep(args: argparse.Namespace) -> int:
             interrupts.watch(launch)
             number = sweep.runs.index(planned) + 1
             print(f"\n[{number}/{total}] {planned.name}: {planned.label}", flush=True)
-            if launch.folder is not None:
-                reporter = ConsoleReporter(quiet=args.quiet)
-                launch.trainer.callbacks.append(reporter)
-                reporter.announce(launch.trainer, launch.folder, threads)
+            report_run(launch, args.quiet, threads)
 
         try:
             ended = sweep.run(launched=launched, should_stop=lambda: interrupts.received is not None)
         except Interrupted as interrupted:  # a signal while the next run was being prepared
             interrupts.received = interrupted.signum
             ended = False
-        print()
-        print(_table(sweep))
-        print(f"Results: {sweep.folder / RESULTS_FILE}")
-        if ended:
-            return 0
-        signum = interrupts.received
-        how = f"Stopped by {signal_name(signum)}" if signum is not None else "A run did not end"
-        print(f"{how}; finish the sweep with: workbench sweep --resume {sweep.folder}", file=sys.stderr)
-        return SIGNALLED + signum if signum is not None else 1
+        return queue_ended(
+            ended,
+            interrupts.received,
+            _table(sweep),
+            sweep.folder / RESULTS_FILE,
+            "A run did not end",
+            f"finish the sweep with: workbench sweep --resume {sweep.folder}",
+        )
 
 
 def _created(args: argparse.Namespace, typed: dict) -> Sweep:
