@@ -423,3 +423,14 @@ def test_an_architecture_with_an_unknown_layer_type_shows_without_crashing(build
     select(builder, 1)
     assert not builder.is_valid()
     assert columns(builder, 1)[1] == "Lineer"
+
+
+def test_select_layer_by_number_and_the_selection_signal(builder, qtbot):
+    with qtbot.waitSignal(builder.layerSelected) as signal:
+        assert builder.select_layer("2")
+    assert signal.args == ["2"]
+    assert builder.selected_layer() == "2"
+    assert form_of(builder).findChild(QSpinBox, "out_features").value() == 120
+    assert not builder.select_layer("9")
+    assert not builder.select_layer("x")
+    assert builder.selected_layer() == "2"

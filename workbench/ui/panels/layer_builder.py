@@ -91,6 +91,8 @@ class LayerBuilder(QWidget):
     """
 
     architectureChanged = Signal()
+    layerSelected = Signal(str)
+    """The number of the layer now selected (``"3"``, ``"5.2"``), or ``""`` when none is."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -110,7 +112,7 @@ class LayerBuilder(QWidget):
         self._form_area.setWidget(self._form)
         self._lay_out()
         self._palette.layerChosen.connect(self._add_after_selection)
-        self._list.selectionModel().currentChanged.connect(self._show_current)
+        self._list.selectionModel().currentChanged.connect(self._on_current_changed)
         self._model.rowsInserted.connect(self._select_inserted)
         self._model.changed.connect(self._on_changed)
         self._form.paramEdited.connect(self._edit_param)
@@ -136,6 +138,19 @@ class LayerBuilder(QWidget):
         """
         if not self._locked:
             self._model.load(architecture)
+
+    def selected_layer(self) -> str:
+        """The number of the selected layer (``"3"``, ``"5.2"``), or ``""`` when none is selected."""
+        current = self._list.currentIndex()
+        return str(current.row() + 1) if current.isValid() else ""
+
+    def select_layer(self, number: str) -> bool:
+        """Select the layer numbered ``number`` in the list (and show it in the form); False if there is none."""
+        if not number.isdigit() or not 1 <= int(number) <= self._model.rowCount():
+            return False
+        self._list.setCurrentIndex(self._model.index(int(number) - 1))
+        self._list.scrollTo(self._list.currentIndex())
+        return True
 
     def set_input(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
         """The dataset changed: validate against its input shape and class count (not undoable)."""
@@ -231,6 +246,10 @@ class LayerBuilder(QWidget):
     def _show_current(self) -> None:
         current = self._list.currentIndex()
         self._form.show_layer(self._model.layer(current.row()) if current.isValid() else None, current.row())
+
+    def _on_current_changed(self) -> None:
+        self._show_current()
+        self.layerSelected.emit(self.selected_layer())
 
     def _on_changed(self) -> None:
         self._show_state()
