@@ -96,6 +96,61 @@ def train_tiny(folder: Path, preset: str) -> Path:
     return folder
 
 
+# A small network with blocks, on the 8×8 digits
+
+
+def _conv(channels: int, kernel: int = 3, padding: int = 1, stride: int = 1) -> dict[str, Any]:
+    return {"type": "Conv2d", "out_channels": channels, "kernel_size": kernel, "padding": padding, "stride": stride}
+
+
+BLOCKS_DIGITS: dict[str, Any] = {
+    "format": "workbench-architecture",
+    "version": 2,
+    "name": "blocks-digits",
+    "input_shape": [1, 8, 8],
+    "num_classes": 10,
+    "layers": [
+        _conv(4),  # 1
+        {"type": "ReLU"},  # 2
+        {  # 3: 4×8×8 -> 8×4×4, so a projection (a 1×1 convolution of stride 2) adds the input
+            "type": "Residual",
+            "shortcut": "projection",
+            "layers": [_conv(8, stride=2), {"type": "ReLU"}, _conv(8)],
+        },
+        {  # 4: 4 + 4 channels, concatenated
+            "type": "Parallel",
+            "merge": "concat",
+            "branches": [[_conv(4, kernel=1, padding=0)], [_conv(4), {"type": "ReLU"}]],
+        },
+        {"type": "Flatten"},  # 5: 128 values
+        {  # 6: back to the 128 it reads, added to its input
+            "type": "Residual",
+            "layers": [
+                {"type": "Linear", "out_features": 16},
+                {"type": "ReLU"},
+                {"type": "Linear", "out_features": 128},
+            ],
+        },
+        {"type": "Linear", "out_features": 10},  # 7
+    ],
+}
+"""A network with every kind of block (a Residual with a projection, a Parallel, an identity Residual) for the
+digits: trains in about a second."""
+BLOCKS_DIGITS_WEIGHTED = [
+    "1 Conv2d",
+    "3 shortcut Conv2d",
+    "3.1 Conv2d",
+    "3.3 Conv2d",
+    "4.b1.1 Conv2d",
+    "4.b2.1 Conv2d",
+    "6.1 Linear",
+    "6.3 Linear",
+    "7 Linear",
+]
+"""Its parts with weights, as the gradient monitor names them, from the input on."""
+BLOCKS_DIGITS_ACTIVATIONS = ["2 ReLU", "3.2 ReLU", "4.b2.2 ReLU", "6.2 ReLU"]
+
+
 # IDX datasets (the MNIST file format)
 
 IDX_TRAIN, IDX_TEST = 12, 5

@@ -503,7 +503,7 @@ def test_the_gradient_monitor_and_the_weights_view_take_a_network_with_blocks():
     config = TrainConfig(dataset="digits", train_size=200, val_size=40, epochs=1, batch_size=32, device="cpu")
     result = Trainer(network, config, callbacks=[monitor], progress=False).run()
     assert result.status == "finished"
-    assert any("Residual" in label for label in monitor.layers), monitor.layers
-    assert monitor.activations == ["3 ReLU"]
+    assert monitor.layers == ["2 Linear", "4.1 Linear", "5 Linear"]  # the layer inside the block by its number
+    assert monitor.activations == ["3 ReLU", "4.2 ReLU"]
     [tiles] = weight_tiles(network, result.model.state_dict())
     assert tiles.tiles.shape[1:] == (8, 8), "the first Linear reads the pixels: its units drawn as images"

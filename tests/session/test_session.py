@@ -251,14 +251,24 @@ def test_every_action_names_a_rule_that_answers_on_a_fresh_session():
     assert len({spec.id for spec in ACTIONS}) == len(ACTIONS)
 
 
-def test_a_network_with_blocks_is_refused_by_the_window_with_the_command_that_trains_it(tmp_path):
+def test_a_network_with_blocks_loads_from_the_presets_menu_trains_and_continues(tmp_path):
     from workbench.session.actions import preset_actions
 
-    session = digits_session(tmp_path)
-    before = session.architecture
-    with pytest.raises(WorkbenchError, match=r"resnet-20 has Residual or Parallel blocks.*workbench train --preset"):
-        session.load_preset("resnet-20")
-    assert session.architecture == before, "the network being edited stays"
-    offered = {spec.argument for spec in preset_actions()}
-    assert "seed-simplenet" in offered and not offered & {"resnet-20", "res-mlp-12"}
-    assert {"plain-20", "deep-mlp-12"} <= offered, "the plain ones are chains: the builder shows them"
+    offered = [spec.argument for spec in preset_actions()]
+    assert {"resnet-20", "res-mlp-12", "plain-20", "deep-mlp-12"} <= set(offered), "every preset is in the menu"
+    session = digits_session(tmp_path, epochs=1)
+    session.load_preset("res-mlp-12")
+    assert session.architecture.has_blocks() and session.report.ok, session.report.errors
+    assert session.architecture.input_shape == (1, 8, 8), "fitted to the digits like any preset"
+    epochs: list[int] = []
+    session.epoch_ended.connect(lambda packet: epochs.append(packet.metrics.epoch))
+    session.start_training()
+    network = session.network
+    assert network is not None and network.kind is NetworkKind.TRAINED
+    saved = (network.run_folder / "architecture.json").read_text()
+    assert '"version": 2' in saved and '"Residual"' in saved
+    first = session.last_end
+    assert first is not None and first.status == "finished" and epochs == [1]
+    session.continue_run(network.run_folder, 1)
+    assert session.last_end is not None and session.last_end.status == "finished" and epochs == [1, 2]
+    assert session.architecture.has_blocks(), "the continued run keeps its blocks"

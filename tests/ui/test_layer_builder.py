@@ -91,7 +91,7 @@ def select(builder: LayerBuilder, row: int) -> NetworkView:
 
 def test_palette_lists_every_catalog_layer_under_its_group_with_help(builder):
     palette = builder.findChild(LayerPalette)
-    assert [palette.topLevelItem(i).text(0) for i in range(palette.topLevelItemCount())] == list(GROUPS)
+    assert [palette.topLevelItem(i).text(0) for i in range(palette.topLevelItemCount())] == [*GROUPS, "Blocks"]
     listed = []
     for i, group in enumerate(GROUPS):
         header = palette.topLevelItem(i)
@@ -104,6 +104,11 @@ def test_palette_lists_every_catalog_layer_under_its_group_with_help(builder):
     linear = palette.findItems("Linear", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)[0]
     data = palette.mimeData([linear])
     assert bytes(data.data(LAYER_MIME)).decode("utf-8") == "Linear"
+    blocks = palette.topLevelItem(len(GROUPS))
+    entries = [blocks.child(j) for j in range(blocks.childCount())]
+    assert [entry.text(0) for entry in entries] == ["Residual block", "Parallel block"]
+    assert "skip connection" in entries[0].toolTip(0) and "branches" in entries[1].toolTip(0)
+    assert bytes(palette.mimeData([entries[1]]).data(LAYER_MIME)).decode("utf-8") == "Parallel"
 
 
 def test_dropping_a_palette_layer_between_rows_inserts_it_there_and_undo_redo(builder, qtbot):
@@ -154,7 +159,7 @@ def test_dropping_on_an_empty_network_adds_the_first_layer(qtbot):
 def test_dragging_a_row_within_the_list_reorders_and_undo_redo(builder):
     view = view_of(builder)
     before = builder.architecture()
-    assert drop(view, ROW_MIME, "2", top_of(view, 0), Qt.DropAction.MoveAction)
+    assert drop(view, ROW_MIME, "3", top_of(view, 0), Qt.DropAction.MoveAction)
     assert [layer.params.get("out_features") for layer in builder.architecture().layers] == [10, None, 120]
     moved_up = builder.architecture()
     builder.undo_stack.undo()
@@ -162,14 +167,14 @@ def test_dragging_a_row_within_the_list_reorders_and_undo_redo(builder):
     builder.undo_stack.redo()
     assert builder.architecture() == moved_up
     builder.undo_stack.undo()
-    assert drop(view, ROW_MIME, "0", top_of(view, 2), Qt.DropAction.MoveAction)
+    assert drop(view, ROW_MIME, "1", top_of(view, 2), Qt.DropAction.MoveAction)
     assert [layer.params.get("out_features") for layer in builder.architecture().layers] == [120, None, 10]
     builder.undo_stack.undo()
-    assert drop(view, ROW_MIME, "0", below_rows(view), Qt.DropAction.MoveAction)
+    assert drop(view, ROW_MIME, "1", below_rows(view), Qt.DropAction.MoveAction)
     assert types(builder) == ["Linear", "Linear", "Flatten"]
     builder.undo_stack.undo()
     assert builder.architecture() == before
-    assert not drop(view, ROW_MIME, "1", top_of(view, 1), Qt.DropAction.MoveAction)
+    assert not drop(view, ROW_MIME, "2", top_of(view, 1), Qt.DropAction.MoveAction)
     assert builder.undo_stack.index() == 0
 
 
@@ -329,7 +334,7 @@ def test_locked_refuses_drops_deletes_edits_loads_and_undo(builder, qtbot):
     assert undo.isEnabled() and redo.isEnabled()
     builder.set_locked(True)
     assert not drop_layer(view, "ReLU", top_of(view, 1))
-    assert not drop(view, ROW_MIME, "0", below_rows(view), Qt.DropAction.MoveAction)
+    assert not drop(view, ROW_MIME, "1", below_rows(view), Qt.DropAction.MoveAction)
     qtbot.keyClick(view, Qt.Key.Key_Delete)
     qtbot.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert not view.model().set_param(1, "out_features", 5)
@@ -347,7 +352,7 @@ def test_architecture_changed_fires_on_every_edit(builder, qtbot):
     view = view_of(builder)
     edits = [
         lambda: drop_layer(view, "ReLU", top_of(view, 2)),
-        lambda: drop(view, ROW_MIME, "2", top_of(view, 1), Qt.DropAction.MoveAction),
+        lambda: drop(view, ROW_MIME, "3", top_of(view, 1), Qt.DropAction.MoveAction),
         lambda: qtbot.keyClick(select(builder, 1), Qt.Key.Key_Delete),
         lambda: form_of(builder).findChild(QSpinBox, "out_features").setValue(50),
         builder.undo_stack.undo,

@@ -115,7 +115,9 @@ def test_a_folder_chosen_on_the_runs_tab_is_listed_there_and_the_next_run_lands_
     history = win.run_history
     button, refresh = history.button("chooseRunsFolder"), history.button("refreshRuns")
     assert button.text() == "Runs Folder…" and button.isVisible()
-    assert refresh.geometry().right() < button.geometry().left() < history.button("overlayRuns").geometry().left()
+    # beside Refresh, on the folder's row, above the row of what is done with the selected runs
+    assert refresh.geometry().right() < button.geometry().left()
+    assert button.geometry().bottom() < history.button("overlayRuns").geometry().top()
     chosen = tmp_path / "my runs"
     chosen.mkdir()
     folder_dialog.answer = str(chosen)

@@ -131,9 +131,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
 
 
 def preset_actions() -> tuple[ActionSpec, ...]:
-    """One action per bundled preset the window can show, in the Presets menu, with the preset's description as its
-    tooltip (the presets with Residual or Parallel blocks train with ``workbench train`` until the builder shows
-    blocks)."""
+    """One action per bundled preset, in the Presets menu, with the preset's description as its tooltip."""
     presets = [load_preset(name) for name in preset_names()]
     return tuple(
         ActionSpec(
@@ -146,5 +144,4 @@ def preset_actions() -> tuple[ActionSpec, ...]:
             argument=preset.name,
         )
         for preset in presets
-        if not preset.has_blocks()
     )

@@ -277,15 +277,8 @@ class Session(RunsMixin):
         self.architecture_changed.emit(architecture)
 
     def set_architecture(self, architecture: Architecture, file_path: Path | None = None) -> None:
-        """Show a new network to edit (a preset, a file, a run's); ``file_path`` is the file it came from. A network
-        with Residual or Parallel blocks is refused with a :class:`WorkbenchError`: the builder cannot show blocks
-        yet, though ``workbench train`` trains them."""
+        """Show a new network to edit (a preset, a file, a run's); ``file_path`` is the file it came from."""
         self.check_editable()
-        if architecture.has_blocks():
-            raise WorkbenchError(
-                f"{architecture.name} has Residual or Parallel blocks, which the window cannot show yet: train it "
-                f"with workbench train --preset {architecture.name} (or --arch FILE) for now."
-            )
         self._show_architecture(architecture)
         self.file_path = file_path
         self.file_changed.emit()

@@ -4,7 +4,9 @@ A key is a training setting under its command-line name (``optimizer``, ``lr``, 
 ``weight-decay``, ``loss``, ``schedule``, ``train-size``, ``epochs``, ``seed``, ``augment`` with its names joined by
 ``+``: ``augment=none,crop+flip``, ``early-stopping``), ``activation`` (every activation layer of the network
 replaced by that type), ``dropout`` (the ``p`` of every Dropout layer) or ``layers.N.PARAM`` (parameter PARAM of
-layer N, counting from 1 as the builder does, e.g. ``layers.2.out_features``).
+layer N, numbered as the builder does, e.g. ``layers.2.out_features``; inside blocks ``layers.5.2.out_channels``, the
+second layer inside block 5, and ``layers.6.b2.1.kernel_size``, the first of branch 2 of Parallel block 6; a
+block's own ``layers.5.shortcut`` or ``layers.6.merge``). ``activation`` and ``dropout`` reach inside blocks too.
 
 Keys joined by ``/`` vary together, their values joined the same way: ``optimizer/lr=sgd/0.01,adam/0.001`` is two
 runs, not four. Every value is parsed and checked, and every run's network validated, before any run starts: a bad
@@ -22,8 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.core.architecture import Architecture, Layer, validate
+from workbench.core.blocks import BLOCK_PARAMS, PARALLEL, RESIDUAL
 from workbench.core.errors import ConfigError
 from workbench.core.layers import CATALOG, layers_in_group
+from workbench.core.numbering import NUMBER_PATTERN
 from workbench.core.training.augment import AUGMENTATIONS, NONE, parse_augment
 from workbench.core.training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 
@@ -321,50 +325,129 @@ def _checked_single(spec: SweepSpec, key: str, value: Any) -> None:
 
 
 def with_activation(architecture: Architecture, name: str) -> Architecture:
-    """``architecture`` with every activation layer replaced by a ``name`` layer with its default parameters."""
+    """``architecture`` with every activation layer, inside blocks too, replaced by a ``name`` layer with its default
+    parameters."""
     activations = set(activation_names())
-    if not any(layer.type in activations for layer in architecture.layers):
+    if not any(layer.type in activations for _, _, layer in architecture.walk()):
         raise ConfigError(f"activation: the network '{architecture.name}' has no activation layer to replace.")
-    layers = [Layer(name) if layer.type in activations else layer for layer in architecture.layers]
+    layers = _mapped(architecture.layers, lambda layer: Layer(name) if layer.type in activations else layer)
     return dataclasses.replace(architecture, layers=layers)
 
 
 def with_dropout(architecture: Architecture, p: float) -> Architecture:
-    """``architecture`` with the ``p`` of every Dropout layer set (0: the layer passes its input through)."""
+    """``architecture`` with the ``p`` of every Dropout layer, inside blocks too, set (0: the layer passes its input
+    through)."""
     if not 0 <= p < 1:
         raise ConfigError(f"dropout: p must be at least 0 and below 1, not {p:g}.")
-    if not any(layer.type in DROPOUT_LAYERS for layer in architecture.layers):
+    if not any(layer.type in DROPOUT_LAYERS for _, _, layer in architecture.walk()):
         raise ConfigError(
             f"dropout: the network '{architecture.name}' has no Dropout layer: add one (p 0 keeps it a no-op)."
         )
-    layers = [
-        Layer(layer.type, {**layer.params, "p": p}) if layer.type in DROPOUT_LAYERS else layer
-        for layer in architecture.layers
-    ]
+    layers = _mapped(
+        architecture.layers,
+        lambda layer: Layer(layer.type, {**layer.params, "p": p}) if layer.type in DROPOUT_LAYERS else layer,
+    )
     return dataclasses.replace(architecture, layers=layers)
+
+
+def _mapped(layers: list[Layer], change: Callable[[Layer], Layer]) -> list[Layer]:
+    """``layers`` with ``change`` applied to every layer that is not a block, inside blocks too; the blocks are new
+    ones holding the changed layers (the originals are left as they were)."""
+    return [
+        Layer(
+            layer.type,
+            dict(layer.params),
+            layers=_mapped(layer.layers, change),
+            branches=[_mapped(branch, change) for branch in layer.branches],
+        )
+        if layer.is_block
+        else change(layer)
+        for layer in layers
+    ]
 
 
 def with_layer_param(architecture: Architecture, key: str, value: Any) -> Architecture:
     """``architecture`` with ``layers.N.PARAM`` set to ``value``; :class:`ConfigError` naming the key if layer N
-    does not exist or has no parameter PARAM."""
-    parts = key.split(".")
-    if len(parts) != 3 or not parts[1].isdigit():
-        raise ConfigError(f"{key}: write a layer's parameter as layers.N.PARAM, e.g. layers.2.out_features.")
-    number, name = int(parts[1]), parts[2]
-    if not 1 <= number <= len(architecture.layers):
-        raise ConfigError(
-            f"{key}: the network '{architecture.name}' has layers 1 to {len(architecture.layers)}, not {number}."
-        )
-    layer = architecture.layers[number - 1]
+    does not exist or has no parameter PARAM.
+
+    N is a layer's number in the builder: ``layers.2.out_features``, ``layers.5.2.out_channels`` (the second layer
+    inside block 5), ``layers.6.b2.1.kernel_size`` (the first layer of branch 2 of block 6); a block's own parameter
+    is ``layers.5.shortcut`` or ``layers.6.merge``."""
+    number, name = _layer_key(key)
+    changed = architecture.copy()
+    container, index = _locate(changed, key, number)
+    layer = container[index]
     if layer.is_block:
-        raise ConfigError(f"{key}: layer {number} is a {layer.type} block; vary a layer that is not inside a block.")
-    param = CATALOG[layer.type].param(name)
-    if param is None:
+        spec = BLOCK_PARAMS[layer.type]
+        if name != spec.name:
+            inside = f"{number}.1" if layer.type == RESIDUAL else f"{number}.b1.1"
+            raise ConfigError(
+                f"{key}: block {number} is a {layer.type} block, whose parameter is {spec.name}; vary a layer "
+                f"inside it by its number, e.g. layers.{inside}.PARAM."
+            )
+    elif CATALOG[layer.type].param(name) is None:
         names = ", ".join(p.name for p in CATALOG[layer.type].params) or "none"
         raise ConfigError(f"{key}: layer {number} is a {layer.type}, whose parameters are {names}.")
-    layers = list(architecture.layers)
-    layers[number - 1] = Layer(layer.type, {**layer.params, name: value})
-    return dataclasses.replace(architecture, layers=layers)
+    container[index] = Layer(layer.type, {**layer.params, name: value}, layer.layers, layer.branches)
+    return changed
+
+
+def _layer_key(key: str) -> tuple[str, str]:
+    """``layers.5.2.out_channels`` -> ``("5.2", "out_channels")``; :class:`ConfigError` for a key of another form."""
+    number, _, name = key.removeprefix(LAYER_PREFIX).rpartition(".")
+    if not key.startswith(LAYER_PREFIX) or not name or not NUMBER_PATTERN.fullmatch(number):
+        raise ConfigError(
+            f"{key}: write a layer's parameter as layers.N.PARAM, e.g. layers.2.out_features, or "
+            f"layers.5.2.out_channels for the second layer inside block 5."
+        )
+    return number, name
+
+
+def _locate(architecture: Architecture, key: str, number: str) -> tuple[list[Layer], int]:
+    """The list of layers holding the layer numbered ``number`` and its index there; :class:`ConfigError` naming
+    ``key`` and the layers there are when there is no such layer."""
+    parts = number.split(".")
+    container, holder = architecture.layers, f"the network '{architecture.name}'"
+    place, prefix = 0, ""
+    while True:
+        position = int(parts[place])
+        if not 1 <= position <= len(container):
+            raise ConfigError(
+                f"{key}: {holder} has layers {prefix}1 to {prefix}{len(container)}, not {prefix}{position}."
+            )
+        place += 1
+        if place == len(parts):
+            return container, position - 1
+        block, block_number = container[position - 1], f"{prefix}{position}"
+        container, holder, prefix, place = _inside(key, block, block_number, parts, place)
+
+
+def _inside(key: str, block: Layer, number: str, parts: list[str], place: int) -> tuple[list[Layer], str, str, int]:
+    """The list of layers that ``parts[place:]`` of a number goes into inside ``block`` (numbered ``number``): the
+    list, its description, the prefix of its layers' numbers and the place of the next part."""
+    if block.type == RESIDUAL and not parts[place].startswith("b"):
+        return block.layers, f"block {number} Residual", f"{number}.", place
+    if block.type == PARALLEL and parts[place].startswith("b"):
+        branch = int(parts[place][1:])
+        if not 1 <= branch <= len(block.branches):
+            raise ConfigError(
+                f"{key}: block {number} Parallel has branches b1 to b{len(block.branches)}, not b{branch}."
+            )
+        return (
+            block.branches[branch - 1],
+            f"branch {branch} of block {number} Parallel",
+            f"{number}.b{branch}.",
+            place + 1,
+        )
+    if block.type == RESIDUAL:
+        raise ConfigError(f"{key}: block {number} Residual has layers, not branches: its first is {number}.1.")
+    if block.type == PARALLEL:
+        raise ConfigError(
+            f"{key}: block {number} Parallel has branches: the first layer of its first branch is {number}.b1.1."
+        )
+    raise ConfigError(
+        f"{key}: layer {number} is a {block.type}, which holds no layers; only Residual and Parallel blocks do."
+    )
 
 
 def describe_point(point: dict[str, Any]) -> str:
@@ -418,26 +501,58 @@ class VaryChoice:
 
 def vary_choices(architecture: Architecture) -> list[VaryChoice]:
     """Every key that can vary for ``architecture``: the training settings, every activation and every Dropout's
-    p where it has them, and the width of each layer but the one that gives the classes ("layer 2 Linear:
-    out_features")."""
+    p where it has them, the width of each layer but the one that gives the classes ("layer 2 Linear:
+    out_features"), layers inside blocks too ("layer 5.2 Conv2d: out_channels"), and each block's shortcut or
+    merge ("block 5 Residual: shortcut").
+
+    A width or a block's parameter is offered with the example values among half, the same and twice its width
+    (both values of a block's) with which the network still fits, and only if two of them do: the layers of an
+    identity block must give back its input's shape, so their last width cannot change."""
     choices = [VaryChoice(key, TITLES.get(key, key.replace("-", " ")), EXAMPLES[key]) for key in SETTINGS]
+    walked = list(architecture.walk())
     activations = set(activation_names())
-    if any(layer.type in activations for layer in architecture.layers):
+    if any(layer.type in activations for _, _, layer in walked):
         choices.append(VaryChoice(ACTIVATION, "every activation", EXAMPLES[ACTIVATION]))
-    if any(layer.type in DROPOUT_LAYERS for layer in architecture.layers):
+    if any(layer.type in DROPOUT_LAYERS for _, _, layer in walked):
         choices.append(VaryChoice(DROPOUT, "every Dropout's p", EXAMPLES[DROPOUT]))
+    for key, title, values in _layer_candidates(walked):
+        fitting = [value for value in values if _fits(architecture, key, value)]
+        if len(fitting) >= 2:
+            choices.append(VaryChoice(key, title, ",".join(str(value) for value in fitting)))
+    return choices
+
+
+def _layer_candidates(walked: list[tuple[str, int, Layer]]) -> list[tuple[str, str, list[Any]]]:
+    """The layers' keys :func:`vary_choices` may offer, in the walk's order, each with its title and the values to
+    try; the last width is left out when it is an out_features (it gives the classes)."""
     widths = [
         (number, layer, param)
-        for number, layer in enumerate(architecture.layers, start=1)
+        for number, _, layer in walked
         if not layer.is_block
         for param in CATALOG[layer.type].params
         if param.name in WIDTHS
     ]
-    for number, layer, param in widths[:-1] if widths and widths[-1][2].name == "out_features" else widths:
-        value = layer.params.get(param.name, param.default)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if widths and widths[-1][2].name == "out_features":
+        widths = widths[:-1]
+    kept = {(number, param.name) for number, _, param in widths}
+    candidates: list[tuple[str, str, list[Any]]] = []
+    for number, _, layer in walked:
+        if layer.is_block:
+            spec = BLOCK_PARAMS[layer.type]
+            title = f"block {number} {layer.type}: {spec.name}"
+            candidates.append((f"{LAYER_PREFIX}{number}.{spec.name}", title, list(spec.choices)))
             continue
-        example = ",".join(str(v) for v in sorted({max(value // 2, 1), value, value * 2}))
-        title = f"layer {number} {layer.type}: {param.name}"
-        choices.append(VaryChoice(f"{LAYER_PREFIX}{number}.{param.name}", title, example))
-    return choices
+        for param in CATALOG[layer.type].params:
+            value = layer.params.get(param.name, param.default)
+            if (number, param.name) not in kept or not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                continue
+            title = f"layer {number} {layer.type}: {param.name}"
+            candidates.append(
+                (f"{LAYER_PREFIX}{number}.{param.name}", title, sorted({max(value // 2, 1), value, value * 2}))
+            )
+    return candidates
+
+
+def _fits(architecture: Architecture, key: str, value: Any) -> bool:
+    """Whether the network with ``key`` set to ``value`` validates."""
+    return validate(with_layer_param(architecture, key, value)).ok

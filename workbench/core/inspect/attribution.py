@@ -44,8 +44,8 @@ OCCLUSION_STRIDE = 2
 
 
 def applicable_methods(architecture: Architecture) -> list[str]:
-    """The methods that apply to ``architecture``: Grad-CAM needs a convolution."""
-    has_convolution = any(layer.type == "Conv2d" for layer in architecture.layers)
+    """The methods that apply to ``architecture``: Grad-CAM needs a convolution (inside a block or not)."""
+    has_convolution = any(layer.type == "Conv2d" for _, _, layer in architecture.walk())
     return [method for method in METHODS if method != "grad-cam" or has_convolution]
 
 
@@ -98,8 +98,10 @@ def attribute(
         if method == "saliency":
             maps = Saliency(network).attribute(inputs, target=target, abs=True).amax(dim=1)
         elif method == "integrated-gradients":
+            # Captum cannot split below one path point of every image, so the batch holds at least all of them
+            batch = max(steps, 64, len(inputs))
             attributions = IntegratedGradients(network).attribute(
-                inputs, baselines=baseline, target=target, n_steps=steps, internal_batch_size=max(steps, 64)
+                inputs, baselines=baseline, target=target, n_steps=steps, internal_batch_size=batch
             )
             maps = attributions.sum(dim=1)
         elif method == "grad-cam":

@@ -6,6 +6,10 @@ target class (the true class, or any the user picks): the loss is ``-log p(targe
 network's scores. It records the gradient of that loss with respect to each layer's output and the norm of the
 gradient of each layer's weights, with :func:`torch.autograd.grad`, so nothing is written into the model.
 
+Every layer is reported, the layers inside blocks too, in the builder's numbering and order (``"5"``, then
+``"5.1"``, ``"5.2"``...: see :mod:`workbench.core.numbering`); a block's own row has the block's input and its
+output, the sum or merge of what is inside it, and its weights are those of its projection shortcut, if it has one.
+
 A layer's gradient shrinking from the last layer to the first is the vanishing-gradient lesson seen on one
 image: a sigmoid multiplies the signal by its slope, at most 0.25, while a ReLU passes it through where the
 unit fired and blocks it where the unit gave 0.
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +31,9 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from workbench.core.architecture import Architecture
+from workbench.core.architecture import Architecture, module_path
 from workbench.core.errors import WorkbenchError
+from workbench.core.numbering import NumberedModule, following_number, layer_label, numbered_modules
 from workbench.core.training.gradients import BOUNDED_ACTIVATIONS, SATURATION_MARGIN
 
 TOP_CLASSES = 5
@@ -69,10 +74,12 @@ class ActivationStats:
 class LayerPass:
     """What one layer did with the image, forward and back.
 
-    ``index`` counts from 1, as the builder numbers layers. ``input`` and ``output`` are this image's values
-    (no batch dimension), ``output_gradient`` the gradient of the loss with respect to ``output`` (same shape).
-    ``weight_gradient_norm`` is the L2 norm of the gradients of all the layer's parameters together, None for a
-    layer without parameters.
+    ``index`` is the row's place among the inspection's layers, from 1; ``number`` is the layer's number in the
+    builder (``"5.2"``), ``depth`` the number of blocks around it. In a network without blocks the two agree
+    (``index`` 3 is ``number`` "3"). ``input`` and ``output`` are this image's values (no batch dimension),
+    ``output_gradient`` the gradient of the loss with respect to ``output`` (same shape). ``weight_gradient_norm`` is
+    the L2 norm of the gradients of all the layer's own parameters together (a block's: its projection shortcut's),
+    None for a layer without parameters.
     """
 
     index: int
@@ -82,6 +89,8 @@ class LayerPass:
     output_gradient: np.ndarray
     activation: ActivationStats
     weight_gradient_norm: float | None
+    number: str = ""
+    depth: int = 0
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -93,12 +102,14 @@ class LayerPass:
         return float(np.linalg.norm(self.output_gradient.ravel()))
 
     def label(self) -> str:
-        """``"3 ReLU"``: the layer as the builder's list and the gradient plots name it."""
-        return f"{self.index} {self.type}"
+        """``"3 ReLU"``, ``"5.2 Conv2d"``: the layer as the builder's list and the gradient plots name it."""
+        return layer_label(self.number or str(self.index), self.type)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "index": self.index,
+            "number": self.number or str(self.index),
+            "depth": self.depth,
             "type": self.type,
             "output_shape": list(self.output_shape),
             "activation": self.activation.to_dict(),
@@ -153,7 +164,8 @@ class UnitSum:
 
     ``terms`` are the largest products by magnitude, largest first; ``rest`` is the sum of all the others, so
     ``sum(t.product for t in terms) + rest + bias == total`` up to rounding. ``activation`` names the activation
-    layer that follows and the value it gives the unit, or is None when none follows directly.
+    layer that follows and the value it gives the unit, or is None when none follows directly. ``layer`` is the
+    layer's row in the inspection (from 1), ``number`` its number in the builder (``"5.2"``).
     """
 
     layer: int
@@ -164,10 +176,12 @@ class UnitSum:
     bias: float
     total: float
     activation: tuple[str, float] | None
+    number: str = ""
 
     def lines(self) -> list[str]:
         """The sum written out, one line per part, as a student checks it."""
-        lines = [f"y{self.unit} = w{self.unit}ᵀx + b, layer {self.layer} Linear", "  input × weight = term"]
+        number = self.number or str(self.layer)
+        lines = [f"y{self.unit} = w{self.unit}ᵀx + b, layer {number} Linear", "  input × weight = term"]
         for term in self.terms:
             lines.append(f"  x{term.position} {term.value:+.4f} × {term.weight:+.4f} = {term.product:+.4f}")
         if self.rest_count:
@@ -191,21 +205,23 @@ def inspect_image(
     """
     _check(architecture, image, len(class_names), target)
     copied = _float_copy(model)
-    modules = list(copied.children())
-    inputs: list[torch.Tensor] = []
-    outputs: list[torch.Tensor] = []
+    entries = numbered_modules(architecture, copied)
+    passes: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def record(module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> None:
-        inputs.append(args[0])
-        outputs.append(output)
+    def recorder(number: str) -> Callable[[nn.Module, tuple[Any, ...], torch.Tensor], None]:
+        def record(module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> None:
+            passes[number] = (args[0], output)
 
-    handles = [module.register_forward_hook(record) for module in modules]
+        return record
+
+    handles = [entry.module.register_forward_hook(recorder(entry.number)) for entry in entries]
     try:
         with torch.enable_grad():
             batch = image.detach().to("cpu", torch.float32)[None].requires_grad_(True)
             scores = copied(batch)
             loss = functional.cross_entropy(scores, torch.tensor([target]))
-            params = [[p for p in module.parameters() if p.requires_grad] for module in modules]
+            outputs = [passes[entry.number][1] for entry in entries]
+            params = [entry.own_parameters() for entry in entries]
             flat_params = [p for group in params for p in group]
             gradients = torch.autograd.grad(loss, [*outputs, *flat_params], allow_unused=True)
     finally:
@@ -213,20 +229,10 @@ def inspect_image(
             handle.remove()
     output_gradients, param_gradients = gradients[: len(outputs)], list(gradients[len(outputs) :])
     layers = []
-    for position, (layer, module_params) in enumerate(zip(architecture.layers, params)):
+    for position, (entry, module_params) in enumerate(zip(entries, params)):
         mine, param_gradients = param_gradients[: len(module_params)], param_gradients[len(module_params) :]
-        output = outputs[position].detach()[0]
-        gradient = output_gradients[position]
         layers.append(
-            LayerPass(
-                index=position + 1,
-                type=layer.type,
-                input=inputs[position].detach()[0].numpy().copy(),
-                output=output.numpy().copy(),
-                output_gradient=(torch.zeros_like(output) if gradient is None else gradient.detach()[0]).numpy(),
-                activation=activation_stats(output, layer.type),
-                weight_gradient_norm=_norm(mine) if module_params else None,
-            )
+            _layer_pass(position + 1, entry, passes[entry.number], output_gradients[position], mine, module_params)
         )
     probabilities = torch.softmax(scores.detach()[0].float(), dim=0).numpy()
     return Inspection(
@@ -236,6 +242,30 @@ def inspect_image(
         target=target,
         loss=float(loss.detach()),
         layers=tuple(layers),
+    )
+
+
+def _layer_pass(
+    index: int,
+    entry: NumberedModule,
+    recorded: tuple[torch.Tensor, torch.Tensor],
+    gradient: torch.Tensor | None,
+    parameter_gradients: Sequence[torch.Tensor | None],
+    parameters: Sequence[nn.Parameter],
+) -> LayerPass:
+    """The row of one layer (or block) from what its hook ``recorded`` (input, output) and the gradients."""
+    layer_input, layer_output = recorded
+    output = layer_output.detach()[0]
+    return LayerPass(
+        index=index,
+        type=entry.layer.type,
+        input=layer_input.detach()[0].numpy().copy(),
+        output=output.numpy().copy(),
+        output_gradient=(torch.zeros_like(output) if gradient is None else gradient.detach()[0]).numpy(),
+        activation=activation_stats(output, entry.layer.type),
+        weight_gradient_norm=_norm(parameter_gradients) if parameters else None,
+        number=entry.number,
+        depth=entry.depth,
     )
 
 
@@ -260,17 +290,18 @@ def activation_stats(output: torch.Tensor, layer_type: str) -> ActivationStats:
 
 
 def unit_sum(model: nn.Module, inspection: Inspection, layer_index: int, unit: int, terms: int = 8) -> UnitSum:
-    """Unit ``unit`` (from 0) of the Linear layer numbered ``layer_index`` (from 1) for the inspected image,
-    computed from the layer's weights and the input the inspection recorded. :class:`InspectError` if that layer
-    is not a Linear layer or has no such unit."""
+    """Unit ``unit`` (from 0) of the Linear layer in row ``layer_index`` (from 1; its :attr:`LayerPass.index`, the
+    layer's number in a network without blocks) of the inspected image, computed from the layer's weights and the
+    input the inspection recorded. :class:`InspectError` if that layer is not a Linear layer or has no such unit."""
     layers = inspection.layers
     if not 1 <= layer_index <= len(layers) or layers[layer_index - 1].type != "Linear":
         raise InspectError(f"Layer {layer_index} is not a Linear layer: only a Linear layer's units are sums.")
     layer = layers[layer_index - 1]
-    linear = list(model.children())[layer_index - 1]
+    number = layer.number or str(layer.index)
+    linear = model.get_submodule(module_path(number))
     assert isinstance(linear, nn.Linear), "the architecture's Linear layer is an nn.Linear"
     if not 0 <= unit < linear.out_features:
-        raise InspectError(f"Layer {layer_index} Linear has units 0–{linear.out_features - 1}, not {unit}.")
+        raise InspectError(f"Layer {number} Linear has units 0–{linear.out_features - 1}, not {unit}.")
     weights = linear.weight.detach()[unit].to("cpu", torch.float64).numpy()
     bias = float(linear.bias.detach()[unit]) if linear.bias is not None else 0.0
     values = layer.input.astype(np.float64).ravel()
@@ -278,9 +309,9 @@ def unit_sum(model: nn.Module, inspection: Inspection, layer_index: int, unit: i
     order = np.argsort(-np.abs(products), kind="stable")
     shown = order[:terms]
     rest = order[terms:]
+    following = _following(inspection, number)
     activation = None
-    if layer_index < len(layers) and layers[layer_index].type in _ELEMENTWISE_ACTIVATIONS:
-        following = layers[layer_index]
+    if following is not None and following.type in _ELEMENTWISE_ACTIVATIONS:
         activation = (following.type, float(following.output.ravel()[unit]))
     return UnitSum(
         layer=layer_index,
@@ -291,7 +322,15 @@ def unit_sum(model: nn.Module, inspection: Inspection, layer_index: int, unit: i
         bias=bias,
         total=float(products.sum() + bias),
         activation=activation,
+        number=number,
     )
+
+
+def _following(inspection: Inspection, number: str) -> LayerPass | None:
+    """The layer that takes the output of the layer numbered ``number`` as it is: the next one in the same list of
+    layers (none after a block's last layer, whose output goes into the block's sum or merge)."""
+    wanted = following_number(number)
+    return next((layer for layer in inspection.layers if (layer.number or str(layer.index)) == wanted), None)
 
 
 _ELEMENTWISE_ACTIVATIONS = frozenset({"ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh"})

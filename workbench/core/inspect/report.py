@@ -3,8 +3,10 @@
 :func:`inspect_file` writes into the output folder:
 
 - ``report.json``: the prediction (top-5 classes and probabilities), the loss for the target class, and one entry
-  per layer in order (``index`` from 1 as the builder numbers layers, ``type``, ``output_shape``, ``activation``
-  statistics, ``gradient`` norms); see :meth:`Inspection.to_dict`;
+  per layer in the builder's order, the layers inside blocks too (``index`` from 1, ``number`` as the builder
+  numbers layers, ``"5.2"`` inside block 5, ``depth`` the blocks around it, ``type``, ``output_shape``,
+  ``activation`` statistics, ``gradient`` norms; a block's entry is its output, the sum or merge); see
+  :meth:`Inspection.to_dict`;
 - ``saliency.npy``: the chosen attribution as an H×W float32 array, the network's input size;
 - ``saliency.png``: that attribution over the image, scaled up so it can be seen;
 - ``layers.png``: the forward and backward pass of every layer on one sheet.

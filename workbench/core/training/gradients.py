@@ -3,7 +3,10 @@
 A :class:`GradientMonitor` is a :class:`~workbench.core.training.callbacks.Callback`. Every ``every``-th batch of
 the run (a *logging step*) it records, for each trainable layer, the L2 norm of the gradients of all its parameters
 together, and, for each activation layer, the fraction of its units that output exactly 0 for every item of
-that batch (a *dead* unit: a ReLU that never fires passes no gradient back).
+that batch (a *dead* unit: a ReLU that never fires passes no gradient back). Layers inside blocks are layers like
+the others, each with its own entry labelled with its number (``"5.2 Conv2d"``), and a Residual block's projection
+shortcut has its own (``"5 shortcut Conv2d"``); the entries follow the architecture's walk, from the input to the
+output (see :mod:`workbench.core.numbering`).
 
 What it costs: on a logging step, one norm per parameter tensor and two small reductions per activation layer
 on the training device, then one read-back (``.tolist()``) for all of them together; the per-layer sums are
@@ -31,6 +34,7 @@ import torch
 from torch import nn
 
 from workbench.core.layers import CATALOG
+from workbench.core.numbering import numbered_modules, weighted_parts
 from workbench.core.training.engine import Callback, EpochMetrics, Trainer, TrainResult, TrainState
 
 DEFAULT_MAX_POINTS = 500
@@ -81,9 +85,10 @@ class GradientSample:
     """What one logging step measured.
 
     ``step`` counts batches over the whole run from 1: ``(epoch - 1) * batches_per_epoch + batch``.
-    ``grad_norms`` maps each trainable layer's label (e.g. ``"2 Linear"``) to the L2 norm of all its
-    parameters' gradients taken together (weight and bias); a parameter without a gradient counts as 0.
-    ``dead_fractions`` maps each activation layer's label (e.g. ``"3 ReLU"``) to the fraction of its units
+    ``grad_norms`` maps each trainable layer's label (e.g. ``"2 Linear"``, ``"5.2 Conv2d"`` inside a block,
+    ``"5 shortcut Conv2d"`` for a projection shortcut) to the L2 norm of all its parameters' gradients taken
+    together (weight and bias); a parameter without a gradient counts as 0.
+    ``dead_fractions`` maps each activation layer's label (e.g. ``"3 ReLU"``, ``"5.3 ReLU"``) to the fraction of its units
     that output exactly 0 for every item of the batch; see :func:`dead_unit_fraction` for what a unit is.
     ``saturated_fractions`` maps each Sigmoid and Tanh layer's label to the fraction of its outputs over the
     whole batch that lie within :data:`SATURATION_MARGIN` of a bound.
@@ -93,11 +98,6 @@ class GradientSample:
     grad_norms: dict[str, float]
     dead_fractions: dict[str, float]
     saturated_fractions: dict[str, float] = field(default_factory=dict)
-
-
-def layer_label(index: int, layer_type: str) -> str:
-    """The label of the architecture's layer ``index`` (0-based) in plots and samples: ``"2 Linear"``."""
-    return f"{index + 1} {layer_type}"
 
 
 def dead_unit_fraction(output: torch.Tensor, non_negative: bool = False) -> float:
@@ -165,8 +165,8 @@ class GradientMonitor(Callback):
     With ``every=None`` the interval is chosen at the start of each run: about ``per_epoch`` samples an epoch if
     given, else by :func:`logging_every`, so that a run records at most about ``max_points`` samples; and never
     longer than an epoch, so that every epoch has one (a run of more epochs than ``max_points`` records one an
-    epoch). ``layers`` (trainable layers), ``activations`` (layers of the catalog's "Activation" group) and
-    ``total_steps`` (batches in the whole run, the x range of a plot) describe the current run from its start on.
+    epoch). ``layers`` (the labels of the trainable parts, input first), ``activations`` (the labels of the layers
+    of the catalog's "Activation" group, inside blocks too) and ``total_steps`` (batches in the whole run, the x range of a plot) describe the current run from its start on.
     A resumed run (one that starts with history) continues the step numbering where its checkpoint ended.
 
     ``dead_units=False`` measures the gradient norms only (no hooks, no dead or saturated fractions). ``live=False``
@@ -266,14 +266,16 @@ class GradientMonitor(Callback):
         return (step - 1) % self.every == 0
 
     def _find_layers(self, trainer: Trainer) -> None:
-        self._layer_params, self._activation_modules = [], []
-        for index, (layer, module) in enumerate(zip(trainer.architecture.layers, trainer.model)):
-            label = layer_label(index, layer.type)
-            params = [p for p in module.parameters() if p.requires_grad]
-            if params:
-                self._layer_params.append((label, params))
-            if self.dead_units and not layer.is_block and CATALOG[layer.type].group == "Activation":
-                self._activation_modules.append((label, module, layer.type))
+        """The trainable parts and the activation layers, nested ones too, in the order of the architecture's walk
+        (see :mod:`workbench.core.numbering` for their labels)."""
+        self._layer_params = weighted_parts(trainer.architecture, trainer.model)
+        self._activation_modules = []
+        if self.dead_units:
+            self._activation_modules = [
+                (entry.label, entry.module, entry.layer.type)
+                for entry in numbered_modules(trainer.architecture, trainer.model)
+                if not entry.layer.is_block and CATALOG[entry.layer.type].group == "Activation"
+            ]
         self.layers = [label for label, _ in self._layer_params]
         self.activations = [label for label, _, _ in self._activation_modules]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QMimeData, QModelIndex, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QMimeData, QObject, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -18,15 +18,19 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.architecture import Architecture, ValidationReport
+from workbench.core.blocks import BLOCK_HELP, BLOCK_TYPES
 from workbench.core.layers import GROUPS, layers_in_group
 from workbench.ui.panels.network_list import LAYER_MIME, NetworkModel, NetworkView, tone_style
 from workbench.ui.panels.param_form import ParamForm
 
 _LAYER_ROLE = Qt.ItemDataRole.UserRole
+BLOCKS_GROUP = "Blocks"
+"""The palette's group of blocks, after the catalog's groups."""
 
 
 class LayerPalette(QTreeWidget):
-    """The catalog's layers under their groups, each with its help as tooltip.
+    """The catalog's layers under their groups, and the blocks ("Residual block", "Parallel block") under
+    "Blocks", each with its help as tooltip.
 
     Drag a layer onto the network (mime type ``application/x-workbench-layer``, the type name
     in UTF-8), or double-click it to emit ``layerChosen(type_name)``.
@@ -41,18 +45,29 @@ class LayerPalette(QTreeWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         for group in GROUPS:
-            header = QTreeWidgetItem(self, [group])
-            header.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            font = header.font(0)
-            font.setBold(True)
-            header.setFont(0, font)
+            header = self._header(group)
             for layer_type in layers_in_group(group):
-                item = QTreeWidgetItem(header, [layer_type.name])
-                item.setData(0, _LAYER_ROLE, layer_type.name)
-                item.setToolTip(0, layer_type.help)
-                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled)
+                self._entry(header, layer_type.name, layer_type.name, layer_type.help)
+        blocks = self._header(BLOCKS_GROUP)
+        for block in BLOCK_TYPES:
+            self._entry(blocks, f"{block} block", block, f"{BLOCK_HELP[block]} Drag layers into it once it is in.")
         self.expandAll()
         self.itemDoubleClicked.connect(self._choose)
+
+    def _header(self, group: str) -> QTreeWidgetItem:
+        header = QTreeWidgetItem(self, [group])
+        header.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        font = header.font(0)
+        font.setBold(True)
+        header.setFont(0, font)
+        return header
+
+    @staticmethod
+    def _entry(header: QTreeWidgetItem, title: str, type_name: str, help_text: str) -> None:
+        item = QTreeWidgetItem(header, [title])
+        item.setData(0, _LAYER_ROLE, type_name)
+        item.setToolTip(0, help_text)
+        item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled)
 
     def mimeTypes(self) -> list[str]:
         return [LAYER_MIME]
@@ -104,6 +119,7 @@ class LayerBuilder(QWidget):
         self._list.setModel(self._model)
         self._total = QLabel()
         self._problem = QLabel()
+        self._problem.setObjectName("networkProblem")
         self._problem.setWordWrap(True)
         self._problem.setTextFormat(Qt.TextFormat.PlainText)
         self._form = ParamForm()
@@ -113,9 +129,9 @@ class LayerBuilder(QWidget):
         self._lay_out()
         self._palette.layerChosen.connect(self._add_after_selection)
         self._list.selectionModel().currentChanged.connect(self._on_current_changed)
-        self._model.rowsInserted.connect(self._select_inserted)
         self._model.changed.connect(self._on_changed)
         self._form.paramEdited.connect(self._edit_param)
+        self._form.branchAddRequested.connect(lambda: self._model.add_branch(self.selected_layer()))
         self._show_state()
 
     def architecture(self) -> Architecture:
@@ -140,16 +156,18 @@ class LayerBuilder(QWidget):
             self._model.load(architecture)
 
     def selected_layer(self) -> str:
-        """The number of the selected layer (``"3"``, ``"5.2"``), or ``""`` when none is selected."""
-        current = self._list.currentIndex()
-        return str(current.row() + 1) if current.isValid() else ""
+        """The number of the selected row (``"3"``, ``"5.2"``; a branch's ``"6.b2"``), or ``""`` when none is
+        selected."""
+        return self._model.number_of(self._list.currentIndex())
 
     def select_layer(self, number: str) -> bool:
-        """Select the layer numbered ``number`` in the list (and show it in the form); False if there is none."""
-        if not number.isdigit() or not 1 <= int(number) <= self._model.rowCount():
+        """Select the row numbered ``number`` in the list (and show it in the form), opening the blocks around
+        it; False if there is none."""
+        index = self._model.index_of(number)
+        if not index.isValid():
             return False
-        self._list.setCurrentIndex(self._model.index(int(number) - 1))
-        self._list.scrollTo(self._list.currentIndex())
+        self._list.setCurrentIndex(index)
+        self._list.scrollTo(index)
         return True
 
     def set_input(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
@@ -232,27 +250,37 @@ class LayerBuilder(QWidget):
         layout.addWidget(splitter)
 
     def _add_after_selection(self, type_name: str) -> None:
-        current = self._list.currentIndex()
-        self._model.insert_layer(current.row() + 1 if current.isValid() else self._model.rowCount(), type_name)
-
-    def _select_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
-        self._list.setCurrentIndex(self._model.index(first))
+        self._model.insert_layer(self._model.slot_after(self._list.currentIndex()), type_name)
 
     def _edit_param(self, name: str, value: object) -> None:
-        current = self._list.currentIndex()
-        if current.isValid():
-            self._model.set_param(current.row(), name, value)
+        number = self.selected_layer()
+        if number:
+            self._model.set_param(number, name, value)
 
     def _show_current(self) -> None:
-        current = self._list.currentIndex()
-        self._form.show_layer(self._model.layer(current.row()) if current.isValid() else None, current.row())
+        number = self.selected_layer()
+        if not number:
+            self._form.show_layer(None)
+        elif number.rpartition(".")[2].startswith("b"):
+            self._form.show_branch(number)
+        else:
+            self._form.show_layer(self._model.layer(number), number)
 
     def _on_current_changed(self) -> None:
         self._show_current()
         self.layerSelected.emit(self.selected_layer())
 
     def _on_changed(self) -> None:
+        # Every edit shows a new network (the model resets): select the row it touched, or none.
+        focus = self._model.focus()
+        with QSignalBlocker(self._list.selectionModel()):
+            index = self._model.index_of(focus)
+            self._list.setCurrentIndex(index)
+        if index.isValid():
+            self._list.scrollTo(index)
+        self._list.viewport().update()
         self._show_state()
+        self.layerSelected.emit(self.selected_layer())
         self.architectureChanged.emit()
 
     def _show_state(self) -> None:

@@ -16,12 +16,14 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench.core.architecture import Layer
+from workbench.core.blocks import BLOCK_HELP, BLOCK_PARAMS, PARALLEL
 from workbench.core.layers import CATALOG, Param
 
 _NONE_TEXT = {"stride": "same as kernel"}
@@ -51,13 +53,15 @@ class FloatSpinBox(QDoubleSpinBox):
 
 
 class ParamForm(QWidget):
-    """Editors for the parameters of one layer, built from the catalog.
+    """Editors for the parameters of one layer, built from the catalog (a block's ``shortcut`` or ``merge``).
 
     :meth:`show_layer` fills them without emitting anything; each committed edit emits
-    ``paramEdited(name, value)``. Every editor's object name is its parameter's name.
+    ``paramEdited(name, value)``. Every editor's object name is its parameter's name. For a Parallel block the
+    form also offers "Add a branch" (``branchAddRequested``).
     """
 
     paramEdited = Signal(str, object)
+    branchAddRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -70,39 +74,62 @@ class ParamForm(QWidget):
         self._fields = QFormLayout()
         self._fields.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self._note = QLabel()
+        self._add_branch = QPushButton("Add a branch")
+        self._add_branch.setObjectName("addBranch")
+        self._add_branch.setToolTip("Add an empty branch after the last one, then drag layers into it.")
+        self._add_branch.clicked.connect(self.branchAddRequested)
         layout = QVBoxLayout(self)
         layout.addWidget(self._title)
         layout.addWidget(self._help)
         layout.addLayout(self._fields)
+        layout.addWidget(self._add_branch)
         layout.addWidget(self._note)
         layout.addStretch(1)
         self._setters: dict[str, Callable[[Any], None]] = {}
-        self._shown: tuple[int, str] | None = None
-        self._rebuild(None, 0)
+        self._shown: tuple[str, str] | None = None
+        self._rebuild(None, "")
 
-    def show_layer(self, layer: Layer | None, row: int = 0) -> None:
-        """Show ``layer`` (the network's row ``row``, counting from 0), or a hint when None."""
-        shown = None if layer is None else (row, layer.type)
+    def show_layer(self, layer: Layer | None, number: str | int = "") -> None:
+        """Show ``layer`` (numbered ``number`` in the network: ``"3"``, ``"5.2"``; an ``int`` is a top-level row
+        counting from 0), or a hint when None."""
+        number = str(number + 1) if isinstance(number, int) else number
+        shown = None if layer is None else (number, layer.type)
         if shown != self._shown:
-            self._rebuild(layer, row)
+            self._rebuild(layer, number)
             self._shown = shown
-        if layer is not None and layer.type in CATALOG:
+        if layer is not None and (layer.type in CATALOG or layer.is_block):
             values = layer.resolved_params()
             for name, set_value in self._setters.items():
                 set_value(values[name])
 
-    def _rebuild(self, layer: Layer | None, row: int) -> None:
+    def show_branch(self, number: str) -> None:
+        """Show what a Parallel block's branch (``"6.b2"``) is; it has no parameters."""
+        block, _, branch = number.rpartition(".b")
+        self._rebuild(None, "")
+        self._shown = (number, "branch")
+        self._title.setText(f"Branch {branch} of block {block}")
+        self._help.setText(
+            "Every branch gets the block's input; the block joins their outputs. Drag layers into it; Delete "
+            "removes the branch and its layers."
+        )
+
+    def _rebuild(self, layer: Layer | None, number: str) -> None:
         while self._fields.rowCount():
             self._fields.removeRow(0)
         self._setters.clear()
         layer_type = CATALOG.get(layer.type) if layer is not None else None
+        params: tuple[Param, ...] = layer_type.params if layer_type else ()
         if layer is None:
             self._title.setText("Parameters")
             self._help.setText("Select a layer in the network to edit its parameters.")
+        elif layer.is_block:
+            self._title.setText(f"Block {number}: {layer.type}")
+            self._help.setText(BLOCK_HELP[layer.type])
+            params = (BLOCK_PARAMS[layer.type],)
         else:
-            self._title.setText(f"Layer {row + 1}: {layer.type}")
+            self._title.setText(f"Layer {number}: {layer.type}")
             self._help.setText(layer_type.help if layer_type else "Not a layer type of the catalog.")
-        params = layer_type.params if layer_type else ()
+        self._add_branch.setVisible(layer is not None and layer.type == PARALLEL)
         for param in params:
             editor, set_value = self._editor(param)
             editor.setObjectName(param.name)

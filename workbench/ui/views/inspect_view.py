@@ -1,7 +1,8 @@
 """The Inspect tab: one image through every layer of the network, forward and back, and what it looked at.
 
 Top: the image with the chosen attribution laid over it, the top-5 classes, the loss for the class sent back,
-and the choosers (which class, which method). Below, one row per layer of the network list, in its numbering:
+and the choosers (which class, which method). Below, one row per layer of the network list, in its numbering
+(the layers inside blocks too, ``5.2 Conv2d``, indented under their block, whose row shows its sum or merge):
 the layer's output for this image (feature maps as a grid of small images, a Linear layer's units as bars), a
 histogram of its values, the gradient of the loss with respect to that output drawn the same way, and the numbers
 (shape, range, zeros, saturation, gradient norms). Clicking a bar of a Linear layer shows that unit's sum
@@ -28,9 +29,11 @@ from PySide6.QtWidgets import (
 )
 from torch import nn
 
+from workbench.core.architecture import module_path
 from workbench.core.inspect.attribution import METHOD_TITLES
 from workbench.core.inspect.one_image import LayerPass, UnitSum
 from workbench.core.inspect.pictures import describe_gradient, describe_values, heat, image_pixels, map_grid, overlay
+from workbench.core.numbering import earlier_numbers
 from workbench.session.inspector import Inspected
 from workbench.ui.images import scale_for, to_pixmap
 
@@ -43,6 +46,13 @@ EMPTY_TEXT = (
     "Inspect) to look inside the network at it: every layer's output, the error signal sent back through it, and "
     "what the network looked at."
 )
+BLOCK_OUTPUTS = {
+    "Residual": "its output: the input, through its shortcut, plus its layers' output",
+    "Parallel": "its output: its branches' outputs merged",
+}
+"""What a block's row shows, after its name."""
+NESTED_INDENT = 16
+"""Pixels a row's text is indented for each block around its layer."""
 POSITIVE = QColor("#1f77b4")
 NEGATIVE = QColor("#d62728")
 
@@ -135,7 +145,7 @@ def top_units(values: np.ndarray, count: int = TOP_UNITS) -> str:
 class UnitBars(QLabel):
     """A Linear layer's units as bars; a click on a bar asks for that unit's numbers (``unitClicked``)."""
 
-    unitClicked = Signal(int, int)  # layer index (from 1), unit (from 0)
+    unitClicked = Signal(int, int)  # the layer's row (LayerPass.index, from 1), unit (from 0)
 
     def __init__(self, layer: int, units: int, parent: QWidget | None = None):
         super().__init__(parent)
@@ -314,8 +324,10 @@ class InspectView(QWidget):
         self.grid.setRowStretch(len(inspected.inspection.layers) + 1, 1)
 
     def _layer_row(self, layer: LayerPass) -> dict[str, QLabel]:
-        text = QLabel(f"<b>{layer.label()}</b><br>{describe_values(layer)}<br>{describe_gradient(layer)}")
+        heading = f"<b>{layer.label()}</b>" + (f" ({BLOCK_OUTPUTS[layer.type]})" if layer.type in BLOCK_OUTPUTS else "")
+        text = QLabel(f"{heading}<br>{describe_values(layer)}<br>{describe_gradient(layer)}")
         text.setWordWrap(True)
+        text.setContentsMargins(NESTED_INDENT * layer.depth, 0, 0, 0)
         text.setMinimumWidth(200)
         text.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         if layer.output.ndim == 3:
@@ -358,13 +370,14 @@ class InspectView(QWidget):
 
 
 def weights_image(inspected: Inspected, layer_index: int, unit: int) -> np.ndarray | None:
-    """The unit's weights as an ``(H, W)`` image when the Linear layer reads the image's pixels directly (only a
-    Flatten before it, one channel), else None."""
-    layers = inspected.architecture.layers
-    if any(layer.type not in ("Flatten", "Identity") for layer in layers[: layer_index - 1]):
+    """The unit's weights as an ``(H, W)`` image when the Linear layer in row ``layer_index`` (from 1) reads the
+    image's pixels directly (only a Flatten or an Identity before it, inside blocks too), else None."""
+    number = inspected.inspection.layers[layer_index - 1].number or str(layer_index)
+    layers = {entry: layer for entry, _, layer in inspected.architecture.walk()}
+    if any(layers[earlier].type not in ("Flatten", "Identity") for earlier in earlier_numbers(number)):
         return None
     channels, height, width = inspected.architecture.input_shape
-    module = list(inspected.model.children())[layer_index - 1]
+    module = inspected.model.get_submodule(module_path(number))
     assert isinstance(module, nn.Linear), "a unit's numbers come from a Linear layer"
     weights = module.weight.detach()[unit].cpu().numpy()
     if weights.size != channels * height * width:

@@ -240,10 +240,13 @@ class RunHistory(QWidget):
         self.folder_label.setTextFormat(Qt.TextFormat.PlainText)
         self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._buttons = self._make_buttons()
-        self._row = self._button_row()
+        # Two rows, so that the tab (and so the window) stays narrow enough for a 1500-pixel-wide window whatever
+        # the system font: the folder and its buttons, then what is done with the selected runs.
+        self._folder_row = self._button_row(["refreshRuns"], leading=self.folder_label)
+        self._row = self._button_row([name for name in self._buttons if name != "refreshRuns"])
 
         layout = QVBoxLayout(self)
-        layout.addWidget(self.folder_label)
+        layout.addLayout(self._folder_row)
         layout.addLayout(self._row)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.details)
@@ -300,11 +303,14 @@ class RunHistory(QWidget):
             buttons[name] = button
         return buttons
 
-    def _button_row(self) -> QHBoxLayout:
+    def _button_row(self, names: list[str], leading: QWidget | None = None) -> QHBoxLayout:
         row = QHBoxLayout()
-        for button in self._buttons.values():
-            row.addWidget(button)
-        row.addStretch(1)
+        if leading is not None:
+            row.addWidget(leading, 1)
+        for name in names:
+            row.addWidget(self._buttons[name])
+        if leading is None:
+            row.addStretch(1)
         return row
 
     def add_action_button(self, name: str, text: str, action: QAction, after: str = "refreshRuns") -> QPushButton:
@@ -316,7 +322,8 @@ class RunHistory(QWidget):
         button.setEnabled(action.isEnabled())
         button.clicked.connect(lambda _checked=False: action.trigger())
         action.enabledChanged.connect(button.setEnabled)
-        self._row.insertWidget(self._row.indexOf(self._buttons[after]) + 1, button)
+        row = self._folder_row if self._folder_row.indexOf(self._buttons[after]) >= 0 else self._row
+        row.insertWidget(row.indexOf(self._buttons[after]) + 1, button)
         self._buttons[name] = button
         return button
 
