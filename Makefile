@@ -33,6 +33,7 @@ bench: venv
 	$(BIN)/python -m benchmarks.inspect_bench
 	$(BIN)/python -m benchmarks.sweep_bench
 	$(BIN)/python -m benchmarks.augment_bench
+	$(BIN)/python -m benchmarks.depth_bench --plain
 	$(BIN)/python -m benchmarks.gpu_bench
 
 # The wheel (and sdist) in dist/, built with this venv's setuptools: no download.

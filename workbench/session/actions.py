@@ -93,6 +93,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("file.export", "&Export trained model…", "&File", "export_current", can_export),
     ActionSpec(
+        "file.export_diagram",
+        "Export &diagram…",
+        "&File",
+        "export_diagram",
+        always,
+        tooltip="Save the Diagram tab's picture of the network as SVG or PNG, for a report",
+    ),
+    ActionSpec(
         "file.runs_folder",
         "Runs &Folder…",
         "&File",

@@ -62,6 +62,12 @@ class ViewBinding(QObject):
 
         builder, panel = window.builder, window.panel
         builder.architectureChanged.connect(self._architecture_edited)
+        # The diagram is a picture of the builder's network: redrawn on every edit, its selection the builder's.
+        diagram = window.network_diagram
+        builder.architectureChanged.connect(lambda: diagram.show_network(builder.architecture(), builder.report()))
+        builder.layerSelected.connect(diagram.select_layer)
+        diagram.layerClicked.connect(builder.select_layer)
+        diagram.deleteRequested.connect(builder.remove_layer)
         panel.configEdited.connect(self._config_edited)
         panel.datasetChanged.connect(self._dataset_chosen)
         for spin in (panel.seed, panel.train_size, panel.val_size):

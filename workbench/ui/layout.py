@@ -34,6 +34,7 @@ from workbench.ui.views.experiments_view import ExperimentsView
 from workbench.ui.views.gallery import Gallery
 from workbench.ui.views.gradient_plots import GradientPlots
 from workbench.ui.views.inspect_view import InspectView
+from workbench.ui.views.network_diagram import NetworkDiagram
 from workbench.ui.views.plots import LivePlots
 from workbench.ui.views.run_history import RunHistory
 from workbench.ui.views.weights_view import WeightsView
@@ -93,6 +94,7 @@ class WindowLayout(QMainWindow):
         self.gradient_plots = GradientPlots()
         self.weights_view = WeightsView()
         self.inspect_view = InspectView()
+        self.network_diagram = NetworkDiagram()
         self.run_history = RunHistory(self.session.runs_folder, interactive=self.interactive)
         self.experiments_view = ExperimentsView()
         self.notice = QLabel()
@@ -126,7 +128,7 @@ class WindowLayout(QMainWindow):
         right.setWidget(scroll)
         right.setFeatures(left.features())
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, right)
-        window.resizeDocks([left, right], [320, 340], Qt.Orientation.Horizontal)
+        window.resizeDocks([left, right], [360, 340], Qt.Orientation.Horizontal)
         self.docks = (left, right)
 
     def _make_tabs(self) -> None:
@@ -137,6 +139,7 @@ class WindowLayout(QMainWindow):
         training.setSizes([460, 520])
         self.tabs = QTabWidget()
         self.tabs.addTab(training, "Training")
+        self.tabs.addTab(self.network_diagram, "Diagram")
         self.tabs.addTab(_scrolled(self.evaluation_view), "Evaluation")
         self.tabs.addTab(self.gradient_plots, "Gradients")
         self.tabs.addTab(self.inspect_view, "Inspect")

@@ -364,6 +364,24 @@ class MainWindow(WindowLayout):
         self._update_title()
         return True
 
+    def export_diagram(self) -> None:
+        """File → Export diagram…: the Diagram tab's picture of the network, as SVG or PNG."""
+        suggested = str(Path.cwd() / f"{self.session.architecture.name}.svg")
+        filters = "SVG picture (*.svg);;PNG image (*.png)"
+        path, chosen = QFileDialog.getSaveFileName(self, "Export the network diagram", suggested, filters)
+        if path:
+            self.export_diagram_file(Path(path), ".png" if "png" in chosen.lower() else ".svg")
+
+    def export_diagram_file(self, path: Path, default_suffix: str = ".svg") -> bool:
+        """Write the diagram to ``path`` (``default_suffix`` added when it has none); a failure is shown, saying
+        why, and nothing is left half-written."""
+        if not path.suffix:
+            path = path.with_suffix(default_suffix)
+        if not self.attempt("Cannot export the diagram", self.network_diagram.export, path):
+            return False
+        self.statusBar().showMessage(f"Diagram saved to {path}", 10000)
+        return True
+
     def open_trained_model(self) -> None:
         path = QFileDialog.getExistingDirectory(
             self, "Open a run folder or an exported bundle", str(self.session.runs_folder)

@@ -170,6 +170,11 @@ class LayerBuilder(QWidget):
         self._list.scrollTo(index)
         return True
 
+    def remove_layer(self, number: str) -> bool:
+        """Remove the layer, branch or block numbered ``number`` (with everything in it), as one undoable step;
+        False if there is none or the builder is locked."""
+        return self._model.remove_layer(number)
+
     def set_input(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
         """The dataset changed: validate against its input shape and class count (not undoable)."""
         self._model.set_input(input_shape, num_classes)

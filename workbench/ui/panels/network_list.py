@@ -175,6 +175,10 @@ class NetworkModel(QAbstractItemModel):
         """A copy of the layer at top-level row ``where`` or numbered ``where``."""
         return copy.deepcopy(network_edits.layer_at(self._architecture, _number(where)))
 
+    def widest_count(self) -> str:
+        """The widest parameter count any row shows ("33,024"), for the rows to give their counts one width."""
+        return max((_parameters_text(row) for row in self._report.rows), key=len, default="0")
+
     def focus(self) -> str:
         """The number of the row the last edit, undo or redo touched (``""``: none), for the view to select."""
         return self._focus
@@ -608,27 +612,30 @@ class LayerRowDelegate(QStyledItemDelegate):
 
     @staticmethod
     def _draw_columns(painter: QPainter, item: QStyleOptionViewItem, columns: tuple[str, str, str, str]) -> None:
-        """Number and label from the row's own (indented) left edge; shapes and parameters in columns measured
-        from the list's full width, so that they line up whatever the depth of the row."""
+        """Number and label from the row's own (indented) left edge; the output shape right-aligned against the
+        parameter counts, whose column is as wide as the network's largest count, so that outputs and counts line
+        up whatever the depth of the row. (The input shape is the row above's output; the tooltip has both.)"""
         number, label, shapes, parameters = columns
         metrics = item.fontMetrics
         gap = metrics.horizontalAdvance("  ")
         rect = item.rect.adjusted(6, 0, -6, 0)
         widget = item.widget
         full = widget.viewport().rect() if isinstance(widget, QAbstractItemView) else item.rect
+        model = widget.model() if isinstance(widget, QAbstractItemView) else None
+        widest = model.widest_count() if isinstance(model, NetworkModel) else "0,000,000"
         # Measured widths get a pixel or two of slack: elidedText rounds differently and would cut "4,640".
         number_width = max(metrics.horizontalAdvance("00"), metrics.horizontalAdvance(number)) + 2 if number else 0
-        parameters_width = metrics.horizontalAdvance("0,000,000") + 2
+        parameters_width = metrics.horizontalAdvance(widest) + 2
         right = full.right() - 6
-        shapes_left = max(full.left() + int(full.width() * 0.44), rect.left() + number_width + gap)
-        shapes_width = right - parameters_width - gap - shapes_left
-        if metrics.horizontalAdvance(shapes) > shapes_width and "→" in shapes:
-            shapes = "→" + shapes.split("→", 1)[1]
+        shapes_right = right - parameters_width - gap
         label_left = rect.left() + (number_width + gap if number else 0)
+        if "→" in shapes:
+            shapes = "→" + shapes.split("→", 1)[1]
+        shapes_width = metrics.horizontalAdvance(shapes) + 2
         cells = (
             (number, rect.left(), number_width, Qt.AlignmentFlag.AlignLeft),
-            (label, label_left, shapes_left - gap - label_left, Qt.AlignmentFlag.AlignLeft),
-            (shapes, shapes_left, shapes_width, Qt.AlignmentFlag.AlignLeft),
+            (label, label_left, shapes_right - shapes_width - gap - label_left, Qt.AlignmentFlag.AlignLeft),
+            (shapes, shapes_right - shapes_width, shapes_width, Qt.AlignmentFlag.AlignRight),
             (parameters, right - parameters_width, parameters_width, Qt.AlignmentFlag.AlignRight),
         )
         for text, left, width, alignment in cells:
