@@ -11,6 +11,7 @@ import safetensors.torch
 import torch
 from PIL import Image
 
+from tests.core.test_blocks import document
 from tests.helpers import BLOCKS_DIGITS, BLOCKS_DIGITS_WEIGHTED, digits_config
 from workbench.core.architecture import Architecture, validate
 from workbench.core.runs.folders import new_run_dir, read_gradients, read_metrics, read_run
@@ -105,3 +106,44 @@ def test_inspect_reports_every_nested_layer_by_its_number(blocks_run, in_process
     assert np.load(out / "saliency.npy").shape == (8, 8)
     with Image.open(out / "layers.png") as sheet:
         assert sheet.size[1] > sheet.size[0]  # one row per layer, the nested ones too
+
+
+def _conv_stride_2() -> dict:
+    return {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1, "stride": 2}
+
+
+def _nested(depth: int) -> dict:
+    return {"type": "ReLU"} if depth == 0 else {"type": "Residual", "layers": [_nested(depth - 1)]}
+
+
+@pytest.mark.parametrize(
+    ("layers", "version", "says"),
+    [
+        ([{"type": "Residual", "layers": []}], 2, "block 1 Residual has no layers"),
+        (
+            [{"type": "ReLU"}, {"type": "Parallel", "branches": [[{"type": "ReLU"}]]}],
+            2,
+            "block 2 Parallel has 1 branch",
+        ),
+        ([{"type": "Residual", "shortcut": "skip", "layers": [{"type": "ReLU"}]}], 2, "block 1 Residual: shortcut"),
+        ([{"type": "Parallel", "merge": "max", "branches": [[], []]}], 2, "block 1 Parallel: merge"),
+        ([{"type": "Residual", "layers": [{"type": "ReLU"}]}], 1, "block 1 Residual: blocks need version 2"),
+        ([_nested(17)], 2, "Residual is nested deeper than 16"),
+        (
+            [{"type": "Conv2d", "out_channels": 4}, {"type": "Residual", "layers": [_conv_stride_2()]}],
+            2,
+            "block 2 Residual: its layers turn 4×6×6 into 8×3×3, so the input cannot be added: set its shortcut to "
+            "projection",
+        ),
+    ],
+    ids=["empty block", "one branch", "unknown shortcut", "unknown merge", "block in version 1", "17 deep", "shape"],
+)
+def test_a_bad_block_file_exits_2_naming_the_block_and_trains_nothing(in_process, sandbox, layers, version, says):
+    head = [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}]
+    bad = document([*layers, *head], version=version, name="bad-blocks", input_shape=[1, 8, 8])
+    path = sandbox.root / "bad.json"
+    path.write_text(json.dumps(bad))
+    result = in_process("train", "--arch", path, "--epochs", "1", "--out", sandbox.runs / "bad", *SIZES)
+    assert result.returncode == 2, result
+    assert says in result.stderr, result.stderr
+    assert not (sandbox.runs / "bad").exists()

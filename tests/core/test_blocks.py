@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 import safetensors.torch
@@ -101,6 +102,15 @@ def test_the_issues_example_validates_with_every_shape_and_parameter_count():
     assert [row.number for row in report.layers] == [str(n) for n in range(1, 10)]
     assert report.total_parameters == sum(row[4] for row in expected if row[1] == 0)
     assert report.row("5.2").type == "ReLU" and report.row("7.1") is None
+
+
+EXAMPLE_NETWORK = Architecture.from_dict(EXAMPLE)
+
+
+def test_the_readmes_example_file_is_the_issues_example():
+    path = Path(__file__).parents[2] / "docs" / "examples" / "res-demo.json"
+    rows = [(row.number, row.type, row.output_shape, row.parameters) for row in validate(Architecture.load(path)).rows]
+    assert rows == [(row.number, row.type, row.output_shape, row.parameters) for row in validate(EXAMPLE_NETWORK).rows]
 
 
 def test_the_example_builds_to_the_inferred_shape_with_named_modules():

@@ -170,6 +170,19 @@ def test_a_collapsed_block_stays_collapsed_across_edits_undo_and_redo(builder):
     assert any(number == "3.1" for number, _ in rows(builder))
 
 
+def test_a_collapsed_block_whose_own_shortcut_is_edited_stays_collapsed(builder, qtbot):
+    view = view_of(builder)
+    model = view.model()
+    view.collapse(model.index_of("3"))
+    assert builder.select_layer("3")
+    builder.findChild(ParamForm).findChild(QComboBox, "shortcut").setCurrentText("identity")
+    assert builder.architecture().layers[2].params["shortcut"] == "identity"
+    assert not view.isExpanded(model.index_of("3")), "the edit changed the block, not whether it is folded"
+    assert view.isExpanded(model.index_of("4"))
+    builder.undo_stack.undo()
+    assert not view.isExpanded(model.index_of("3"))
+
+
 def test_selecting_a_block_edits_its_shortcut_and_a_block_that_does_not_fit_is_red(builder, qtbot):
     assert builder.select_layer("3")
     form = builder.findChild(ParamForm)

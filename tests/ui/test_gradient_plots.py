@@ -115,3 +115,13 @@ def test_samples_of_a_real_run_fill_one_point_per_logging_step(qtbot):
     widget.flush()
     assert widget.point_counts() == dict.fromkeys(monitor.layers + monitor.activations, 5)
     np.testing.assert_array_equal(widget.series("2 Linear")[0], [1, 5, 9, 13, 17])
+
+
+def test_the_norm_axis_labels_one_two_and_five_of_each_decade_only(qtbot):
+    plots = GradientPlots()
+    qtbot.addWidget(plots)
+    axis = plots.norm_plot.getPlotItem().getAxis("left")
+    values = [0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 2.0, 3.0]
+    labels = axis.logTickStrings(list(np.log10(values)), 1.0, 0.1)
+    shown = [label for label in labels if label]
+    assert shown == ["0.05", "0.1", "0.2", "0.5", "1", "2"], labels

@@ -76,6 +76,19 @@ class WholeNumberAxis(pg.AxisItem):
         return [(1.0, list(range(math.ceil(low), math.floor(high) + 1)))]
 
 
+class SparseLogAxis(pg.AxisItem):
+    """A log axis that labels 1, 2 and 5 of each decade only: pyqtgraph labels every minor tick of a range under
+    two decades, and "0.9 0.8 0.7 0.6" then run into each other."""
+
+    def logTickStrings(self, values, scale, spacing):
+        strings = super().logTickStrings(values, scale, spacing)
+        return [text if _leading_digit(value) in (1, 2, 5) else "" for value, text in zip(values, strings, strict=True)]
+
+
+def _leading_digit(log_value: float) -> int:
+    return round(10 ** (log_value - math.floor(log_value + 1e-9)))
+
+
 def set_title(widget: pg.PlotWidget, title: str) -> None:
     """Set a plot's title in the plots' dark text colour."""
     widget.getPlotItem().setTitle(title, color=TEXT_COLOUR, size="11pt")
@@ -86,11 +99,18 @@ def make_plot(
     y_label: str,
     x_label: str,
     whole_x: bool = False,
+    log_y: bool = False,
 ) -> pg.PlotWidget:
     """A white plot with dark labels and its legend to the right of the data (``whole_x``: ticks at whole
-    numbers on the x axis)."""
-    axis_items = {"bottom": WholeNumberAxis("bottom")} if whole_x else None
-    widget = pg.PlotWidget(axisItems=axis_items)
+    numbers on the x axis; ``log_y``: a log y axis labelled at 1, 2 and 5 of each decade)."""
+    axis_items: dict[str, pg.AxisItem] = {}
+    if whole_x:
+        axis_items["bottom"] = WholeNumberAxis("bottom")
+    if log_y:
+        axis_items["left"] = SparseLogAxis("left")
+    widget = pg.PlotWidget(axisItems=axis_items or None)
+    if log_y:
+        widget.getPlotItem().setLogMode(y=True)
     widget.setBackground("w")
     plot = widget.getPlotItem()
     set_title(widget, title)

@@ -17,7 +17,17 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QAbstractItemModel, QMimeData, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QMimeData,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import (
     QColor,
     QDrag,
@@ -36,6 +46,7 @@ from PySide6.QtWidgets import (
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTreeView,
+    QWidget,
 )
 
 from workbench.core import network_edits
@@ -149,7 +160,7 @@ class NetworkModel(QAbstractItemModel):
 
     changed = Signal()
 
-    def __init__(self, undo_stack: QUndoStack, parent=None):
+    def __init__(self, undo_stack: QUndoStack, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._undo_stack = undo_stack
         self._architecture = Architecture("untitled", (1, 28, 28), 10, [])
@@ -654,7 +665,7 @@ class NetworkView(QTreeView):
     drag rows to reorder or into and out of blocks, Delete removes the selected row. A block a user collapsed
     stays collapsed across edits, undo and redo (it is recognised by identity: edits share untouched layers)."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setItemDelegate(LayerRowDelegate(self))
         self.setHeaderHidden(True)
@@ -668,22 +679,40 @@ class NetworkView(QTreeView):
         self.setExpandsOnDoubleClick(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._collapsed: list[tuple[Layer, int]] = []
+        self._collapsed_numbers: set[str] = set()
         self.collapsed.connect(partial(self._remember, True))
         self.expanded.connect(partial(self._remember, False))
 
     def setModel(self, model: QAbstractItemModel | None) -> None:
         super().setModel(model)
         if isinstance(model, NetworkModel):
+            model.modelAboutToBeReset.connect(self._note_collapsed_numbers)
             model.modelReset.connect(self.restore_expansion)
         self.restore_expansion()
 
     def restore_expansion(self) -> None:
-        """Expand every block and branch but those the user collapsed."""
+        """Expand every block and branch but those the user collapsed: recognised by identity (edits elsewhere
+        share them), or, for the block an edit itself changed (its shortcut or merge), by its number."""
         model = self.model()
         if not isinstance(model, NetworkModel):
             return
+        edited = model.focus()
         for index in model.block_indexes():
-            self.setExpanded(index, not self._is_collapsed(self._key(index)))
+            key = self._key(index)
+            collapsed = self._is_collapsed(key)
+            if not collapsed and edited and model.number_of(index) == edited and edited in self._collapsed_numbers:
+                collapsed = True
+                if key is not None:
+                    self._collapsed.append(key)
+            self.setExpanded(index, not collapsed)
+        self._collapsed_numbers = set()
+
+    def _note_collapsed_numbers(self) -> None:
+        model = self.model()
+        if isinstance(model, NetworkModel):
+            self._collapsed_numbers = {
+                model.number_of(index) for index in model.block_indexes() if not self.isExpanded(index)
+            }
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         current = self.currentIndex()

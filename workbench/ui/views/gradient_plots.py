@@ -109,8 +109,7 @@ class GradientPlots(QWidget):
         super().__init__(parent)
         self.explanation = QLabel(EXPLANATION)
         self.explanation.setWordWrap(True)
-        self.norm_plot = make_plot(NORM_TITLE, "gradient norm (log scale)", "batch")
-        self.norm_plot.getPlotItem().setLogMode(y=True)
+        self.norm_plot = make_plot(NORM_TITLE, "gradient norm (log scale)", "batch", log_y=True)
         self.dead_plot = make_plot(DEAD_TITLE, "dead units (%)", "batch")
         self._make_overlay_box()
         self._series: dict[str, Series] = {}
@@ -148,10 +147,10 @@ class GradientPlots(QWidget):
         self.overlay_note = QLabel()
         self.overlay_note.setObjectName("overlayNote")
         self.overlay_note.setWordWrap(True)
-        self.overlay_layer_plot = make_plot(OVERLAY_LAYER_TITLE.format(layer="One layer"), NORM_AXIS, "epoch", True)
-        self.overlay_profile_plot = make_plot(OVERLAY_PROFILE_TITLE, NORM_AXIS, PROFILE_AXIS, True)
-        for widget in (self.overlay_layer_plot, self.overlay_profile_plot):
-            widget.getPlotItem().setLogMode(y=True)
+        self.overlay_layer_plot = make_plot(
+            OVERLAY_LAYER_TITLE.format(layer="One layer"), NORM_AXIS, "epoch", True, log_y=True
+        )
+        self.overlay_profile_plot = make_plot(OVERLAY_PROFILE_TITLE, NORM_AXIS, PROFILE_AXIS, True, log_y=True)
         chooser = QHBoxLayout()
         chooser.addWidget(QLabel("Overlaid runs, layer:"))
         chooser.addWidget(self.layer_combo)
