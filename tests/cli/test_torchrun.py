@@ -9,6 +9,7 @@ check that both ended with the same network) or rank R dies during epoch E. Ever
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shlex
@@ -23,6 +24,7 @@ import torch
 
 from tests import helpers
 from tests.cli.torchrun_entry import EXIT_VARIABLE, WEIGHTS_VARIABLE
+from workbench.core.architecture import Architecture
 from workbench.core.presets import load_preset
 from workbench.core.training.distributed import cluster_commands, write_handoff
 from workbench.core.training.engine import Trainer
@@ -80,9 +82,16 @@ def with_test_hooks(args: list[str]) -> list[str]:
 digits_config = partial(helpers.digits_config, epochs=3, seed=4)
 
 
-def test_two_processes_train_the_handed_off_run_like_one_process(tmp_path):
+def _blocks_network() -> Architecture:
+    return Architecture.from_dict(copy.deepcopy(helpers.BLOCKS_DIGITS))
+
+
+@pytest.mark.parametrize(
+    "network", [lambda: load_preset("seed-relu-mlp"), _blocks_network], ids=["seed-relu-mlp", "residual-and-parallel"]
+)
+def test_two_processes_train_the_handed_off_run_like_one_process(tmp_path, network):
     config = digits_config(mixed_precision="off")  # float32, so that only the order of the sums differs (below)
-    folder = write_handoff(tmp_path / "handoff", load_preset("seed-relu-mlp"), config)
+    folder = write_handoff(tmp_path / "handoff", network(), config)
     command = shlex.split(cluster_commands(folder, nproc_per_node=2)["single_node"])
     assert command[0] == "torchrun"
     weights_dir = tmp_path / "weights"
@@ -112,7 +121,7 @@ def test_two_processes_train_the_handed_off_run_like_one_process(tmp_path):
 
     # One process, same seed and global batch: each step sees the same 64 samples, so the two runs differ
     # only by the order of floating-point sums.
-    single = Trainer(load_preset("seed-relu-mlp"), config, progress=False).run()
+    single = Trainer(network(), config, progress=False).run()
     metrics = [json.loads(line) for line in (run_folder / "metrics.jsonl").read_text().splitlines()]
     for together, alone in zip(metrics, single.history):
         assert together["val_accuracy"] == pytest.approx(alone.val_accuracy, abs=0.011)
