@@ -125,3 +125,21 @@ def test_the_norm_axis_labels_one_two_and_five_of_each_decade_only(qtbot):
     labels = axis.logTickStrings(list(np.log10(values)), 1.0, 0.1)
     shown = [label for label in labels if label]
     assert shown == ["0.05", "0.1", "0.2", "0.5", "1", "2"], labels
+
+
+def test_a_deep_networks_legend_names_layers_at_even_steps_and_leaves_the_plot_most_of_the_width(qtbot):
+    layers = [f"{index} Conv2d" for index in range(1, 41)]  # about as many trainable layers as resnet-20's
+    widget = GradientPlots()
+    qtbot.addWidget(widget)
+    widget.resize(900, 800)
+    widget.show()
+    widget.start(layers, ["3 ReLU"], total_steps=10)
+    widget.add_samples([GradientSample(1, dict.fromkeys(layers, 0.1), {"3 ReLU": 0.0})])
+    widget.flush()
+    named = widget.legend_labels("norm")
+    assert named[0] == layers[0] and named[-1] == layers[-1] and len(named) <= 24
+    assert widget.point_counts()[layers[1]] == 1, "every layer is drawn, named or not"
+    qtbot.wait(50)
+    legend = widget.norm_plot.getPlotItem().legend
+    view = widget.norm_plot.getPlotItem().getViewBox()
+    assert view.sceneBoundingRect().width() > 1.2 * legend.sceneBoundingRect().width()

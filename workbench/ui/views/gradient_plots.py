@@ -40,7 +40,10 @@ NORM_FLOOR = 1e-12
 COLOUR_MAP = "viridis"
 COLOUR_RANGE = (0.0, 0.85)
 """The part of the colour map used: its last yellows are too pale on white."""
-LEGEND_ROWS = 6
+LEGEND_ROWS = 12
+LEGEND_COLUMNS = 2
+"""At most this many columns of at most :data:`LEGEND_ROWS` names beside a plot, so that it keeps most of the width;
+a deeper network's legend names layers at even steps from the input to the output (the colours run the same way)."""
 EXPLANATION = (
     "Each line is one layer's gradient norm: how hard training pushes its weights at that batch. If the first "
     "layers' norms sit orders of magnitude below the last layer's, their weights hardly move: vanishing "
@@ -71,6 +74,15 @@ class _OverlaidRun:
     layers: list[str]
     layer_curve: pg.PlotDataItem | None = None
     profile_curve: pg.PlotDataItem | None = None
+
+
+def legend_selection(count: int) -> set[int]:
+    """The positions of the layers named in a legend of ``count`` curves: all of them when they fit, else evenly
+    spaced ones from the first to the last."""
+    room = LEGEND_ROWS * LEGEND_COLUMNS
+    if count <= room:
+        return set(range(count))
+    return {round(step * (count - 1) / (room - 1)) for step in range(room)}
 
 
 def layer_colours(count: int) -> list[str]:
@@ -254,9 +266,10 @@ class GradientPlots(QWidget):
         return [label.text for _, label in widget.getPlotItem().legend.items]
 
     def _add_curves(self, widget: pg.PlotWidget, labels: Sequence[str]) -> None:
-        widget.getPlotItem().legend.setColumnCount(max(1, math.ceil(len(labels) / LEGEND_ROWS)))
-        for label, colour in zip(labels, layer_colours(len(labels))):
-            curve = widget.plot(pen=pg.mkPen(colour, width=2), name=label)
+        named = legend_selection(len(labels))
+        widget.getPlotItem().legend.setColumnCount(max(1, math.ceil(len(named) / LEGEND_ROWS)))
+        for index, (label, colour) in enumerate(zip(labels, layer_colours(len(labels)))):
+            curve = widget.plot(pen=pg.mkPen(colour, width=2), name=label if index in named else None)
             curve.setSkipFiniteCheck(True)
             self._series[label] = Series(curve, capacity=256)
 
