@@ -162,21 +162,29 @@ def join(device_choice: str) -> Cluster | None:
     return Cluster(rank, world_size, local_rank, device)
 
 
-def leave() -> None:
-    """Take down the process group :func:`join` set up, if there is one."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+def leave(finished: bool = False) -> None:
+    """Take down the process group :func:`join` set up, if there is one. ``finished``: every rank got to its end,
+    so they wait for each other first and the process group goes down together; gloo's worker threads of a rank
+    that left early could otherwise abort that process (SIGABRT) while the others still talk to it."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if finished:
+        with contextlib.suppress(RuntimeError):  # a rank that is gone: nothing to wait for
+            dist.barrier()
+    dist.destroy_process_group()
 
 
 @contextlib.contextmanager
 def joined(device_choice: str) -> Iterator[Cluster | None]:
     """:func:`join` for the length of a ``with`` block, then :func:`leave`."""
     cluster = join(device_choice)
+    finished = False
     try:
         yield cluster
+        finished = True
     finally:
         if cluster is not None:
-            leave()
+            leave(finished)
 
 
 def rank_device(choice: str, local_rank: int) -> torch.device:
