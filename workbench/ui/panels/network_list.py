@@ -172,6 +172,7 @@ class NetworkModel(QAbstractItemModel):
         self._nodes: list[_Node] = []
         self._top: list[int] = []
         self._numbered: dict[str, int] = {}
+        self._widest_count = "0"
         self._build_nodes()
 
     def architecture(self) -> Architecture:
@@ -188,7 +189,7 @@ class NetworkModel(QAbstractItemModel):
 
     def widest_count(self) -> str:
         """The widest parameter count any row shows ("33,024"), for the rows to give their counts one width."""
-        return max((_parameters_text(row) for row in self._report.rows), key=len, default="0")
+        return self._widest_count
 
     def focus(self) -> str:
         """The number of the row the last edit, undo or redo touched (``""``: none), for the view to select."""
@@ -264,25 +265,33 @@ class NetworkModel(QAbstractItemModel):
 
     def move_to(self, number: str, destination: Slot) -> bool:
         """Move layer ``number`` to ``destination`` (a slot counted before it is taken out), into or out of blocks;
-        False if refused or if it would not move."""
-        if self._locked or self._node(number) is None or self._node(number).is_branch:  # type: ignore[union-attr]
+        False if refused (a block into itself, a place that is not there) or if it would not move."""
+        node = self._node(number)
+        if self._locked or node is None or node.is_branch:
             return False
         source = Slot.of(number)
         if destination.container == source.container and destination.index in (source.index, source.index + 1):
             return False
-        if destination.container.startswith(f"{number}."):
-            return False
-        layer = network_edits.layer_at(self._architecture, number)
-        moved = network_edits.move(self._architecture, number, destination)
-        return self._push(f"Move {layer.type}", moved[0], moved[1], number)
+        return self._push_move(number, lambda: network_edits.move(self._architecture, number, destination))
 
     def move_into_new_branch(self, number: str, block: str, branch: int) -> bool:
         """Move layer ``number`` alone into a new branch before branch ``branch`` of Parallel ``block``."""
-        if self._locked or self._node(number) is None or block == number or block.startswith(f"{number}."):
+        node = self._node(number)
+        if self._locked or node is None or node.is_branch:
             return False
-        layer = network_edits.layer_at(self._architecture, number)
-        moved = network_edits.move_into_new_branch(self._architecture, number, block, branch)
-        return self._push(f"Move {layer.type}", moved[0], moved[1], number)
+        return self._push_move(
+            number, lambda: network_edits.move_into_new_branch(self._architecture, number, block, branch)
+        )
+
+    def _push_move(self, number: str, move: Callable[[], tuple[Architecture, str]]) -> bool:
+        """Push ``move``'s network (the moved layer selected after it, ``number`` when undone); False if it
+        addressed nothing that is there or would put a block into itself."""
+        layer_type = network_edits.layer_at(self._architecture, number).type
+        try:
+            after, moved_to = move()
+        except EditError:
+            return False
+        return self._push(f"Move {layer_type}", after, moved_to, number)
 
     def set_param(self, where: int | str, name: str, value: Any) -> bool:
         """Set one parameter of the layer at top-level row ``where`` or numbered ``where``; False if refused or
@@ -506,6 +515,8 @@ class NetworkModel(QAbstractItemModel):
         self.changed.emit()
 
     def _build_nodes(self) -> None:
+        # asked for by every row's paint: measured once a network
+        self._widest_count = max((_parameters_text(row) for row in self._report.rows), key=len, default="0")
         rows = {row.number: row for row in self._report.rows}
         self._nodes, self._numbered = [], {}
         self._top = self._add_nodes(self._architecture.layers, "", -1, rows)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from torch import nn
 
 from workbench.core.architecture import module_path
+from workbench.core.blocks import PARALLEL, RESIDUAL
 from workbench.core.inspect.attribution import METHOD_TITLES
 from workbench.core.inspect.one_image import LayerPass, UnitSum
 from workbench.core.inspect.pictures import describe_gradient, describe_values, heat, image_pixels, map_grid, overlay
@@ -47,8 +48,8 @@ EMPTY_TEXT = (
     "what the network looked at."
 )
 BLOCK_OUTPUTS = {
-    "Residual": "its output: the input, through its shortcut, plus its layers' output",
-    "Parallel": "its output: its branches' outputs merged",
+    RESIDUAL: "its output: the input, through its shortcut, plus its layers' output",
+    PARALLEL: "its output: its branches' outputs merged",
 }
 """What a block's row shows, after its name."""
 NESTED_INDENT = 16
